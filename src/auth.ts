@@ -1,0 +1,23 @@
+import { GraphQLError } from "graphql";
+import { type Viewer, authenticateToken } from "./domain/users.js";
+import type { PrismaClient } from "./generated/prisma/client.js";
+
+export function unauthenticated(message: string): GraphQLError {
+  return new GraphQLError(message, {
+    extensions: { code: "UNAUTHENTICATED", http: { status: 401, headers: { "WWW-Authenticate": "Bearer" } } },
+  });
+}
+
+/**
+ * The viewer of one request, from its Authorization header. No header: anonymous (null). A header
+ * that is not a valid, live bearer token is rejected (never treated as anonymous).
+ */
+export async function viewerFromRequest(db: PrismaClient, request: Request): Promise<Viewer | null> {
+  const header = request.headers.get("authorization");
+  if (header === null || header.trim() === "") return null;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  if (!match?.[1]) throw unauthenticated("The Authorization header must be `Bearer <token>`");
+  const result = await authenticateToken(db, match[1]);
+  if (!result.ok) throw unauthenticated(result.reason);
+  return result.viewer;
+}

@@ -1,0 +1,98 @@
+import SchemaBuilder from "@pothos/core";
+import ErrorsPlugin from "@pothos/plugin-errors";
+import PrismaPlugin from "@pothos/plugin-prisma";
+import RelayPlugin from "@pothos/plugin-relay";
+import { GraphQLError, Kind } from "graphql";
+import type { Config } from "./config.js";
+import type { MemberRole, PrismaClient } from "./generated/prisma/client.js";
+import PrismaTypes, { getDatamodel } from "./generated/pothos-types.js";
+import type { Viewer } from "./domain/users.js";
+
+/** Built once per request by src/context.ts. */
+export interface Context {
+  db: PrismaClient;
+  config: Config;
+  /** null when anonymous. */
+  viewer: Viewer | null;
+  /** The viewer's role in an organization (null: not a member); memoized for the request. */
+  roleIn(organizationId: string): Promise<MemberRole | null>;
+  /** The request's clock: statuses derived from expiry use one instant per request. */
+  now: Date;
+}
+
+export const builder = new SchemaBuilder<{
+  Context: Context;
+  PrismaTypes: PrismaTypes;
+  Scalars: {
+    DateTime: { Input: Date; Output: Date };
+    ID: { Input: string; Output: string };
+  };
+  DefaultFieldNullability: false;
+  DefaultInputFieldRequiredness: false;
+}>({
+  plugins: [ErrorsPlugin, PrismaPlugin, RelayPlugin],
+  defaultFieldNullability: false,
+  prisma: {
+    client: (ctx) => ctx.db,
+    dmmf: getDatamodel(),
+    filterConnectionTotalCount: true,
+    onUnusedQuery: process.env.NODE_ENV === "test" ? "error" : null,
+  },
+  relay: {
+    nodeQueryOptions: false,
+    nodesQueryOptions: false,
+    cursorType: "String",
+    pageInfoTypeOptions: { name: "PageInfo" },
+  },
+  errors: { directResult: true },
+});
+
+builder.queryType({});
+builder.mutationType({});
+
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
+
+function parseDateTime(value: unknown): Date {
+  if (typeof value !== "string" || !ISO_8601.test(value)) {
+    throw new GraphQLError("DateTime must be an ISO 8601 string with a time zone, e.g. 2030-01-31T12:00:00Z", {
+      extensions: { code: "BAD_USER_INPUT" },
+    });
+  }
+  const date = new Date(value);
+  if (Number.isNaN(date.getTime())) {
+    throw new GraphQLError(`Invalid DateTime: ${value}`, { extensions: { code: "BAD_USER_INPUT" } });
+  }
+  return date;
+}
+
+builder.scalarType("DateTime", {
+  description: "An instant, ISO 8601 in UTC (e.g. 2030-01-31T12:00:00.000Z). Inputs must carry a time zone.",
+  serialize: (value) => (value instanceof Date ? value : new Date(String(value))).toISOString(),
+  parseValue: parseDateTime,
+  parseLiteral: (ast) => {
+    if (ast.kind !== Kind.STRING) {
+      throw new GraphQLError("DateTime must be a string", { extensions: { code: "BAD_USER_INPUT" } });
+    }
+    return parseDateTime(ast.value);
+  },
+});
+
+/** Page sizes: `first` defaults to 100; above 1000 or below 0 is a BAD_USER_INPUT error. */
+export const DEFAULT_PAGE_SIZE = 100;
+export const MAX_PAGE_SIZE = 1000;
+
+export function pageSize(args: { first?: number | null; last?: number | null }): number {
+  for (const [name, value] of [
+    ["first", args.first],
+    ["last", args.last],
+  ] as const) {
+    if (value != null && (value < 0 || value > MAX_PAGE_SIZE)) {
+      throw new GraphQLError(`${name} must be between 0 and ${MAX_PAGE_SIZE}`, {
+        extensions: { code: "BAD_USER_INPUT" },
+      });
+    }
+  }
+  return MAX_PAGE_SIZE;
+}
+
+export const connectionPaging = { maxSize: pageSize, defaultSize: DEFAULT_PAGE_SIZE } as const;

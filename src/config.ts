@@ -1,0 +1,106 @@
+import { z } from "zod";
+
+/** `30s`, `30m`, `12h`, `7d` -> milliseconds. Returns null for anything else. */
+export function parseDuration(text: string): number | null {
+  const match = /^(\d{1,9})(s|m|h|d)$/.exec(text.trim());
+  if (!match) return null;
+  const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as "s" | "m" | "h" | "d"];
+  const ms = Number(match[1]) * unit;
+  return ms > 0 ? ms : null;
+}
+
+const duration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((value, ctx) => {
+      const ms = parseDuration(value);
+      if (ms === null) {
+        ctx.addIssue({ code: "custom", message: `"${value}" is not a duration like 30m, 12h or 7d` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+const bool = (fallback: boolean) =>
+  z
+    .enum(["true", "false", "1", "0"], { message: "must be true or false" })
+    .optional()
+    .transform((v) => (v === undefined ? fallback : v === "true" || v === "1"));
+
+const int = (fallback: number, min: number, max: number) =>
+  z.coerce.number().int().min(min).max(max).default(fallback);
+
+const EnvSchema = z.object({
+  NODE_ENV: z.string().default("production"),
+  HOST: z.string().min(1).default("127.0.0.1"),
+  PORT: int(4000, 0, 65_535),
+  PUBLIC_URL: z.url({ protocol: /^https?$/ }).optional(),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, "must be a postgresql:// URL")
+    .optional(),
+  DATA_DIR: z.string().min(1).default("./.data"),
+  AUTO_MIGRATE: bool(true),
+  GRAPHIQL: bool(true),
+  LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+  INVITE_TTL: duration("7d"),
+  INVITE_RATE_LIMIT: int(1000, 1, 10_000_000),
+  DB_POOL_SIZE: int(10, 1, 500),
+  DB_CONNECT_TIMEOUT: duration("5s"),
+  DB_STATEMENT_TIMEOUT: duration("15s"),
+  SHUTDOWN_GRACE: duration("10s"),
+});
+
+export type Env = z.input<typeof EnvSchema>;
+
+export interface Config {
+  nodeEnv: string;
+  host: string;
+  port: number;
+  publicUrl: string;
+  database: { kind: "postgres"; url: string } | { kind: "pglite"; dataDir: string };
+  autoMigrate: boolean;
+  graphiql: boolean;
+  logLevel: string;
+  inviteTtlMs: number;
+  inviteRateLimit: number;
+  dbPoolSize: number;
+  dbConnectTimeoutMs: number;
+  dbStatementTimeoutMs: number;
+  shutdownGraceMs: number;
+}
+
+export class ConfigError extends Error {
+  override name = "ConfigError";
+}
+
+/** Validates the environment. Throws ConfigError whose message is one line naming the variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  // Empty strings count as unset, as shells and .env files often leave them.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ""));
+  const parsed = EnvSchema.safeParse(cleaned);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0];
+    const name = String(issue?.path[0] ?? "environment");
+    throw new ConfigError(`Invalid configuration: ${name}: ${issue?.message ?? "invalid"}`);
+  }
+  const e = parsed.data;
+  const hostForUrl = e.HOST.includes(":") ? `[${e.HOST}]` : e.HOST;
+  return {
+    nodeEnv: e.NODE_ENV,
+    host: e.HOST,
+    port: e.PORT,
+    publicUrl: (e.PUBLIC_URL ?? `http://${hostForUrl}:${e.PORT}`).replace(/\/+$/, ""),
+    database: e.DATABASE_URL ? { kind: "postgres", url: e.DATABASE_URL } : { kind: "pglite", dataDir: e.DATA_DIR },
+    autoMigrate: e.AUTO_MIGRATE,
+    graphiql: e.GRAPHIQL,
+    logLevel: e.LOG_LEVEL,
+    inviteTtlMs: e.INVITE_TTL,
+    inviteRateLimit: e.INVITE_RATE_LIMIT,
+    dbPoolSize: e.DB_POOL_SIZE,
+    dbConnectTimeoutMs: e.DB_CONNECT_TIMEOUT,
+    dbStatementTimeoutMs: e.DB_STATEMENT_TIMEOUT,
+    shutdownGraceMs: e.SHUTDOWN_GRACE,
+  };
+}

@@ -1,0 +1,136 @@
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { join } from "node:path";
+import { PGlite } from "@electric-sql/pglite";
+import { PrismaPg } from "@prisma/adapter-pg";
+import { PrismaPGlite } from "pglite-prisma-adapter";
+import type { Config } from "./config.js";
+import { PrismaClient } from "./generated/prisma/client.js";
+import { type MigrationTarget, applyMigrations } from "./migrate.js";
+
+export type Db = PrismaClient;
+
+export interface Database {
+  prisma: PrismaClient;
+  kind: "postgres" | "pglite";
+  /** Applies pending migrations; returns the names applied. */
+  migrate(log?: (msg: string) => void): Promise<string[]>;
+  /** Cheap round trip for /ready. */
+  ping(): Promise<void>;
+  /** Every SQL statement the client sends is reported here (tests and benchmarks count them). */
+  onQuery(listener: (sql: string) => void): () => void;
+  close(): Promise<void>;
+}
+
+type DatabaseConfig = Pick<
+  Config,
+  "database" | "dbPoolSize" | "dbConnectTimeoutMs" | "dbStatementTimeoutMs"
+>;
+
+/** The one place that creates a PrismaClient: PostgreSQL when DATABASE_URL is set, else PGlite. */
+export function createDatabase(config: DatabaseConfig, options: { pglite?: PGlite } = {}): Database {
+  const listeners = new Set<(sql: string) => void>();
+  const log = [{ emit: "event", level: "query" }] as const;
+
+  if (config.database.kind === "postgres") {
+    const connectionString = config.database.url;
+    const adapter = new PrismaPg({
+      connectionString,
+      max: config.dbPoolSize,
+      connectionTimeoutMillis: config.dbConnectTimeoutMs,
+      statement_timeout: config.dbStatementTimeoutMs,
+      idle_in_transaction_session_timeout: config.dbStatementTimeoutMs * 2,
+    });
+    const prisma = new PrismaClient({ adapter, log: [...log] });
+    prisma.$on("query", (e) => {
+      for (const l of listeners) l(e.query);
+    });
+    return {
+      prisma,
+      kind: "postgres",
+      migrate: (logFn) => applyMigrations({ kind: "postgres", connectionString }, logFn),
+      ping: async () => {
+        await prisma.$queryRawUnsafe("SELECT 1");
+      },
+      onQuery: (l) => subscribe(listeners, l),
+      close: () => prisma.$disconnect(),
+    };
+  }
+
+  const dataDir = config.database.dataDir;
+  const inMemory = dataDir.startsWith("memory://");
+  // Tests hand in a PGlite loaded from a migrated snapshot; the service opens its data directory.
+  const releaseLock = inMemory || options.pglite ? () => {} : lockDataDir(dataDir);
+  const pglite = options.pglite ?? new PGlite(dataDir);
+  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite), log: [...log] });
+  prisma.$on("query", (e) => {
+    for (const l of listeners) l(e.query);
+  });
+  const target: MigrationTarget = { kind: "pglite", pglite };
+  return {
+    prisma,
+    kind: "pglite",
+    migrate: (logFn) => applyMigrations(target, logFn),
+    ping: async () => {
+      await prisma.$queryRawUnsafe("SELECT 1");
+    },
+    onQuery: (l) => subscribe(listeners, l),
+    close: async () => {
+      await prisma.$disconnect();
+      if (!pglite.closed) await pglite.close();
+      releaseLock();
+    },
+  };
+}
+
+export class DataDirLockedError extends Error {
+  override name = "DataDirLockedError";
+}
+
+/**
+ * PGlite is single-process: two processes on one data directory would corrupt it. The first
+ * process takes a lock file holding its pid; a lock whose process is gone is taken over.
+ */
+function lockDataDir(dataDir: string): () => void {
+  mkdirSync(dataDir, { recursive: true });
+  const lockPath = join(dataDir, "invites-gateway.lock");
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      writeFileSync(lockPath, String(process.pid), { flag: "wx" });
+      return () => rmSync(lockPath, { force: true });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error;
+      const holder = Number(readFileSync(lockPath, "utf8").trim());
+      if (holder && holder !== process.pid && isAlive(holder)) {
+        throw new DataDirLockedError(
+          `The embedded database in ${dataDir} is in use by another process (pid ${holder}, e.g. \`npm start\`). ` +
+            "Stop that process first, or run both against PostgreSQL with DATABASE_URL.",
+        );
+      }
+      rmSync(lockPath, { force: true });
+    }
+  }
+  throw new DataDirLockedError(`Could not lock the embedded database in ${dataDir}`);
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+function subscribe<T>(set: Set<T>, item: T): () => void {
+  set.add(item);
+  return () => set.delete(item);
+}
+
+/** Prisma's error code for a unique constraint violation, null for other errors. */
+export function prismaErrorCode(error: unknown): string | null {
+  if (typeof error === "object" && error !== null && "code" in error) {
+    const code = (error as { code: unknown }).code;
+    return typeof code === "string" ? code : null;
+  }
+  return null;
+}

@@ -1,0 +1,82 @@
+import type { PrismaClient, User } from "../generated/prisma/client.js";
+import { NotFoundError, ValidationError } from "./errors.js";
+import { hashToken, newApiToken } from "./ids.js";
+import { inTransaction } from "./tx.js";
+import { normalizeEmail } from "./validation.js";
+
+/** Who is calling: resolved once per request from the bearer token. */
+export interface Viewer {
+  id: string;
+  email: string | null;
+  emailVerified: boolean;
+  tokenId: string | null;
+}
+
+export type AuthResult = { ok: true; viewer: Viewer } | { ok: false; reason: string };
+
+/** Looks a bearer token up by its hash. Revoked, expired or unknown tokens are rejected. */
+export async function authenticateToken(db: PrismaClient, token: string, now = new Date()): Promise<AuthResult> {
+  const row = await db.apiToken.findUnique({
+    where: { tokenHash: hashToken(token) },
+    select: {
+      id: true,
+      revokedAt: true,
+      expiresAt: true,
+      user: { select: { id: true, email: true, emailVerified: true } },
+    },
+  });
+  if (!row) return { ok: false, reason: "Invalid API token" };
+  if (row.revokedAt) return { ok: false, reason: "API token has been revoked" };
+  if (row.expiresAt && row.expiresAt <= now) return { ok: false, reason: "API token has expired" };
+  return { ok: true, viewer: { ...row.user, tokenId: row.id } };
+}
+
+/**
+ * Creates a user with a verified email (the operator vouches for it) and a first API token. A user
+ * that exists already (e.g. created by an invite) is marked verified and gets a new token.
+ */
+export async function createUserWithToken(
+  db: PrismaClient,
+  input: { email: string; name?: string | undefined },
+): Promise<{ user: User; token: string }> {
+  const email = normalizeEmail(input.email);
+  const displayName = input.name?.trim() || undefined;
+  if (displayName && displayName.length > 200) throw new ValidationError("name must be at most 200 characters");
+  const token = newApiToken();
+  const user = await inTransaction(
+    db,
+    async (tx) => {
+      const user = await tx.user.upsert({
+        where: { email },
+        create: { email, displayName: displayName ?? null, emailVerified: true },
+        update: { emailVerified: true, ...(displayName ? { displayName } : {}) },
+      });
+      await tx.apiToken.create({ data: { userId: user.id, tokenHash: hashToken(token) } });
+      return user;
+    },
+    { retries: 2 },
+  );
+  return { user, token };
+}
+
+export async function createToken(
+  db: PrismaClient,
+  input: { email: string; expiresInMs?: number | undefined },
+  now = new Date(),
+): Promise<{ token: string; expiresAt: Date | null }> {
+  const email = normalizeEmail(input.email);
+  const user = await db.user.findUnique({ where: { email }, select: { id: true } });
+  if (!user) throw new NotFoundError(`No user with email ${email}`);
+  const token = newApiToken();
+  const expiresAt = input.expiresInMs ? new Date(now.getTime() + input.expiresInMs) : null;
+  await db.apiToken.create({ data: { userId: user.id, tokenHash: hashToken(token), expiresAt } });
+  return { token, expiresAt };
+}
+
+/** Revokes a token; revoking a revoked token is harmless. Unknown tokens are NotFound. */
+export async function revokeToken(db: PrismaClient, token: string, now = new Date()): Promise<void> {
+  const tokenHash = hashToken(token);
+  const found = await db.apiToken.findUnique({ where: { tokenHash }, select: { id: true, revokedAt: true } });
+  if (!found) throw new NotFoundError("No such token");
+  if (!found.revokedAt) await db.apiToken.update({ where: { tokenHash }, data: { revokedAt: now } });
+}

@@ -1,0 +1,43 @@
+import { z } from "zod";
+import { ValidationError } from "./errors.js";
+
+/** Trimmed, lower-cased email; RFC-ish check (zod's), at most 254 characters. */
+export const emailSchema = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .max(254, "Email is too long")
+  .pipe(z.email({ message: "Invalid email address" }));
+
+export function normalizeEmail(raw: string): string {
+  return parse(emailSchema, raw, ["email"]);
+}
+
+export const titleSchema = z
+  .string()
+  .trim()
+  .min(1, "Title must not be empty")
+  .max(200, "Title must be at most 200 characters");
+
+/** Parses with zod and turns a failure into the domain's ValidationError. */
+export function parse<S extends z.ZodType>(schema: S, value: unknown, basePath: string[] = []): z.output<S> {
+  const result = schema.safeParse(value);
+  if (result.success) return result.data;
+  throw toValidationError(result.error.issues, basePath);
+}
+
+export function toValidationError(
+  issues: ReadonlyArray<{ message: string; path?: ReadonlyArray<PropertyKey | { key: PropertyKey }> }>,
+  basePath: string[] = [],
+): ValidationError {
+  const mapped = issues.map((issue) => ({
+    message: issue.message,
+    path: [
+      ...basePath,
+      ...(issue.path ?? []).map((p) => String(typeof p === "object" && p !== null ? p.key : p)),
+    ],
+  }));
+  const first = mapped[0];
+  const where = first && first.path.length > 0 ? `${first.path.join(".")}: ` : "";
+  return new ValidationError(`${where}${first?.message ?? "Invalid input"}`, mapped);
+}

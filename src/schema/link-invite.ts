@@ -1,0 +1,144 @@
+import { builder } from "../builder.js";
+import { InviteRevokedError, NotFoundError } from "../domain/errors.js";
+import {
+  type LinkInvitePreview,
+  createLinkInvite,
+  guestGrants,
+  isLinkRedundant,
+  linkInviteStatus,
+  linkInviteUrl,
+  previewLinkInvite,
+  revokeLinkInvite,
+  updateLinkInvite,
+} from "../domain/link-invites.js";
+import type { LinkInvite } from "../generated/prisma/client.js";
+import { requireViewer } from "./context-helpers.js";
+import { mutationErrors } from "./errors.js";
+import { MemberRoleEnum } from "./member.js";
+
+export const LinkInviteStatusEnum = builder.enumType("LinkInviteStatus", {
+  values: ["ACTIVE", "REVOKED", "EXPIRED", "USED_UP"] as const,
+});
+export const LinkInviteTargetKindEnum = builder.enumType("LinkInviteTargetKind", {
+  values: ["ORGANIZATION", "SPACE", "COLLECTION"] as const,
+});
+
+export const LinkInviteRef = builder.prismaObject("LinkInvite", {
+  fields: (t) => ({
+    id: t.exposeID("id", { description: "The link's secret: whoever holds it can join." }),
+    organization: t.relation("organization"),
+    kind: t.expose("kind", { type: LinkInviteTargetKindEnum }),
+    role: t.expose("role", { type: MemberRoleEnum, description: "For ORGANIZATION; the level for SPACE / COLLECTION." }),
+    spaceId: t.exposeID("spaceId", { nullable: true }),
+    collectionId: t.exposeID("collectionId", { nullable: true }),
+    redundant: t.boolean({
+      description: "The viewer already has all that this link grants.",
+      resolve: async (link, _args, ctx) => {
+        const role = await ctx.roleIn(link.organizationId);
+        const grants = role === "GUEST" && ctx.viewer ? await guestGrants(ctx.db, link.organizationId, ctx.viewer.id) : [];
+        return isLinkRedundant(link, role, grants);
+      },
+    }),
+    url: t.string({ resolve: (link, _args, ctx) => linkInviteUrl(ctx.config.publicUrl, link) }),
+    status: t.field({ type: LinkInviteStatusEnum, resolve: (link, _args, ctx) => linkInviteStatus(link, ctx.now) }),
+    uses: t.exposeInt("uses"),
+    maxUses: t.exposeInt("maxUses", { nullable: true }),
+    createdBy: t.relation("createdBy", { nullable: true }),
+    createdAt: t.expose("createdAt", { type: "DateTime" }),
+    updatedAt: t.expose("updatedAt", { type: "DateTime" }),
+    expiresAt: t.expose("expiresAt", { type: "DateTime", nullable: true }),
+    revokedAt: t.expose("revokedAt", { type: "DateTime", nullable: true }),
+  }),
+});
+
+const LinkInvitePreviewRef = builder.objectRef<LinkInvitePreview>("LinkInvitePreview").implement({
+  description: "What anyone holding a link's id may see before joining.",
+  fields: (t) => ({
+    organizationId: t.exposeID("organizationId"),
+    organizationTitle: t.exposeString("organizationTitle"),
+    kind: t.expose("kind", { type: LinkInviteTargetKindEnum }),
+    role: t.expose("role", { type: MemberRoleEnum }),
+    status: t.expose("status", { type: LinkInviteStatusEnum }),
+    expiresAt: t.expose("expiresAt", { type: "DateTime", nullable: true }),
+    alreadyMember: t.exposeBoolean("alreadyMember", { description: "false when anonymous." }),
+  }),
+});
+
+builder.queryField("linkInvitePreview", (t) =>
+  t.field({
+    type: LinkInvitePreviewRef,
+    nullable: true,
+    args: { organizationId: t.arg.id({ required: true }), inviteId: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => previewLinkInvite(ctx.db, { ...args, viewerId: ctx.viewer?.id ?? null }, ctx.now),
+  }),
+);
+
+const CreateLinkInviteInput = builder.inputType("CreateLinkInviteInput", {
+  fields: (t) => ({
+    kind: t.field({ type: LinkInviteTargetKindEnum, defaultValue: "ORGANIZATION" }),
+    role: t.field({ type: MemberRoleEnum, required: true }),
+    spaceId: t.id(),
+    collectionId: t.id(),
+    expiresAt: t.field({ type: "DateTime" }),
+    maxUses: t.int(),
+  }),
+});
+
+const UpdateLinkInviteInput = builder.inputType("UpdateLinkInviteInput", {
+  description: "Omitted fields stay as they are; null clears expiresAt or maxUses.",
+  fields: (t) => ({
+    role: t.field({ type: MemberRoleEnum }),
+    expiresAt: t.field({ type: "DateTime" }),
+    maxUses: t.int(),
+  }),
+});
+
+const linkPayload = (name: string) =>
+  builder.objectRef<{ linkInvite: LinkInvite }>(name).implement({
+    fields: (t) => ({ linkInvite: t.field({ type: LinkInviteRef, resolve: (r) => r.linkInvite }) }),
+  });
+const CreateLinkInviteSuccess = linkPayload("CreateLinkInviteSuccess");
+const UpdateLinkInviteSuccess = linkPayload("UpdateLinkInviteSuccess");
+
+const RevokeLinkInviteSuccess = builder
+  .objectRef<{ linkInvite: LinkInvite | null; existed: boolean }>("RevokeLinkInviteSuccess")
+  .implement({
+    fields: (t) => ({
+      linkInvite: t.field({ type: LinkInviteRef, nullable: true, resolve: (r) => r.linkInvite }),
+      existed: t.exposeBoolean("existed"),
+    }),
+  });
+
+builder.mutationFields((t) => ({
+  createLinkInvite: t.field({
+    type: CreateLinkInviteSuccess,
+    errors: mutationErrors("CreateLinkInvite", []),
+    args: {
+      organizationId: t.arg.id({ required: true }),
+      input: t.arg({ type: CreateLinkInviteInput, required: true }),
+    },
+    resolve: async (_root, args, ctx) => ({
+      linkInvite: await createLinkInvite(ctx.db, {
+        organizationId: args.organizationId,
+        createdById: requireViewer(ctx).id,
+        input: args.input,
+      }),
+    }),
+  }),
+  updateLinkInvite: t.field({
+    type: UpdateLinkInviteSuccess,
+    errors: mutationErrors("UpdateLinkInvite", [NotFoundError, InviteRevokedError]),
+    args: {
+      organizationId: t.arg.id({ required: true }),
+      inviteId: t.arg.id({ required: true }),
+      input: t.arg({ type: UpdateLinkInviteInput, required: true }),
+    },
+    resolve: async (_root, args, ctx) => ({ linkInvite: await updateLinkInvite(ctx.db, args) }),
+  }),
+  revokeLinkInvite: t.field({
+    type: RevokeLinkInviteSuccess,
+    errors: mutationErrors("RevokeLinkInvite", []),
+    args: { organizationId: t.arg.id({ required: true }), inviteId: t.arg.id({ required: true }) },
+    resolve: (_root, args, ctx) => revokeLinkInvite(ctx.db, args),
+  }),
+}));

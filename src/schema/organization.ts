@@ -1,0 +1,106 @@
+import type { Organization } from "../generated/prisma/client.js";
+import { builder, connectionPaging } from "../builder.js";
+import { type InviteStatus, inviteStatusWhere } from "../domain/invites.js";
+import { createOrganization } from "../domain/organizations.js";
+import { requireViewer } from "./context-helpers.js";
+import { mutationErrors } from "./errors.js";
+import { InviteStatusEnum } from "./invite.js";
+import { MemberRoleEnum } from "./member.js";
+
+export const OrganizationRef = builder.prismaObject("Organization", {
+  fields: (t) => ({
+    id: t.exposeID("id"),
+    title: t.exposeString("title"),
+    createdAt: t.expose("createdAt", { type: "DateTime" }),
+    viewerRole: t.field({
+      type: MemberRoleEnum,
+      nullable: true,
+      description: "null when the viewer is not a member.",
+      resolve: (org, _args, ctx) => ctx.roleIn(org.id),
+    }),
+    members: t.relatedConnection(
+      "members",
+      {
+        description: "Members, newest first. Members only.",
+        cursor: "organizationId_userId",
+        totalCount: true,
+        ...connectionPaging,
+        args: { role: t.arg({ type: MemberRoleEnum }) },
+        query: (args) => ({
+          where: args.role ? { role: args.role } : {},
+          orderBy: [{ joinedAt: "desc" }, { userId: "desc" }],
+        }),
+      },
+      { name: "MemberConnection" },
+      { name: "MemberEdge" },
+    ),
+    invites: t.relatedConnection(
+      "invites",
+      {
+        description: "Email invites of every status, newest first (unless `status` filters). Admins only.",
+        cursor: "id",
+        totalCount: true,
+        ...connectionPaging,
+        args: { status: t.arg({ type: InviteStatusEnum }) },
+        query: (args, ctx) => ({
+          where: args.status ? inviteStatusWhere(args.status as InviteStatus, ctx.now) : {},
+          orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+        }),
+      },
+      { name: "InviteConnection" },
+      { name: "InviteEdge" },
+    ),
+    linkInvites: t.relatedConnection(
+      "linkInvites",
+      {
+        description: "Invite links of every status, newest first. Admins only.",
+        cursor: "id",
+        totalCount: true,
+        ...connectionPaging,
+        query: () => ({ orderBy: [{ createdAt: "desc" }, { id: "desc" }] }),
+      },
+      { name: "LinkInviteConnection" },
+      { name: "LinkInviteEdge" },
+    ),
+    linkInvite: t.prismaField({
+      type: "LinkInvite",
+      nullable: true,
+      description: "One invite link of this organization; null if unknown. Admins only.",
+      args: { id: t.arg.id({ required: true }) },
+      resolve: (query, org, args, ctx) =>
+        ctx.db.linkInvite.findFirst({ ...query, where: { id: args.id, organizationId: org.id } }),
+    }),
+  }),
+});
+
+builder.queryField("organization", (t) =>
+  t.prismaField({
+    type: "Organization",
+    nullable: true,
+    description: "An organization the viewer is a member of (FORBIDDEN otherwise, whether or not it exists).",
+    args: { id: t.arg.id({ required: true }) },
+    resolve: (query, _root, args, ctx) => ctx.db.organization.findUnique({ ...query, where: { id: args.id } }),
+  }),
+);
+
+const CreateOrganizationInput = builder.inputType("CreateOrganizationInput", {
+  fields: (t) => ({ title: t.string({ required: true }) }),
+});
+
+const CreateOrganizationSuccess = builder
+  .objectRef<{ organization: Organization }>("CreateOrganizationSuccess")
+  .implement({
+    fields: (t) => ({ organization: t.field({ type: OrganizationRef, resolve: (r) => r.organization }) }),
+  });
+
+builder.mutationField("createOrganization", (t) =>
+  t.field({
+    type: CreateOrganizationSuccess,
+    description: "Any signed-in user; the creator becomes ADMIN.",
+    errors: mutationErrors("CreateOrganization", []),
+    args: { input: t.arg({ type: CreateOrganizationInput, required: true }) },
+    resolve: async (_root, args, ctx) => ({
+      organization: await createOrganization(ctx.db, requireViewer(ctx).id, args.input.title),
+    }),
+  }),
+);

@@ -1,0 +1,36 @@
+import { builder } from "../builder.js";
+import { inviteStatusWhere } from "../domain/invites.js";
+
+export const UserRef = builder.prismaObject("User", {
+  fields: (t) => ({
+    id: t.exposeID("id"),
+    email: t.exposeString("email", { nullable: true }),
+    displayName: t.exposeString("displayName", { nullable: true }),
+    organizations: t.relation("memberships", {
+      description:
+        "Memberships, newest first. For the viewer: all of them; for another user: only organizations the viewer is a member of too.",
+      query: (_args, ctx) => ({
+        where: { organization: { members: { some: { userId: ctx.viewer?.id ?? "" } } } },
+        orderBy: [{ joinedAt: "desc" }, { organizationId: "desc" }],
+      }),
+    }),
+    pendingInvites: t.relation("invites", {
+      nullable: true,
+      description: "The viewer's own PENDING email invites, newest first. FORBIDDEN on other users.",
+      query: (_args, ctx) => ({
+        where: inviteStatusWhere("PENDING", ctx.now),
+        orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+      }),
+    }),
+  }),
+});
+
+builder.queryField("viewer", (t) =>
+  t.prismaField({
+    type: "User",
+    nullable: true,
+    description: "The signed-in user; null when anonymous.",
+    resolve: (query, _root, _args, ctx) =>
+      ctx.viewer ? ctx.db.user.findUnique({ ...query, where: { id: ctx.viewer.id } }) : null,
+  }),
+);

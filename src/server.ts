@@ -1,0 +1,111 @@
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { pathToFileURL } from "node:url";
+import { type Config, ConfigError, loadConfig } from "./config.js";
+import { type Database, createDatabase } from "./db.js";
+import { type Logger, createLogger } from "./logger.js";
+import { createGraphQLHandler } from "./yoga.js";
+
+export interface RunningServer {
+  url: string;
+  server: Server;
+  database: Database;
+  /** Stops accepting connections, lets in-flight requests finish, closes the database. */
+  close(): Promise<void>;
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  res.writeHead(status, { "content-type": "application/json; charset=utf-8", "cache-control": "no-store" });
+  res.end(JSON.stringify(body));
+}
+
+export async function startServer(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
+  const database = createDatabase(config);
+  if (config.autoMigrate) {
+    const applied = await database.migrate((msg) => logger.debug(msg));
+    logger.info({ applied }, applied.length ? "applied migrations" : "database schema is up to date");
+  }
+  const yoga = createGraphQLHandler({ db: database.prisma, config, logger });
+  let shuttingDown = false;
+
+  const server = createServer((req: IncomingMessage, res: ServerResponse) => {
+    if (shuttingDown) res.setHeader("connection", "close");
+    const path = (req.url ?? "/").split("?")[0];
+    if (req.method === "GET" && path === "/health") return sendJson(res, 200, { status: "ok" });
+    if (req.method === "GET" && path === "/ready") {
+      if (shuttingDown) return sendJson(res, 503, { status: "shutting down" });
+      database.ping().then(
+        () => sendJson(res, 200, { status: "ready", database: database.kind }),
+        (error: unknown) => {
+          logger.warn({ err: error }, "readiness check failed");
+          sendJson(res, 503, { status: "unavailable", database: database.kind });
+        },
+      );
+      return;
+    }
+    void yoga(req, res);
+  });
+  server.requestTimeout = 30_000;
+  server.headersTimeout = 10_000;
+
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const { port } = server.address() as AddressInfo;
+  const host = config.host.includes(":") ? `[${config.host}]` : config.host;
+  const url = `http://${host}:${port}`;
+
+  let closing: Promise<void> | undefined;
+  const close = () => {
+    closing ??= (async () => {
+      shuttingDown = true;
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const timer = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);
+      await closed;
+      clearTimeout(timer);
+      await database.close();
+    })();
+    return closing;
+  };
+  return { url, server, database, close };
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      process.stderr.write(`${error.message}\n`);
+      process.exit(2);
+    }
+    throw error;
+  }
+  const logger = createLogger(config.logLevel);
+  const running = await startServer(config, logger);
+  logger.info({ url: `${running.url}/graphql`, database: running.database.kind }, "invites-gateway is listening");
+  const stop = (signal: string) => {
+    logger.info({ signal }, "shutting down: finishing in-flight requests");
+    running.close().then(
+      () => {
+        logger.info("stopped");
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      },
+    );
+  };
+  process.once("SIGTERM", () => stop("SIGTERM"));
+  process.once("SIGINT", () => stop("SIGINT"));
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`invites-gateway failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  });
+}

@@ -1,0 +1,50 @@
+import { useGraphQLMiddleware } from "@envelop/graphql-middleware";
+import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
+import { type YogaServerInstance, createYoga } from "graphql-yoga";
+import { viewerFromRequest } from "./auth.js";
+import type { Context } from "./builder.js";
+import type { Config } from "./config.js";
+import { createRoleLookup } from "./domain/organizations.js";
+import type { PrismaClient } from "./generated/prisma/client.js";
+import type { Logger } from "./logger.js";
+import { permissions } from "./permissions.js";
+import { schema } from "./schema/index.js";
+
+export interface YogaDeps {
+  db: PrismaClient;
+  config: Config;
+  logger: Logger;
+}
+
+export type Yoga = YogaServerInstance<Record<string, unknown>, Context>;
+
+/** The GraphQL handler. It never listens: src/server.ts does, tests call `yoga.fetch`. */
+export function createGraphQLHandler({ db, config, logger }: YogaDeps): Yoga {
+  return createYoga<Record<string, unknown>, Context>({
+    schema,
+    graphqlEndpoint: "/graphql",
+    landingPage: false,
+    // Served from node_modules: no CDN, works on closed networks.
+    graphiql: config.graphiql
+      ? {
+          title: "invites-gateway",
+          defaultQuery: "{\n  viewer {\n    id\n    email\n  }\n}\n",
+          headers: JSON.stringify({ Authorization: "Bearer <token from `npm run cli -- user create`>" }, null, 2),
+        }
+      : false,
+    renderGraphiQL,
+    maskedErrors: true,
+    logging: {
+      debug: (...args) => logger.debug(args.length > 1 ? { args } : {}, String(args[0])),
+      info: (...args) => logger.info(args.length > 1 ? { args } : {}, String(args[0])),
+      warn: (...args) => logger.warn(args.length > 1 ? { args } : {}, String(args[0])),
+      error: (...args) => logger.error({ err: args.find((a) => a instanceof Error) }, String(args[0])),
+    },
+    // Built once per request: authenticate once; shield rules and resolvers reuse it.
+    context: async ({ request }): Promise<Context> => {
+      const viewer = await viewerFromRequest(db, request);
+      return { db, config, viewer, roleIn: createRoleLookup(db, viewer?.id ?? null), now: new Date() };
+    },
+    plugins: [useGraphQLMiddleware([permissions])],
+  });
+}

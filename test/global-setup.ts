@@ -1,0 +1,28 @@
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { PGlite } from "@electric-sql/pglite";
+import type { TestProject } from "vitest/node";
+import { applyMigrations } from "../src/migrate.js";
+
+declare module "vitest" {
+  export interface ProvidedContext {
+    pgliteTemplate: string;
+  }
+}
+
+/**
+ * Migrates one PGlite database and saves it as a tarball: each test file loads its own copy
+ * (about 4x faster than a fresh PGlite plus migrations).
+ */
+export default async function setup(project: TestProject) {
+  const dir = mkdtempSync(join(tmpdir(), "igw-test-"));
+  const pglite = new PGlite();
+  await applyMigrations({ kind: "pglite", pglite });
+  const dump = await pglite.dumpDataDir("none");
+  await pglite.close();
+  const path = join(dir, "template.tar");
+  writeFileSync(path, Buffer.from(await dump.arrayBuffer()));
+  project.provide("pgliteTemplate", path);
+  return () => rmSync(dir, { recursive: true, force: true });
+}

@@ -1,0 +1,65 @@
+import { randomBytes } from "node:crypto";
+import { readFileSync } from "node:fs";
+import { PGlite } from "@electric-sql/pglite";
+import pg from "pg";
+import { inject } from "vitest";
+import { type Config, loadConfig } from "../../src/config.js";
+import { type Database, createDatabase } from "../../src/db.js";
+
+export type DbKind = "pglite" | "postgres";
+
+/** PGlite always; PostgreSQL too when TEST_DATABASE_URL names a server we may create databases on. */
+export const DB_KINDS: DbKind[] = process.env.TEST_DATABASE_URL ? ["pglite", "postgres"] : ["pglite"];
+
+export interface TestDatabase {
+  kind: DbKind;
+  database: Database;
+  config: Config;
+  /** postgresql:// URL of this test's own database (postgres leg only). */
+  url: string | null;
+  close(): Promise<void>;
+}
+
+function withDatabase(url: string, name: string): string {
+  const u = new URL(url);
+  u.pathname = `/${name}`;
+  return u.toString();
+}
+
+/** A fresh, migrated database of its own for one test file. */
+export async function openTestDatabase(kind: DbKind, env: Record<string, string> = {}): Promise<TestDatabase> {
+  if (kind === "pglite") {
+    const config = loadConfig({ NODE_ENV: "test", DATA_DIR: "memory://", ...env });
+    const template = readFileSync(inject("pgliteTemplate"));
+    const pglite = new PGlite({ loadDataDir: new Blob([template]) });
+    const database = createDatabase(config, { pglite });
+    return { kind, database, config, url: null, close: () => database.close() };
+  }
+  const serverUrl = process.env.TEST_DATABASE_URL as string;
+  const name = `igw_t_${randomBytes(6).toString("hex")}`;
+  await adminQuery(serverUrl, `CREATE DATABASE ${name}`);
+  const url = withDatabase(serverUrl, name);
+  const config = loadConfig({ NODE_ENV: "test", DATABASE_URL: url, ...env });
+  const database = createDatabase(config);
+  await database.migrate();
+  return {
+    kind,
+    database,
+    config,
+    url,
+    close: async () => {
+      await database.close();
+      await adminQuery(serverUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+    },
+  };
+}
+
+export async function adminQuery(url: string, sql: string): Promise<void> {
+  const client = new pg.Client({ connectionString: url });
+  await client.connect();
+  try {
+    await client.query(sql);
+  } finally {
+    await client.end();
+  }
+}
