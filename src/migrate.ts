@@ -81,7 +81,7 @@ export async function withSchemaEngine<T>(
     );
     return await work(engine);
   } catch (error) {
-    throw new Error(`Schema engine failed: ${describeEngineError(error)}`, { cause: error });
+    throw new Error(`Schema engine failed: ${describeEngineError(error).trim()}`, { cause: error });
   } finally {
     engine?.free();
     await close();
@@ -268,7 +268,7 @@ function describeEngineError(error: unknown): string {
 // --- CLI: `npm run db:migrate` -------------------------------------------------------------
 
 /** The only place this file reads the environment (to be replaced by src/config.ts). */
-function targetFromEnv(): { databaseUrl: string | undefined; dataDir: string } {
+function settingsFromEnv(): { databaseUrl: string | undefined; dataDir: string } {
   return {
     databaseUrl: process.env.DATABASE_URL || undefined,
     dataDir: process.env.DATA_DIR ?? "./.data",
@@ -276,7 +276,7 @@ function targetFromEnv(): { databaseUrl: string | undefined; dataDir: string } {
 }
 
 async function runCli(): Promise<string[]> {
-  const { databaseUrl, dataDir } = targetFromEnv();
+  const { databaseUrl, dataDir } = settingsFromEnv();
   if (databaseUrl) return applyMigrations({ kind: "postgres", connectionString: databaseUrl });
   await mkdir(dataDir, { recursive: true });
   const pglite = new PGlite(dataDir);

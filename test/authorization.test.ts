@@ -1,0 +1,636 @@
+/**
+ * The authorization matrix: ONE table (ROWS x CALLERS) states who may call what, and every cell is
+ * a test. Rows are every Query and Mutation field plus the guarded nested fields; columns are the
+ * callers. "ok" cells really succeed (fresh invites, links and organizations per call); denied cells
+ * must be a top-level error with the exact extensions.code, a path ending in the guarded field, and
+ * null where GraphQL's null bubbling puts it (computed from the schema, not guessed).
+ */
+import { randomUUID } from "node:crypto";
+import {
+  type GraphQLObjectType,
+  type GraphQLOutputType,
+  getNamedType,
+  getNullableType,
+  isInterfaceType,
+  isListType,
+  isNonNullType,
+  isObjectType,
+} from "graphql";
+import { beforeAll, describe, expect, it } from "vitest";
+import { inviteUsers } from "../src/domain/invites.js";
+import { createLinkInvite } from "../src/domain/link-invites.js";
+import { createToken, revokeToken } from "../src/domain/users.js";
+import type { MemberRole } from "../src/generated/prisma/client.js";
+import { schema } from "../src/schema/index.js";
+import { type GqlResponse, type TestApp, type TestUser, uniqueEmail, useTestApp } from "./helpers/app.js";
+import { DB_KINDS } from "./helpers/db.js";
+
+// --- callers ---------------------------------------------------------------------------------
+
+const MEMBER_ROLES = ["GUEST", "READ", "COMMENT", "REVIEW", "EDIT", "CREATE"] as const satisfies readonly MemberRole[];
+const CALLERS = ["anonymous", "nonMember", ...MEMBER_ROLES, "ADMIN"] as const;
+type Caller = (typeof CALLERS)[number];
+type SignedIn = Exclude<Caller, "anonymous">;
+type Outcome = "ok" | "UNAUTHENTICATED" | "FORBIDDEN";
+type Expectation = Record<Caller, Outcome>;
+type Path = Array<string | number>;
+
+/** Builds a row's expectations: `base` for everyone, then overrides. */
+function expectation(base: Outcome, overrides: Partial<Expectation> = {}): Expectation {
+  return { ...(Object.fromEntries(CALLERS.map((c) => [c, base])) as Expectation), ...overrides };
+}
+const EVERYONE = expectation("ok");
+const SIGNED_IN = expectation("ok", { anonymous: "UNAUTHENTICATED" });
+const MEMBERS = expectation("ok", { anonymous: "UNAUTHENTICATED", nonMember: "FORBIDDEN" });
+const ADMINS = expectation("FORBIDDEN", { anonymous: "UNAUTHENTICATED", ADMIN: "ok" });
+const NOBODY_SIGNED_IN = expectation("FORBIDDEN", { anonymous: "UNAUTHENTICATED" });
+
+const isMember = (c: Caller) => c !== "anonymous" && c !== "nonMember";
+
+// --- the world the matrix runs in -------------------------------------------------------------
+
+interface World {
+  app: TestApp;
+  /** The organization under test: ADMIN owns it, each MEMBER_ROLES caller has that role. */
+  org: { id: string };
+  users: Record<SignedIn, TestUser>;
+  /** Owns the side organizations (joins, pending invites). */
+  sideOwner: TestUser;
+  /** An ACTIVE link of `org`, for linkInvitePreview and Organization.linkInvite. */
+  link: { id: string };
+  /** The role each caller has in `org` (null: not a member). */
+  roleOf(caller: Caller): MemberRole | null;
+  /** A new PENDING email invite into `orgId` (sent by `by`), returning its id. */
+  invite(orgId: string, by: TestUser, email: string): Promise<string>;
+  /** A new ACTIVE ORGANIZATION link of `org` (created by ADMIN). */
+  newLink(): Promise<{ id: string }>;
+}
+
+interface Call {
+  query: string;
+  variables?: Record<string, unknown>;
+  /** Where a denial must be reported; numbers in real paths match "*". */
+  deniedAt: Path;
+  /** Checks a denied call changed nothing. */
+  unchanged?: () => Promise<void>;
+}
+
+interface Row {
+  name: string;
+  expect: Expectation;
+  call(caller: Caller, w: World): Promise<Call>;
+  /** Checks an "ok" answer (no errors were returned). */
+  ok(data: GqlResponse["data"], caller: Caller, w: World): void | Promise<void>;
+  /** Extra checks on a denied answer. */
+  denied?(res: GqlResponse, caller: Caller, w: World): void;
+}
+
+/**
+ * Nested fields of Organization need a route to an Organization. Members: `organization(id)`. A
+ * non-member reaches the organization they are invited to through their own pending invite
+ * (Invite.organization), so the nested rule itself must deny them. Anonymous callers have no route
+ * to any Organization: `organization(id)` is where they are stopped.
+ */
+function orgRoute(caller: Caller, field: string, selection: string, variables = ""): { query: string; deniedAt: Path } {
+  if (caller === "nonMember") {
+    return {
+      query: `query${variables ? `(${variables})` : ""} { viewer { pendingInvites { organization { id ${selection} } } } }`,
+      deniedAt: ["viewer", "pendingInvites", "*", "organization", field],
+    };
+  }
+  return {
+    query: `query($org: ID!${variables ? `, ${variables}` : ""}) { organization(id: $org) { id ${selection} } }`,
+    deniedAt: caller === "anonymous" ? ["organization"] : ["organization", field],
+  };
+}
+
+const ROWS: Row[] = [
+  // --- Query ---
+  {
+    name: "Query.viewer",
+    expect: EVERYONE,
+    call: async () => ({ query: "{ viewer { id } }", deniedAt: ["viewer"] }),
+    ok: (data, caller, w) => {
+      expect(data).toEqual({ viewer: caller === "anonymous" ? null : { id: w.users[caller].id } });
+    },
+  },
+  {
+    name: "Query.organization",
+    expect: MEMBERS,
+    call: async (_c, w) => ({
+      query: "query($id: ID!) { organization(id: $id) { id viewerRole } }",
+      variables: { id: w.org.id },
+      deniedAt: ["organization"],
+    }),
+    ok: (data, caller, w) => {
+      expect(data).toEqual({ organization: { id: w.org.id, viewerRole: w.roleOf(caller) } });
+    },
+  },
+  {
+    // A non-member gets FORBIDDEN whether or not the organization exists: admins of other
+    // organizations included, nobody is a member of an unknown one.
+    name: "Query.organization (unknown id)",
+    expect: NOBODY_SIGNED_IN,
+    call: async () => ({
+      query: "query($id: ID!) { organization(id: $id) { id } }",
+      variables: { id: randomUUID() },
+      deniedAt: ["organization"],
+    }),
+    ok: () => {
+      throw new Error("nobody may read an unknown organization");
+    },
+  },
+  {
+    name: "Query.linkInvitePreview",
+    expect: EVERYONE,
+    call: async (_c, w) => ({
+      query: `query($org: ID!, $link: ID!) {
+        linkInvitePreview(organizationId: $org, inviteId: $link) { organizationId organizationTitle role status alreadyMember }
+      }`,
+      variables: { org: w.org.id, link: w.link.id },
+      deniedAt: ["linkInvitePreview"],
+    }),
+    ok: (data, caller, w) => {
+      expect(data).toEqual({
+        linkInvitePreview: {
+          organizationId: w.org.id,
+          organizationTitle: "Matrix",
+          role: "READ",
+          status: "ACTIVE",
+          alreadyMember: isMember(caller),
+        },
+      });
+    },
+  },
+
+  // --- Mutation ---
+  {
+    name: "Mutation.createOrganization",
+    expect: SIGNED_IN,
+    call: async () => ({
+      query: `mutation($title: String!) { createOrganization(input: { title: $title }) {
+        __typename ... on CreateOrganizationSuccess { organization { id title viewerRole } } } }`,
+      variables: { title: `Created ${randomUUID()}` },
+      deniedAt: ["createOrganization"],
+    }),
+    ok: (data) => {
+      expect(data?.createOrganization).toMatchObject({
+        __typename: "CreateOrganizationSuccess",
+        organization: { viewerRole: "ADMIN" },
+      });
+    },
+  },
+  {
+    // A fresh organization and a fresh email invite for the caller's own email per call.
+    name: "Mutation.joinOrganizationWithInvite",
+    expect: SIGNED_IN,
+    call: async (caller, w) => {
+      const side = await w.app.seed.org(w.sideOwner, "Side");
+      const email = caller === "anonymous" ? uniqueEmail("anon-invitee") : w.users[caller].email;
+      const inviteId = await w.invite(side.id, w.sideOwner, email);
+      return {
+        query: `mutation($org: ID!, $invite: ID!) { joinOrganizationWithInvite(organizationId: $org, inviteId: $invite) {
+          __typename ... on JoinOrganizationWithInviteSuccess { member { role organization { id } user { id } } } } }`,
+        variables: { org: side.id, invite: inviteId },
+        deniedAt: ["joinOrganizationWithInvite"],
+        unchanged: async () => {
+          const invite = await w.app.db.invite.findUniqueOrThrow({ where: { id: inviteId } });
+          expect(invite.status).toBe("PENDING");
+          expect(await w.app.db.member.count({ where: { organizationId: side.id } })).toBe(1);
+        },
+      };
+    },
+    ok: (data, caller, w) => {
+      const result = data?.joinOrganizationWithInvite;
+      expect(result).toMatchObject({ __typename: "JoinOrganizationWithInviteSuccess", member: { role: "READ" } });
+      expect(result.member.user.id).toBe(w.users[caller as SignedIn].id);
+    },
+  },
+  {
+    name: "Mutation.inviteUsersToOrganization",
+    expect: ADMINS,
+    call: async (_c, w) => {
+      const email = uniqueEmail("invitee");
+      return {
+        query: `mutation($org: ID!, $email: String!) {
+          inviteUsersToOrganization(organizationId: $org, input: { emails: [$email] }) {
+            __typename ... on InviteUsersToOrganizationSuccess { invited invites { email status } } } }`,
+        variables: { org: w.org.id, email },
+        deniedAt: ["inviteUsersToOrganization"],
+        unchanged: async () => {
+          expect(await w.app.db.invite.count({ where: { email } })).toBe(0);
+          expect(await w.app.db.user.count({ where: { email } })).toBe(0);
+        },
+      };
+    },
+    ok: (data) => {
+      expect(data?.inviteUsersToOrganization).toMatchObject({
+        __typename: "InviteUsersToOrganizationSuccess",
+        invited: 1,
+        invites: [{ status: "PENDING" }],
+      });
+    },
+  },
+  {
+    name: "Mutation.revokeInvite",
+    expect: ADMINS,
+    call: async (_c, w) => {
+      const inviteId = await w.invite(w.org.id, w.users.ADMIN, uniqueEmail("to-revoke"));
+      return {
+        query: `mutation($org: ID!, $invite: ID!) { revokeInvite(organizationId: $org, inviteId: $invite) {
+          __typename ... on RevokeInviteSuccess { invite { id status } } } }`,
+        variables: { org: w.org.id, invite: inviteId },
+        deniedAt: ["revokeInvite"],
+        unchanged: async () => {
+          const invite = await w.app.db.invite.findUniqueOrThrow({ where: { id: inviteId } });
+          expect(invite.status).toBe("PENDING");
+        },
+      };
+    },
+    ok: (data) => {
+      expect(data?.revokeInvite).toMatchObject({ __typename: "RevokeInviteSuccess", invite: { status: "REVOKED" } });
+    },
+  },
+  {
+    name: "Mutation.createLinkInvite",
+    expect: ADMINS,
+    call: async (_c, w) => {
+      const before = await w.app.db.linkInvite.count({ where: { organizationId: w.org.id } });
+      return {
+        query: `mutation($org: ID!) { createLinkInvite(organizationId: $org, input: { role: COMMENT }) {
+          __typename ... on CreateLinkInviteSuccess { linkInvite { id role status organization { id } } } } }`,
+        variables: { org: w.org.id },
+        deniedAt: ["createLinkInvite"],
+        unchanged: async () => {
+          expect(await w.app.db.linkInvite.count({ where: { organizationId: w.org.id } })).toBe(before);
+        },
+      };
+    },
+    ok: (data, _c, w) => {
+      expect(data?.createLinkInvite).toMatchObject({
+        __typename: "CreateLinkInviteSuccess",
+        linkInvite: { role: "COMMENT", status: "ACTIVE", organization: { id: w.org.id } },
+      });
+    },
+  },
+  {
+    name: "Mutation.updateLinkInvite",
+    expect: ADMINS,
+    call: async (_c, w) => {
+      const link = await w.newLink();
+      return {
+        query: `mutation($org: ID!, $link: ID!) { updateLinkInvite(organizationId: $org, inviteId: $link, input: { maxUses: 7 }) {
+          __typename ... on UpdateLinkInviteSuccess { linkInvite { id maxUses } } } }`,
+        variables: { org: w.org.id, link: link.id },
+        deniedAt: ["updateLinkInvite"],
+        unchanged: async () => {
+          const row = await w.app.db.linkInvite.findUniqueOrThrow({ where: { id: link.id } });
+          expect(row.maxUses).toBeNull();
+        },
+      };
+    },
+    ok: (data) => {
+      expect(data?.updateLinkInvite).toMatchObject({ __typename: "UpdateLinkInviteSuccess", linkInvite: { maxUses: 7 } });
+    },
+  },
+  {
+    name: "Mutation.revokeLinkInvite",
+    expect: ADMINS,
+    call: async (_c, w) => {
+      const link = await w.newLink();
+      return {
+        query: `mutation($org: ID!, $link: ID!) { revokeLinkInvite(organizationId: $org, inviteId: $link) {
+          __typename ... on RevokeLinkInviteSuccess { existed linkInvite { id status } } } }`,
+        variables: { org: w.org.id, link: link.id },
+        deniedAt: ["revokeLinkInvite"],
+        unchanged: async () => {
+          const row = await w.app.db.linkInvite.findUniqueOrThrow({ where: { id: link.id } });
+          expect(row.revokedAt).toBeNull();
+        },
+      };
+    },
+    ok: (data) => {
+      expect(data?.revokeLinkInvite).toMatchObject({
+        __typename: "RevokeLinkInviteSuccess",
+        existed: true,
+        linkInvite: { status: "REVOKED" },
+      });
+    },
+  },
+
+  // --- guarded nested fields ---
+  {
+    name: "Organization.members",
+    expect: MEMBERS,
+    call: async (caller, w) => ({
+      ...orgRoute(caller, "members", "members { totalCount edges { node { role user { id } } } }"),
+      variables: { org: w.org.id },
+    }),
+    ok: (data, caller, w) => {
+      const members = data?.organization?.members;
+      expect(members.totalCount).toBe(CALLERS.filter(isMember).length);
+      expect(members.edges).toContainEqual({ node: { role: w.roleOf(caller), user: { id: w.users[caller as SignedIn].id } } });
+    },
+  },
+  {
+    name: "Organization.invites",
+    expect: ADMINS,
+    call: async (caller, w) => ({
+      ...orgRoute(caller, "invites", "invites { totalCount edges { node { email status } } }"),
+      variables: { org: w.org.id },
+    }),
+    ok: (data, _c, w) => {
+      expect(data?.organization?.invites.edges).toContainEqual({ node: { email: w.users.nonMember.email, status: "PENDING" } });
+    },
+  },
+  {
+    name: "Organization.linkInvites",
+    expect: ADMINS,
+    call: async (caller, w) => ({
+      ...orgRoute(caller, "linkInvites", "linkInvites { totalCount edges { node { id } } }"),
+      variables: { org: w.org.id },
+    }),
+    ok: (data, _c, w) => {
+      expect(data?.organization?.linkInvites.edges).toContainEqual({ node: { id: w.link.id } });
+    },
+  },
+  {
+    name: "Organization.linkInvite",
+    expect: ADMINS,
+    call: async (caller, w) => ({
+      ...orgRoute(caller, "linkInvite", "linkInvite(id: $link) { id role }", "$link: ID!"),
+      variables: { org: w.org.id, link: w.link.id },
+    }),
+    ok: (data, _c, w) => {
+      expect(data?.organization?.linkInvite).toEqual({ id: w.link.id, role: "READ" });
+    },
+  },
+  {
+    // Everyone signed in has a pending invite to a side organization; anonymous has no self.
+    name: "User.pendingInvites (self)",
+    expect: EVERYONE,
+    call: async () => ({
+      query: "{ viewer { id pendingInvites { email status } } }",
+      deniedAt: ["viewer", "pendingInvites"],
+    }),
+    ok: (data, caller, w) => {
+      if (caller === "anonymous") {
+        expect(data).toEqual({ viewer: null });
+        return;
+      }
+      const invites = data?.viewer?.pendingInvites;
+      expect(invites.length).toBeGreaterThan(0);
+      for (const invite of invites) expect(invite).toEqual({ email: w.users[caller].email, status: "PENDING" });
+    },
+  },
+  {
+    // Members reach other users through organization.members (the caller's own entry must stay
+    // readable in the same answer); the non-member through their invite's invitedBy.
+    name: "User.pendingInvites (other user)",
+    expect: NOBODY_SIGNED_IN,
+    call: async (caller, w) => {
+      if (caller === "nonMember") {
+        return {
+          query: "{ viewer { pendingInvites { invitedBy { id pendingInvites { id } } } } }",
+          deniedAt: ["viewer", "pendingInvites", "*", "invitedBy", "pendingInvites"],
+        };
+      }
+      return {
+        query: `query($org: ID!) { organization(id: $org) { members { edges { node { user { id pendingInvites { email } } } } } } }`,
+        variables: { org: w.org.id },
+        deniedAt: caller === "anonymous" ? ["organization"] : ["organization", "members", "edges", "*", "node", "user", "pendingInvites"],
+      };
+    },
+    ok: () => {
+      throw new Error("nobody may read another user's pending invites");
+    },
+    denied: (res, caller, w) => {
+      if (!isMember(caller)) return;
+      // One denial per other member; the caller's own entry is readable.
+      const edges = res.data?.organization?.members.edges as Array<{ node: { user: { id: string; pendingInvites: unknown } } }>;
+      expect(edges).toHaveLength(CALLERS.filter(isMember).length);
+      expect(res.errors).toHaveLength(edges.length - 1);
+      const self = edges.find((e) => e.node.user.id === w.users[caller as SignedIn].id);
+      expect(self?.node.user.pendingInvites).toEqual([{ email: w.users[caller as SignedIn].email }]);
+      for (const edge of edges) if (edge !== self) expect(edge.node.user.pendingInvites).toBeNull();
+    },
+  },
+];
+
+// --- checking denials -------------------------------------------------------------------------
+
+/** Where null lands for an error at `path`: the deepest nullable position (null bubbling). */
+function nullPosition(operation: "query" | "mutation", path: Path): number {
+  let parent = (operation === "query" ? schema.getQueryType() : schema.getMutationType()) as GraphQLObjectType;
+  let current: GraphQLOutputType | undefined;
+  let deepestNullable = -1;
+  path.forEach((segment, i) => {
+    if (typeof segment === "string") {
+      const field = parent.getFields()[segment];
+      if (!field) throw new Error(`no field ${parent.name}.${segment}`);
+      current = field.type;
+    } else {
+      const list = getNullableType(current);
+      if (!isListType(list)) throw new Error(`index ${segment} on a non-list at ${path.slice(0, i).join(".")}`);
+      current = list.ofType as GraphQLOutputType;
+    }
+    if (!isNonNullType(current)) deepestNullable = i;
+    const named = getNamedType(current);
+    if (isObjectType(named) || isInterfaceType(named)) parent = named as GraphQLObjectType;
+  });
+  return deepestNullable;
+}
+
+function valueAt(data: unknown, path: Path): unknown {
+  let value = data;
+  for (const segment of path) value = (value as Record<string | number, unknown> | null | undefined)?.[segment];
+  return value;
+}
+
+const pattern = (path: Path | undefined) => (path ?? []).map((s) => (typeof s === "number" ? "*" : s));
+const show = (res: GqlResponse) => JSON.stringify({ status: res.status, data: res.data, errors: res.errors }, null, 1);
+
+function expectDenied(res: GqlResponse, code: "UNAUTHENTICATED" | "FORBIDDEN", deniedAt: Path, query: string) {
+  expect(res.errors?.length ?? 0, show(res)).toBeGreaterThan(0);
+  const operation = query.trimStart().startsWith("mutation") ? "mutation" : "query";
+  for (const error of res.errors ?? []) {
+    expect({ code: error.extensions?.code, path: pattern(error.path) }, show(res)).toEqual({ code, path: deniedAt });
+    expect(error.message).not.toMatch(/^(Unexpected error\.|Not Authorised!)$/);
+    const path = error.path as Path;
+    const at = nullPosition(operation, path);
+    if (at < 0) {
+      expect(res.data, `non-null bubbles to data: ${show(res)}`).toBeNull();
+    } else {
+      const container = valueAt(res.data, path.slice(0, at));
+      expect(container, `the parent of ${path.slice(0, at + 1).join(".")} is present: ${show(res)}`).toBeTypeOf("object");
+      expect(container, show(res)).not.toBeNull();
+      expect((container as Record<string | number, unknown>)[path[at] as string], show(res)).toBeNull();
+    }
+  }
+}
+
+// --- the tests --------------------------------------------------------------------------------
+
+describe.each(DB_KINDS)("authorization (%s)", (kind) => {
+  const app = useTestApp(kind);
+  const w = {} as World;
+  const tokenOf = (caller: Caller) => (caller === "anonymous" ? null : w.users[caller].token);
+
+  beforeAll(async () => {
+    const a = app.current;
+    const settings = { ttlMs: a.testDb.config.inviteTtlMs, dailyLimit: a.testDb.config.inviteRateLimit };
+    const admin = await a.seed.user("admin");
+    const org = await a.seed.org(admin, "Matrix");
+    const users = { ADMIN: admin, nonMember: await a.seed.user("non-member") } as Record<SignedIn, TestUser>;
+    for (const role of MEMBER_ROLES) {
+      users[role] = await a.seed.user(role.toLowerCase());
+      await a.seed.member(org.id, users[role], role);
+    }
+    Object.assign(w, {
+      app: a,
+      org: { id: org.id },
+      users,
+      sideOwner: await a.seed.user("side-owner"),
+      roleOf: (caller: Caller) => (caller === "ADMIN" ? "ADMIN" : isMember(caller) ? (caller as MemberRole) : null),
+      invite: async (orgId: string, by: TestUser, email: string) => {
+        const result = await inviteUsers(a.db, { organizationId: orgId, invitedById: by.id, input: { emails: [email] } }, settings);
+        const invite = result.invites[0];
+        if (!invite) throw new Error(`no invite created for ${email}`);
+        return invite.id;
+      },
+      newLink: async () => {
+        const link = await createLinkInvite(a.db, { organizationId: org.id, createdById: admin.id, input: { role: "READ" } });
+        return { id: link.id };
+      },
+    } satisfies Omit<World, "link">);
+    w.link = await w.newLink();
+    // The non-member is invited to the matrix organization (their route to its nested fields);
+    // every signed-in caller has a pending invite to a side organization.
+    await w.invite(org.id, admin, users.nonMember.email);
+    const pendingOrg = await a.seed.org(w.sideOwner, "Pending");
+    for (const caller of CALLERS) if (caller !== "anonymous") await w.invite(pendingOrg.id, w.sideOwner, users[caller].email);
+  });
+
+  it("the table has a row for every Query and Mutation field of the schema", () => {
+    const fields = [schema.getQueryType(), schema.getMutationType()].flatMap((type) =>
+      Object.keys(type?.getFields() ?? {}).map((f) => `${type?.name}.${f}`),
+    );
+    const rows = new Set(ROWS.map((r) => r.name.split(" ")[0]));
+    expect(fields.filter((f) => !rows.has(f))).toEqual([]);
+  });
+
+  describe.each(ROWS.map((row) => ({ ...row, label: row.name })))("$label", (row) => {
+    it.each(CALLERS.map((caller) => [caller, row.expect[caller]] as const))("%s -> %s", async (caller, outcome) => {
+      const call = await row.call(caller, w);
+      const res = await app.current.gql(call.query, { variables: call.variables ?? {}, token: tokenOf(caller) });
+      if (outcome === "ok") {
+        expect(res.errors, show(res)).toBeUndefined();
+        await row.ok(res.data, caller, w);
+        return;
+      }
+      expectDenied(res, outcome, call.deniedAt, call.query);
+      row.denied?.(res, caller, w);
+      await call.unchanged?.();
+    });
+  });
+
+  it("a non-member gets the same FORBIDDEN for an unknown organization as for an existing one", async () => {
+    const query = "query($id: ID!) { organization(id: $id) { id } }";
+    const token = w.users.nonMember.token;
+    const existing = await app.current.gql(query, { variables: { id: w.org.id }, token });
+    const unknown = await app.current.gql(query, { variables: { id: randomUUID() }, token });
+    const malformed = await app.current.gql(query, { variables: { id: "not-a-uuid" }, token });
+    const strip = (res: GqlResponse) => ({
+      status: res.status,
+      data: res.data,
+      errors: res.errors?.map((e) => ({ message: e.message, code: e.extensions?.code, path: e.path })),
+    });
+    expect(strip(existing).errors?.[0]?.code).toBe("FORBIDDEN");
+    expect(strip(unknown)).toEqual(strip(existing));
+    expect(strip(malformed)).toEqual(strip(existing));
+  });
+
+  it("denial messages are the service's own, not masked ('Unexpected error.') nor shield's default ('Not Authorised!')", async () => {
+    const forbidden = await app.current.gql("query($id: ID!) { organization(id: $id) { id } }", {
+      variables: { id: w.org.id },
+      token: w.users.nonMember.token,
+    });
+    const unauthenticated = await app.current.gql("query($id: ID!) { organization(id: $id) { id } }", {
+      variables: { id: w.org.id },
+    });
+    const nested = await app.current.gql("query($id: ID!) { organization(id: $id) { invites { totalCount } } }", {
+      variables: { id: w.org.id },
+      token: w.users.READ.token,
+    });
+    for (const [res, code] of [
+      [forbidden, "FORBIDDEN"],
+      [unauthenticated, "UNAUTHENTICATED"],
+      [nested, "FORBIDDEN"],
+    ] as const) {
+      expect(res.errors?.[0]?.extensions?.code, show(res)).toBe(code);
+      const message = res.errors?.[0]?.message;
+      expect(message).toBeTruthy();
+      expect(message).not.toBe("Unexpected error.");
+      expect(message).not.toBe("Not Authorised!");
+    }
+  });
+
+  describe("credentials", () => {
+    async function post(authorization: string | null) {
+      const headers: Record<string, string> = { "content-type": "application/json" };
+      if (authorization !== null) headers.authorization = authorization;
+      const response = await app.current.yoga.fetch("http://localhost/graphql", {
+        method: "POST",
+        headers,
+        body: JSON.stringify({ query: "{ viewer { id } }" }),
+      });
+      const body = (await response.json()) as Pick<GqlResponse, "data" | "errors">;
+      return { status: response.status, wwwAuthenticate: response.headers.get("www-authenticate"), ...body };
+    }
+
+    it("a valid token is the user; no header is anonymous (controls)", async () => {
+      const user = await app.current.seed.user("valid");
+      expect(await post(`Bearer ${user.token}`)).toMatchObject({ status: 200, data: { viewer: { id: user.id } } });
+      const anonymous = await post(null);
+      expect(anonymous).toMatchObject({ status: 200, data: { viewer: null } });
+      expect(anonymous.errors).toBeUndefined();
+    });
+
+    const rejected: Array<[string, () => Promise<string>]> = [
+      ["an unknown token (Bearer nope)", async () => "Bearer nope"],
+      [
+        "a revoked token",
+        async () => {
+          const user = await app.current.seed.user("revoked");
+          await revokeToken(app.current.db, user.token);
+          return `Bearer ${user.token}`;
+        },
+      ],
+      [
+        "an expired token",
+        async () => {
+          const user = await app.current.seed.user("expired");
+          const { token } = await createToken(app.current.db, { email: user.email, expiresInMs: 1 });
+          await new Promise((resolve) => setTimeout(resolve, 10));
+          return `Bearer ${token}`;
+        },
+      ],
+      [
+        "a malformed header (Basic abc)",
+        async () => {
+          return "Basic abc";
+        },
+      ],
+    ];
+
+    it.each(rejected)("%s is UNAUTHENTICATED with HTTP 401, never anonymous", async (_name, header) => {
+      const res = await post(await header());
+      expect(res.status, JSON.stringify(res)).toBe(401);
+      expect(res.errors?.map((e) => e.extensions?.code)).toEqual(["UNAUTHENTICATED"]);
+      // Not treated as anonymous: no `{ viewer: null }` answer.
+      expect(res.data ?? null).toBeNull();
+      expect(res.errors?.[0]?.message).not.toBe("Unexpected error.");
+      expect(res.wwwAuthenticate).toMatch(/^Bearer/);
+    });
+  });
+});

@@ -1,0 +1,106 @@
+import { describe, expect, it } from "vitest";
+import { useTestApp } from "./helpers/app.js";
+import { DB_KINDS } from "./helpers/db.js";
+
+const CREATE_ORGANIZATION = /* GraphQL */ `
+  mutation ($title: String!) {
+    createOrganization(input: { title: $title }) {
+      __typename
+      ... on Error { code message }
+      ... on CreateOrganizationSuccess {
+        organization {
+          id
+          title
+          createdAt
+          viewerRole
+          members { totalCount edges { node { role sso user { id email } } } }
+        }
+      }
+    }
+  }
+`;
+
+const ORGANIZATION = /* GraphQL */ `
+  query ($id: ID!) {
+    organization(id: $id) { id title viewerRole members { totalCount } }
+  }
+`;
+
+describe.each(DB_KINDS)("createOrganization (%s)", (kind) => {
+  const app = useTestApp(kind);
+
+  async function counts() {
+    const { db } = app.current;
+    return { organizations: await db.organization.count(), members: await db.member.count() };
+  }
+
+  it("creates the organization with the caller as its only member, an ADMIN", async () => {
+    const alice = await app.current.seed.user("alice");
+    const before = Date.now();
+
+    const res = await app.current.gql(CREATE_ORGANIZATION, { variables: { title: "Acme Corp" }, token: alice.token });
+
+    expect(res.status).toBe(200);
+    expect(res.errors).toBeUndefined();
+    const result = res.data?.createOrganization;
+    expect(result.__typename).toBe("CreateOrganizationSuccess");
+    const org = result.organization;
+    expect(org.title).toBe("Acme Corp");
+    expect(org.viewerRole).toBe("ADMIN");
+    expect(org.members.totalCount).toBe(1);
+    expect(org.members.edges).toEqual([
+      { node: { role: "ADMIN", sso: false, user: { id: alice.id, email: alice.email } } },
+    ]);
+    expect(new Date(org.createdAt).getTime()).toBeGreaterThanOrEqual(before - 1000);
+    expect(org.createdAt).toMatch(/Z$/);
+
+    // Persisted: the creator can read it back, and the database holds exactly one ADMIN row.
+    const read = await app.current.gql(ORGANIZATION, { variables: { id: org.id }, token: alice.token });
+    expect(read.errors).toBeUndefined();
+    expect(read.data?.organization).toEqual({ id: org.id, title: "Acme Corp", viewerRole: "ADMIN", members: { totalCount: 1 } });
+    const rows = await app.current.db.member.findMany({ where: { organizationId: org.id } });
+    expect(rows.map((m) => ({ userId: m.userId, role: m.role }))).toEqual([{ userId: alice.id, role: "ADMIN" }]);
+  });
+
+  it("trims the title and accepts exactly 200 characters", async () => {
+    const alice = await app.current.seed.user("alice");
+
+    const trimmed = await app.current.gql(CREATE_ORGANIZATION, { variables: { title: "  Spaced Out \t" }, token: alice.token });
+    expect(trimmed.data?.createOrganization.__typename).toBe("CreateOrganizationSuccess");
+    expect(trimmed.data?.createOrganization.organization.title).toBe("Spaced Out");
+
+    const longest = "x".repeat(200);
+    const long = await app.current.gql(CREATE_ORGANIZATION, { variables: { title: longest }, token: alice.token });
+    expect(long.data?.createOrganization.__typename).toBe("CreateOrganizationSuccess");
+    expect(long.data?.createOrganization.organization.title).toBe(longest);
+  });
+
+  it.each([
+    ["empty", ""],
+    ["whitespace-only", "   \t  "],
+    ["over 200 characters", "x".repeat(201)],
+  ])("rejects an %s title with VALIDATION and writes nothing", async (_label, title) => {
+    const alice = await app.current.seed.user("alice");
+    const before = await counts();
+
+    const res = await app.current.gql(CREATE_ORGANIZATION, { variables: { title }, token: alice.token });
+
+    expect(res.status).toBe(200);
+    expect(res.errors).toBeUndefined();
+    expect(res.data?.createOrganization.__typename).toBe("ValidationError");
+    expect(res.data?.createOrganization.code).toBe("VALIDATION");
+    expect(res.data?.createOrganization.message).toEqual(expect.any(String));
+    expect(await counts()).toEqual(before);
+    expect(await app.current.db.member.count({ where: { userId: alice.id } })).toBe(0);
+  });
+
+  it("refuses an anonymous caller with UNAUTHENTICATED and writes nothing", async () => {
+    const before = await counts();
+
+    const res = await app.current.gql(CREATE_ORGANIZATION, { variables: { title: "Nobody's" } });
+
+    expect(res.data?.createOrganization ?? null).toBeNull();
+    expect(res.errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");
+    expect(await counts()).toEqual(before);
+  });
+});

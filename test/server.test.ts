@@ -1,0 +1,126 @@
+import { mkdtempSync, rmSync } from "node:fs";
+import { connect } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { uniqueEmail } from "./helpers/app.js";
+import { adminQuery } from "./helpers/db.js";
+import { type ServerProcess, runCliProcess, startServerProcess } from "./helpers/process.js";
+
+/** POST /graphql over a real socket. */
+async function post(url: string, query: string, token?: string) {
+  const response = await fetch(`${url}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    body: JSON.stringify({ query }),
+  });
+  return { status: response.status, body: (await response.json()) as { data?: any; errors?: any[] } };
+}
+
+describe("the real server on the embedded default (PGlite)", () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "igw-server-"));
+  let server: ServerProcess;
+  let token: string;
+  let email: string;
+
+  beforeAll(async () => {
+    // PGlite is single-process: the operator creates the user before starting the server.
+    email = uniqueEmail("alice");
+    const created = await runCliProcess(["user", "create", "--email", email], { DATA_DIR: dataDir });
+    expect(created.code, created.stderr).toBe(0);
+    token = JSON.parse(created.stdout).token;
+    server = await startServerProcess({ DATA_DIR: dataDir });
+  });
+  afterAll(async () => {
+    if (server && server.child.exitCode === null) {
+      server.child.kill("SIGTERM");
+      await server.exited;
+    }
+    rmSync(dataDir, { recursive: true, force: true });
+  });
+
+  it("serves an authenticated request, /health and /ready", async () => {
+    const me = await post(server.url, "{ viewer { email } }", token);
+    expect(me).toEqual({ status: 200, body: { data: { viewer: { email } } } });
+    expect((await fetch(`${server.url}/health`)).status).toBe(200);
+    const ready = await fetch(`${server.url}/ready`);
+    expect(ready.status).toBe(200);
+    expect(await ready.json()).toMatchObject({ status: "ready", database: "pglite" });
+  });
+
+  it("makes the CLI explain that the embedded database is in use instead of corrupting it", async () => {
+    const result = await runCliProcess(["user", "create", "--email", uniqueEmail()], { DATA_DIR: dataDir });
+    expect(result.code).not.toBe(0);
+    expect(result.stderr).toMatch(/in use by another process/);
+    expect(result.stdout).toBe("");
+  });
+
+  it("finishes an in-flight request on SIGTERM, refuses new ones, and exits 0", async () => {
+    const body = JSON.stringify({ query: "{ viewer { email } }" });
+    const socket = connect(Number(new URL(server.url).port), "127.0.0.1");
+    await new Promise<void>((resolve) => socket.once("connect", () => resolve()));
+    let response = "";
+    socket.on("data", (d) => {
+      response += d;
+    });
+    const ended = new Promise<void>((resolve) => socket.once("close", () => resolve()));
+    // Send the headers and half the body: the request is now in flight.
+    socket.write(
+      `POST /graphql HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAuthorization: Bearer ${token}\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n`,
+    );
+    socket.write(body.slice(0, 10));
+    await new Promise((r) => setTimeout(r, 200));
+    server.child.kill("SIGTERM");
+    await new Promise((r) => setTimeout(r, 500));
+    // A new connection is refused while the old request is still open.
+    await expect(fetch(`${server.url}/health`)).rejects.toThrow();
+    socket.write(body.slice(10));
+    await ended;
+    expect(response).toMatch(/^HTTP\/1\.1 200/);
+    expect(response).toContain(`"email":"${email}"`);
+    expect(await server.exited).toBe(0);
+  });
+});
+
+describe.skipIf(!process.env.TEST_DATABASE_URL)("the real server on PostgreSQL with the CLI beside it", () => {
+  const name = `igw_srv_${Date.now().toString(36)}`;
+  let url: string;
+  let server: ServerProcess;
+
+  beforeAll(async () => {
+    const serverUrl = process.env.TEST_DATABASE_URL as string;
+    await adminQuery(serverUrl, `CREATE DATABASE ${name}`);
+    const u = new URL(serverUrl);
+    u.pathname = `/${name}`;
+    url = u.toString();
+    server = await startServerProcess({ DATABASE_URL: url });
+  });
+  afterAll(async () => {
+    if (server && server.child.exitCode === null) {
+      server.child.kill("SIGTERM");
+      await server.exited;
+    }
+    await adminQuery(process.env.TEST_DATABASE_URL as string, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+  });
+
+  it("migrates on start, then the CLI's user and org work over the socket", async () => {
+    const email = uniqueEmail("op");
+    const user = await runCliProcess(["user", "create", "--email", email, "--name", "Op"], { DATABASE_URL: url });
+    expect(user.code, user.stderr).toBe(0);
+    const { token, id } = JSON.parse(user.stdout);
+    const org = await runCliProcess(["org", "create", "--title", "Ops", "--owner-email", email], { DATABASE_URL: url });
+    expect(org.code, org.stderr).toBe(0);
+    const orgJson = JSON.parse(org.stdout);
+    expect(orgJson).toMatchObject({ title: "Ops", ownerId: id });
+    const res = await post(server.url, `{ organization(id: "${orgJson.id}") { title viewerRole } }`, token);
+    expect(res.body).toEqual({ data: { organization: { title: "Ops", viewerRole: "ADMIN" } } });
+    const ready = await fetch(`${server.url}/ready`);
+    expect(await ready.json()).toMatchObject({ database: "postgres" });
+
+    const revoked = await runCliProcess(["token", "revoke", "--token", token], { DATABASE_URL: url });
+    expect(JSON.parse(revoked.stdout)).toEqual({ revoked: true });
+    const denied = await post(server.url, "{ viewer { id } }", token);
+    expect(denied.status).toBe(401);
+    expect(denied.body.errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");
+  });
+});
