@@ -1,5 +1,5 @@
 import { GraphQLError } from "graphql";
-import { type Viewer, authenticateToken } from "./domain/users.js";
+import { authenticateToken, type Viewer } from "./domain/users.js";
 import type { PrismaClient } from "./generated/prisma/client.js";
 
 export function unauthenticated(message: string): GraphQLError {

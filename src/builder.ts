@@ -4,9 +4,10 @@ import PrismaPlugin from "@pothos/plugin-prisma";
 import RelayPlugin from "@pothos/plugin-relay";
 import { GraphQLError, Kind } from "graphql";
 import type { Config } from "./config.js";
-import type { MemberRole, PrismaClient } from "./generated/prisma/client.js";
-import PrismaTypes, { getDatamodel } from "./generated/pothos-types.js";
 import type { Viewer } from "./domain/users.js";
+import type PrismaTypes from "./generated/pothos-types.js";
+import { getDatamodel } from "./generated/pothos-types.js";
+import type { MemberRole, PrismaClient } from "./generated/prisma/client.js";
 
 /** Built once per request by src/context.ts. */
 export interface Context {

@@ -1,5 +1,5 @@
-import { parseArgs } from "node:util";
 import { pathToFileURL } from "node:url";
+import { parseArgs } from "node:util";
 import { type Config, ConfigError, loadConfig, parseDuration } from "./config.js";
 import { createDatabase } from "./db.js";
 import { DomainError } from "./domain/errors.js";
@@ -17,7 +17,11 @@ const USAGE = `usage: npm run cli -- <command>
   org create --title T --owner-email E        -> {"id","title","ownerId"}`;
 
 type Options = Record<string, { type: "string" }>;
-type Command = { options: Options; required: string[]; run: (db: PrismaClient, v: Record<string, string>) => Promise<object> };
+type Command = {
+  options: Options;
+  required: string[];
+  run: (db: PrismaClient, v: Record<string, string>) => Promise<object>;
+};
 
 const COMMANDS: Record<string, Command> = {
   "user create": {
@@ -35,7 +39,8 @@ const COMMANDS: Record<string, Command> = {
       let expiresInMs: number | undefined;
       if (v["expires-in"] !== undefined) {
         expiresInMs = parseDuration(v["expires-in"]) ?? undefined;
-        if (expiresInMs === undefined) throw new UsageError(`--expires-in: "${v["expires-in"]}" is not a duration like 30m, 12h or 7d`);
+        if (expiresInMs === undefined)
+          throw new UsageError(`--expires-in: "${v["expires-in"]}" is not a duration like 30m, 12h or 7d`);
       }
       const { token, expiresAt } = await createToken(db, { email: v.email as string, expiresInMs });
       return { token, expiresAt: expiresAt?.toISOString() ?? null };
@@ -53,7 +58,10 @@ const COMMANDS: Record<string, Command> = {
     options: { title: { type: "string" }, "owner-email": { type: "string" } },
     required: ["title", "owner-email"],
     run: async (db, v) => {
-      const org = await createOrganizationForEmail(db, { title: v.title as string, ownerEmail: v["owner-email"] as string });
+      const org = await createOrganizationForEmail(db, {
+        title: v.title as string,
+        ownerEmail: v["owner-email"] as string,
+      });
       return { id: org.id, title: org.title, ownerId: org.ownerId };
     },
   },
@@ -66,7 +74,12 @@ export function parseCommand(argv: string[]): { command: Command; values: Record
   if (!command) throw new UsageError(argv.length ? `unknown command: ${name}\n${USAGE}` : USAGE);
   let values: Record<string, string | undefined>;
   try {
-    ({ values } = parseArgs({ args: argv.slice(2), options: command.options, strict: true, allowPositionals: false }) as {
+    ({ values } = parseArgs({
+      args: argv.slice(2),
+      options: command.options,
+      strict: true,
+      allowPositionals: false,
+    }) as {
       values: Record<string, string | undefined>;
     });
   } catch (error) {
@@ -103,5 +116,5 @@ async function main(): Promise<number> {
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
-  main().then((code) => process.exit(code));
+  void main().then((code) => process.exit(code));
 }

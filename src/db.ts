@@ -5,7 +5,7 @@ import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaPGlite } from "pglite-prisma-adapter";
 import type { Config } from "./config.js";
 import { PrismaClient } from "./generated/prisma/client.js";
-import { type MigrationTarget, applyMigrations } from "./migrate.js";
+import { applyMigrations, type MigrationTarget } from "./migrate.js";
 
 export type Db = PrismaClient;
 
@@ -21,10 +21,7 @@ export interface Database {
   close(): Promise<void>;
 }
 
-type DatabaseConfig = Pick<
-  Config,
-  "database" | "dbPoolSize" | "dbConnectTimeoutMs" | "dbStatementTimeoutMs"
->;
+type DatabaseConfig = Pick<Config, "database" | "dbPoolSize" | "dbConnectTimeoutMs" | "dbStatementTimeoutMs">;
 
 /** The one place that creates a PrismaClient: PostgreSQL when DATABASE_URL is set, else PGlite. */
 export function createDatabase(config: DatabaseConfig, options: { pglite?: PGlite } = {}): Database {

@@ -1,6 +1,6 @@
 // Migration runner on Prisma's schema engine compiled to WebAssembly, driven through a driver
 // adapter: the native schema engine (and so `prisma migrate`) cannot run on this machine.
-// See /work/shared/PRISMA.md and README "Migrations".
+// See README "Prisma on a closed network".
 import { mkdir, readdir, readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -268,22 +268,15 @@ function describeEngineError(error: unknown): string {
 // --- CLI: `npm run db:migrate` -------------------------------------------------------------
 
 /** The only place this file reads the environment (to be replaced by src/config.ts). */
-function settingsFromEnv(): { databaseUrl: string | undefined; dataDir: string } {
-  return {
-    databaseUrl: process.env.DATABASE_URL || undefined,
-    dataDir: process.env.DATA_DIR ?? "./.data",
-  };
-}
-
+/** `npm run db:migrate`: the same configuration (and data-directory lock) as the server. */
 async function runCli(): Promise<string[]> {
-  const { databaseUrl, dataDir } = settingsFromEnv();
-  if (databaseUrl) return applyMigrations({ kind: "postgres", connectionString: databaseUrl });
-  await mkdir(dataDir, { recursive: true });
-  const pglite = new PGlite(dataDir);
+  const { loadConfig } = await import("./config.js");
+  const { createDatabase } = await import("./db.js");
+  const database = createDatabase(loadConfig());
   try {
-    return await applyMigrations({ kind: "pglite", pglite });
+    return await database.migrate();
   } finally {
-    await pglite.close();
+    await database.close();
   }
 }
 

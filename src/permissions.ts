@@ -21,7 +21,11 @@ const isAuthenticated = rule({ cache: "contextual" })((_parent, _args, ctx: Cont
 );
 
 /** A member (any role, guests too) or an admin of the organization `pick` names. */
-function roleRule(name: string, minimum: "GUEST" | "ADMIN", pick: (parent: unknown, args: Record<string, unknown>) => unknown) {
+function roleRule(
+  name: string,
+  minimum: "GUEST" | "ADMIN",
+  pick: (parent: unknown, args: Record<string, unknown>) => unknown,
+) {
   return rule(name, { cache: "no_cache" })(async (parent, args, ctx: Context) => {
     if (!ctx.viewer) return mustSignIn();
     const organizationId = pick(parent, args);
@@ -29,7 +33,9 @@ function roleRule(name: string, minimum: "GUEST" | "ADMIN", pick: (parent: unkno
     const role = await ctx.roleIn(organizationId);
     if (hasAtLeast(role, minimum)) return true;
     return forbidden(
-      minimum === "ADMIN" ? "Only admins of this organization may do this" : "Only members of this organization may see this",
+      minimum === "ADMIN"
+        ? "Only admins of this organization may do this"
+        : "Only members of this organization may see this",
     );
   });
 }

@@ -1,9 +1,9 @@
-import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { pathToFileURL } from "node:url";
 import { type Config, ConfigError, loadConfig } from "./config.js";
-import { type Database, createDatabase } from "./db.js";
-import { type Logger, createLogger } from "./logger.js";
+import { createDatabase, type Database } from "./db.js";
+import { createLogger, type Logger } from "./logger.js";
 import { createGraphQLHandler } from "./yoga.js";
 
 export interface RunningServer {
@@ -19,7 +19,10 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.end(JSON.stringify(body));
 }
 
-export async function startServer(config: Config, logger: Logger = createLogger(config.logLevel)): Promise<RunningServer> {
+export async function startServer(
+  config: Config,
+  logger: Logger = createLogger(config.logLevel),
+): Promise<RunningServer> {
   const database = createDatabase(config);
   if (config.autoMigrate) {
     const applied = await database.migrate((msg) => logger.debug(msg));
@@ -105,7 +108,9 @@ async function main(): Promise<void> {
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   main().catch((error: unknown) => {
-    process.stderr.write(`invites-gateway failed to start: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.stderr.write(
+      `invites-gateway failed to start: ${error instanceof Error ? error.message : String(error)}\n`,
+    );
     process.exit(1);
   });
 }

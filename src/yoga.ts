@@ -1,6 +1,6 @@
 import { useGraphQLMiddleware } from "@envelop/graphql-middleware";
 import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
-import { type YogaServerInstance, createYoga } from "graphql-yoga";
+import { createYoga, type YogaServerInstance } from "graphql-yoga";
 import { viewerFromRequest } from "./auth.js";
 import type { Context } from "./builder.js";
 import type { Config } from "./config.js";

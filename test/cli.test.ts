@@ -35,7 +35,9 @@ describe("operator CLI", () => {
     expect(created.email).toBe(email);
     expect(created.token.length).toBeGreaterThanOrEqual(40);
 
-    const token = await runCliProcess(["token", "create", "--email", email, "--expires-in", "30d"], { DATA_DIR: dataDir });
+    const token = await runCliProcess(["token", "create", "--email", email, "--expires-in", "30d"], {
+      DATA_DIR: dataDir,
+    });
     expect(token.code, token.stderr).toBe(0);
     const t = JSON.parse(token.stdout);
     const days = (new Date(t.expiresAt).getTime() - Date.now()) / 86_400_000;
@@ -69,7 +71,9 @@ describe("operator CLI", () => {
   });
 
   it("parses commands strictly before touching the database", () => {
-    expect(() => parseCommand(["org", "create", "--title", "x", "--owner-email"])).toThrow(/argument missing|--owner-email/);
+    expect(() => parseCommand(["org", "create", "--title", "x", "--owner-email"])).toThrow(
+      /argument missing|--owner-email/,
+    );
     expect(parseCommand(["org", "create", "--title", "x", "--owner-email", "a@b.co"]).values).toEqual({
       title: "x",
       "owner-email": "a@b.co",

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { useTestApp, uniqueEmail } from "./helpers/app.js";
+import { uniqueEmail, useTestApp } from "./helpers/app.js";
 import { DB_KINDS } from "./helpers/db.js";
 
 const JOIN = `mutation($o: ID!, $i: ID!) { joinOrganizationWithInvite(organizationId: $o, inviteId: $i) {
@@ -21,7 +21,9 @@ describe.each(DB_KINDS)("concurrency (%s)", (kind) => {
     const results = await Promise.all(
       joiners.map((u) => gql(JOIN, { token: u.token, variables: { o: org.id, i: link.id } })),
     );
-    const outcomes = results.map((r) => r.data?.joinOrganizationWithInvite?.code ?? r.data?.joinOrganizationWithInvite?.__typename);
+    const outcomes = results.map(
+      (r) => r.data?.joinOrganizationWithInvite?.code ?? r.data?.joinOrganizationWithInvite?.__typename,
+    );
     expect(outcomes.filter((o) => o === "JoinOrganizationWithInviteSuccess")).toHaveLength(5);
     expect(outcomes.filter((o) => o === "INVITE_USED_UP")).toHaveLength(25);
     expect(await db.member.count({ where: { organizationId: org.id, role: "READ" } })).toBe(5);
@@ -31,12 +33,16 @@ describe.each(DB_KINDS)("concurrency (%s)", (kind) => {
   it("one user joining twice at once becomes one member and uses the link once", async () => {
     const { seed, db, gql } = app.current;
     const org = await seed.org();
-    const link = await db.linkInvite.create({ data: { id: `twice-${Date.now()}`, organizationId: org.id, role: "EDIT" } });
+    const link = await db.linkInvite.create({
+      data: { id: `twice-${Date.now()}`, organizationId: org.id, role: "EDIT" },
+    });
     const user = await seed.user("twice");
     const results = await Promise.all(
       Array.from({ length: 5 }, () => gql(JOIN, { token: user.token, variables: { o: org.id, i: link.id } })),
     );
-    const outcomes = results.map((r) => r.data?.joinOrganizationWithInvite?.code ?? r.data?.joinOrganizationWithInvite?.__typename);
+    const outcomes = results.map(
+      (r) => r.data?.joinOrganizationWithInvite?.code ?? r.data?.joinOrganizationWithInvite?.__typename,
+    );
     expect(outcomes.filter((o) => o === "JoinOrganizationWithInviteSuccess")).toHaveLength(1);
     expect(outcomes.filter((o) => o === "ALREADY_MEMBER")).toHaveLength(4);
     expect((await db.linkInvite.findUniqueOrThrow({ where: { id: link.id } })).uses).toBe(1);
@@ -53,7 +59,10 @@ describe.each(DB_KINDS)("concurrency (%s)", (kind) => {
     );
     for (const r of results) {
       expect(r.errors, JSON.stringify(r.errors)).toBeUndefined();
-      expect(r.data?.inviteUsersToOrganization).toMatchObject({ __typename: "InviteUsersToOrganizationSuccess", invited: 1 });
+      expect(r.data?.inviteUsersToOrganization).toMatchObject({
+        __typename: "InviteUsersToOrganizationSuccess",
+        invited: 1,
+      });
     }
     const ids = new Set(results.map((r) => r.data?.inviteUsersToOrganization.invites[0].id));
     expect(ids.size).toBe(1);
@@ -75,7 +84,9 @@ describe.each(DB_KINDS)("concurrency (%s)", (kind) => {
     });
     await expect(db.linkInvite.update({ where: { id: link.id }, data: { uses: 2 } })).rejects.toThrow();
     await expect(
-      db.invite.create({ data: { id: `d-${Date.now()}`, organizationId: org.id, email: "Upper@Example.com", role: "READ", expiresAt } }),
+      db.invite.create({
+        data: { id: `d-${Date.now()}`, organizationId: org.id, email: "Upper@Example.com", role: "READ", expiresAt },
+      }),
     ).rejects.toThrow();
   });
 });

@@ -5,7 +5,7 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { uniqueEmail } from "./helpers/app.js";
 import { adminQuery } from "./helpers/db.js";
-import { type ServerProcess, runCliProcess, startServerProcess } from "./helpers/process.js";
+import { runCliProcess, type ServerProcess, startServerProcess } from "./helpers/process.js";
 
 /** POST /graphql over a real socket. */
 async function post(url: string, query: string, token?: string) {

@@ -3,7 +3,7 @@ import type { Invite, MemberRole, Prisma, PrismaClient, User } from "../generate
 import { InviteState } from "../generated/prisma/enums.js";
 import { InviteAlreadyAcceptedError, NotFoundError, RateLimitedError } from "./errors.js";
 import { newSecretId } from "./ids.js";
-import { type Tx, inTransaction } from "./tx.js";
+import { inTransaction, type Tx } from "./tx.js";
 import { emailSchema, parse } from "./validation.js";
 
 export const MAX_EMAILS_PER_CALL = 100;
@@ -102,7 +102,11 @@ export async function inviteUsers(
       );
       const failedSSO = sso ? await ssoMembersElsewhere(tx, args.organizationId, toInvite) : new Set<string>();
       const pending = await tx.invite.findMany({
-        where: { organizationId: args.organizationId, status: InviteState.PENDING, email: { in: toInvite.map((i) => i.email) } },
+        where: {
+          organizationId: args.organizationId,
+          status: InviteState.PENDING,
+          email: { in: toInvite.map((i) => i.email) },
+        },
         select: { id: true, email: true },
       });
       const pendingId = new Map(pending.map((p) => [p.email, p.id]));
@@ -191,7 +195,6 @@ export function pendingInvitesWhere(email: string, now = new Date()): Prisma.Inv
   return { email: email.toLowerCase(), ...inviteStatusWhere("PENDING", now) };
 }
 
-
 /** Revokes a PENDING (or expired) invite. Revoking twice is harmless; an accepted invite stays. */
 export async function revokeInvite(
   db: PrismaClient,
@@ -200,7 +203,8 @@ export async function revokeInvite(
   return inTransaction(db, async (tx) => {
     const invite = await tx.invite.findFirst({ where: { id: args.inviteId, organizationId: args.organizationId } });
     if (!invite) throw new NotFoundError("No such invite in this organization");
-    if (invite.status === InviteState.ACCEPTED) throw new InviteAlreadyAcceptedError("This invite was accepted; remove the member instead");
+    if (invite.status === InviteState.ACCEPTED)
+      throw new InviteAlreadyAcceptedError("This invite was accepted; remove the member instead");
     if (invite.status === InviteState.REVOKED) return invite;
     return tx.invite.update({
       where: { id: invite.id },

@@ -54,10 +54,12 @@ export const createLinkInviteInputSchema = z
   })
   .superRefine((input, ctx) => {
     const kind = input.kind ?? "ORGANIZATION";
-    if (kind === "SPACE" && !input.spaceId) ctx.addIssue({ code: "custom", path: ["spaceId"], message: "A SPACE link needs a spaceId" });
+    if (kind === "SPACE" && !input.spaceId)
+      ctx.addIssue({ code: "custom", path: ["spaceId"], message: "A SPACE link needs a spaceId" });
     if (kind === "COLLECTION" && !input.collectionId)
       ctx.addIssue({ code: "custom", path: ["collectionId"], message: "A COLLECTION link needs a collectionId" });
-    if (kind !== "SPACE" && input.spaceId) ctx.addIssue({ code: "custom", path: ["spaceId"], message: `A ${kind} link takes no spaceId` });
+    if (kind !== "SPACE" && input.spaceId)
+      ctx.addIssue({ code: "custom", path: ["spaceId"], message: `A ${kind} link takes no spaceId` });
     if (kind !== "COLLECTION" && input.collectionId)
       ctx.addIssue({ code: "custom", path: ["collectionId"], message: `A ${kind} link takes no collectionId` });
     if (input.expiresAt && input.expiresAt.getTime() <= Date.now())
@@ -167,5 +169,8 @@ export async function previewLinkInvite(
 
 /** The viewer's grants on spaces/collections of an organization (only guests have any). */
 export function guestGrants(db: PrismaClient, organizationId: string, userId: string) {
-  return db.memberGrant.findMany({ where: { organizationId, userId }, select: { kind: true, targetId: true, role: true } });
+  return db.memberGrant.findMany({
+    where: { organizationId, userId },
+    select: { kind: true, targetId: true, role: true },
+  });
 }

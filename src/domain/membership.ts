@@ -11,7 +11,7 @@ import {
 } from "./errors.js";
 import { inviteStatus } from "./invites.js";
 import { linkInviteStatus } from "./link-invites.js";
-import { type Tx, inTransaction, isConflict } from "./tx.js";
+import { inTransaction, isConflict, type Tx } from "./tx.js";
 import type { Viewer } from "./users.js";
 
 /**

@@ -1,5 +1,5 @@
 import type { MemberRole, Organization, PrismaClient } from "../generated/prisma/client.js";
-import { type Tx, inTransaction } from "./tx.js";
+import { inTransaction, type Tx } from "./tx.js";
 import { normalizeEmail, parse, titleSchema } from "./validation.js";
 
 /** The caller's role in each organization, looked up at most once per organization. */

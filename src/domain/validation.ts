@@ -32,10 +32,7 @@ export function toValidationError(
 ): ValidationError {
   const mapped = issues.map((issue) => ({
     message: issue.message,
-    path: [
-      ...basePath,
-      ...(issue.path ?? []).map((p) => String(typeof p === "object" && p !== null ? p.key : p)),
-    ],
+    path: [...basePath, ...(issue.path ?? []).map((p) => String(typeof p === "object" && p !== null ? p.key : p))],
   }));
   const first = mapped[0];
   const where = first && first.path.length > 0 ? `${first.path.join(".")}: ` : "";

@@ -1,7 +1,7 @@
 import { builder } from "../builder.js";
 import {
   AlreadyMemberError,
-  DomainError,
+  type DomainError,
   DomainNotAllowedError,
   ERROR_CODES,
   InviteAlreadyAcceptedError,
@@ -27,7 +27,7 @@ export const ErrorInterface = builder.interfaceRef<DomainError>("Error").impleme
 
 const ValidationIssueRef = builder.objectRef<ValidationIssue>("ValidationIssue").implement({
   fields: (t) => ({
-    path: t.exposeStringList("path", { description: "Where in the input, e.g. [\"input\", \"emails\", \"2\"]" }),
+    path: t.exposeStringList("path", { description: 'Where in the input, e.g. ["input", "emails", "2"]' }),
     message: t.exposeString("message"),
   }),
 });

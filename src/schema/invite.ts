@@ -1,5 +1,5 @@
 import { builder } from "../builder.js";
-import { NotFoundError, InviteAlreadyAcceptedError, RateLimitedError } from "../domain/errors.js";
+import { InviteAlreadyAcceptedError, NotFoundError, RateLimitedError } from "../domain/errors.js";
 import { type InviteUsersResult, inviteStatus, inviteUsers, revokeInvite } from "../domain/invites.js";
 import type { Invite } from "../generated/prisma/client.js";
 import { requireViewer } from "./context-helpers.js";
@@ -49,7 +49,11 @@ const InviteUsersToOrganizationSuccess = builder
   .objectRef<InviteUsersResult>("InviteUsersToOrganizationSuccess")
   .implement({
     fields: (t) => ({
-      users: t.field({ type: [UserRef], resolve: (r) => r.users, description: "The user of every invite created or refreshed." }),
+      users: t.field({
+        type: [UserRef],
+        resolve: (r) => r.users,
+        description: "The user of every invite created or refreshed.",
+      }),
       invited: t.exposeInt("invited", { description: "Invites created plus invites refreshed." }),
       failedSSOEmails: t.exposeStringList("failedSSOEmails", {
         description: "Invited without SSO: SSO members of another organization.",

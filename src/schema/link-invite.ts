@@ -1,10 +1,10 @@
 import { builder } from "../builder.js";
 import { InviteRevokedError, NotFoundError } from "../domain/errors.js";
 import {
-  type LinkInvitePreview,
   createLinkInvite,
   guestGrants,
   isLinkRedundant,
+  type LinkInvitePreview,
   linkInviteStatus,
   linkInviteUrl,
   previewLinkInvite,
@@ -28,14 +28,18 @@ export const LinkInviteRef = builder.prismaObject("LinkInvite", {
     id: t.exposeID("id", { description: "The link's secret: whoever holds it can join." }),
     organization: t.relation("organization"),
     kind: t.expose("kind", { type: LinkInviteTargetKindEnum }),
-    role: t.expose("role", { type: MemberRoleEnum, description: "For ORGANIZATION; the level for SPACE / COLLECTION." }),
+    role: t.expose("role", {
+      type: MemberRoleEnum,
+      description: "For ORGANIZATION; the level for SPACE / COLLECTION.",
+    }),
     spaceId: t.exposeID("spaceId", { nullable: true }),
     collectionId: t.exposeID("collectionId", { nullable: true }),
     redundant: t.boolean({
       description: "The viewer already has all that this link grants.",
       resolve: async (link, _args, ctx) => {
         const role = await ctx.roleIn(link.organizationId);
-        const grants = role === "GUEST" && ctx.viewer ? await guestGrants(ctx.db, link.organizationId, ctx.viewer.id) : [];
+        const grants =
+          role === "GUEST" && ctx.viewer ? await guestGrants(ctx.db, link.organizationId, ctx.viewer.id) : [];
         return isLinkRedundant(link, role, grants);
       },
     }),

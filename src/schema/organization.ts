@@ -1,7 +1,7 @@
-import type { Organization } from "../generated/prisma/client.js";
 import { builder, connectionPaging } from "../builder.js";
 import { type InviteStatus, inviteStatusWhere } from "../domain/invites.js";
 import { createOrganization } from "../domain/organizations.js";
+import type { Organization } from "../generated/prisma/client.js";
 import { requireViewer } from "./context-helpers.js";
 import { mutationErrors } from "./errors.js";
 import { InviteStatusEnum } from "./invite.js";

@@ -3,9 +3,8 @@ import { createOrganization } from "../../src/domain/organizations.js";
 import { createUserWithToken } from "../../src/domain/users.js";
 import type { MemberRole, PrismaClient } from "../../src/generated/prisma/client.js";
 import { createLogger } from "../../src/logger.js";
-import { type Yoga, createGraphQLHandler } from "../../src/yoga.js";
-import { type DbKind, type TestDatabase, openTestDatabase } from "./db.js";
-
+import { createGraphQLHandler, type Yoga } from "../../src/yoga.js";
+import { type DbKind, openTestDatabase, type TestDatabase } from "./db.js";
 
 export interface GqlResponse<T = Record<string, any>> {
   status: number;

@@ -4,7 +4,7 @@ import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
 import { inject } from "vitest";
 import { type Config, loadConfig } from "../../src/config.js";
-import { type Database, createDatabase } from "../../src/db.js";
+import { createDatabase, type Database } from "../../src/db.js";
 
 export type DbKind = "pglite" | "postgres";
 

@@ -9,7 +9,16 @@ const TSX_CLI = require.resolve("tsx/cli");
 /** The environment of a child process: ours, minus anything that would pick a database. */
 function childEnv(env: Record<string, string>): NodeJS.ProcessEnv {
   const base = { ...process.env };
-  for (const key of ["DATABASE_URL", "DATA_DIR", "PORT", "HOST", "NODE_ENV", "VITEST", "VITEST_POOL_ID", "VITEST_WORKER_ID"]) {
+  for (const key of [
+    "DATABASE_URL",
+    "DATA_DIR",
+    "PORT",
+    "HOST",
+    "NODE_ENV",
+    "VITEST",
+    "VITEST_POOL_ID",
+    "VITEST_WORKER_ID",
+  ]) {
     delete base[key];
   }
   return { ...base, LOG_LEVEL: "info", ...env };

@@ -1,0 +1,55 @@
+import { describe, expect, it } from "vitest";
+import { ConfigError, loadConfig, parseDuration } from "../src/config.js";
+import { startServerProcess } from "./helpers/process.js";
+
+describe("configuration", () => {
+  it("has working defaults", () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      host: "127.0.0.1",
+      port: 4000,
+      publicUrl: "http://127.0.0.1:4000",
+      database: { kind: "pglite", dataDir: "./.data" },
+      autoMigrate: true,
+      graphiql: true,
+      inviteTtlMs: 7 * 86_400_000,
+      inviteRateLimit: 1000,
+    });
+  });
+
+  it("reads durations written 30m, 12h, 7d", () => {
+    expect(parseDuration("30m")).toBe(1_800_000);
+    expect(parseDuration("12h")).toBe(43_200_000);
+    expect(parseDuration("7d")).toBe(604_800_000);
+    expect(parseDuration("0d")).toBeNull();
+    expect(parseDuration("7 days")).toBeNull();
+    expect(parseDuration("-1h")).toBeNull();
+  });
+
+  it.each([
+    [{ PORT: "abc" }, "PORT"],
+    [{ PORT: "70000" }, "PORT"],
+    [{ DATABASE_URL: "mysql://x" }, "DATABASE_URL"],
+    [{ INVITE_TTL: "forever" }, "INVITE_TTL"],
+    [{ INVITE_RATE_LIMIT: "0" }, "INVITE_RATE_LIMIT"],
+    [{ AUTO_MIGRATE: "maybe" }, "AUTO_MIGRATE"],
+    [{ GRAPHIQL: "yes please" }, "GRAPHIQL"],
+    [{ PUBLIC_URL: "not a url" }, "PUBLIC_URL"],
+    [{ LOG_LEVEL: "loud" }, "LOG_LEVEL"],
+  ])("rejects %j naming %s in one line", (env, name) => {
+    expect(() => loadConfig(env)).toThrow(ConfigError);
+    try {
+      loadConfig(env);
+    } catch (error) {
+      const message = (error as Error).message;
+      expect(message).toContain(name);
+      expect(message).not.toContain("\n");
+    }
+  });
+
+  it("stops the real server at start with a non-zero exit and one line naming the variable", async () => {
+    await expect(startServerProcess({ INVITE_TTL: "soon" })).rejects.toThrow(
+      /exited with 2 before listening:\nInvalid configuration: INVITE_TTL: .*\n$/,
+    );
+  });
+});
