@@ -1,6 +1,8 @@
 import { useGraphQLMiddleware } from "@envelop/graphql-middleware";
 import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
-import { createYoga, type YogaServerInstance } from "graphql-yoga";
+import { PothosValidationError } from "@pothos/core";
+import { GraphQLError } from "graphql";
+import { createYoga, maskError, type YogaServerInstance } from "graphql-yoga";
 import { viewerFromRequest } from "./auth.js";
 import type { Context } from "./builder.js";
 import type { Config } from "./config.js";
@@ -9,6 +11,24 @@ import type { PrismaClient } from "./generated/prisma/client.js";
 import type { Logger } from "./logger.js";
 import { permissions } from "./permissions.js";
 import { schema } from "./schema/index.js";
+
+/**
+ * Yoga's masking (crashes become "Unexpected error."), plus a code for Pothos' own argument checks
+ * (negative `first`, a malformed cursor): those are the client's mistake, BAD_USER_INPUT.
+ */
+function maskWithInputErrors(error: unknown, message: string, isDev?: boolean): Error {
+  if (error instanceof GraphQLError) {
+    const cause = error instanceof PothosValidationError ? error : error.originalError;
+    if (cause instanceof PothosValidationError && !error.extensions.code) {
+      return new GraphQLError(cause.message, {
+        nodes: error.nodes,
+        path: error.path,
+        extensions: { ...error.extensions, code: "BAD_USER_INPUT" },
+      });
+    }
+  }
+  return maskError(error, message, isDev);
+}
 
 export interface YogaDeps {
   db: PrismaClient;
@@ -33,7 +53,7 @@ export function createGraphQLHandler({ db, config, logger }: YogaDeps): Yoga {
         }
       : false,
     renderGraphiQL,
-    maskedErrors: true,
+    maskedErrors: { maskError: maskWithInputErrors },
     logging: {
       debug: (...args) => logger.debug(args.length > 1 ? { args } : {}, String(args[0])),
       info: (...args) => logger.info(args.length > 1 ? { args } : {}, String(args[0])),

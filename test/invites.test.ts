@@ -1,6 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { type TestApp, type TestUser, uniqueEmail } from "./helpers/app.js";
-import { useTestApp } from "./helpers/app.js";
+import { type TestApp, type TestUser, uniqueEmail, useTestApp } from "./helpers/app.js";
 import { DB_KINDS } from "./helpers/db.js";
 
 const INVITE = /* GraphQL */ `
@@ -87,7 +86,12 @@ function api(app: { current: TestApp }) {
     async pendingInvites(token: string) {
       const res = await app.current.gql(PENDING_INVITES, { token });
       expect(res.errors).toBeUndefined();
-      return res.data?.viewer.pendingInvites as Array<{ id: string; email: string; status: string; organization: { id: string } }>;
+      return res.data?.viewer.pendingInvites as Array<{
+        id: string;
+        email: string;
+        status: string;
+        organization: { id: string };
+      }>;
     },
     async rowCounts() {
       const { db } = app.current;
@@ -179,7 +183,10 @@ describe.each(DB_KINDS)("inviteUsersToOrganization (%s)", (kind) => {
   it.each([
     ["no emails at all", {}],
     ["empty lists", { emails: [], invitees: [] }],
-    ["101 distinct emails", { emails: Array.from({ length: 101 }, (_, n) => `bulk-101-${n}-${Date.now()}@example.com`) }],
+    [
+      "101 distinct emails",
+      { emails: Array.from({ length: 101 }, (_, n) => `bulk-101-${n}-${Date.now()}@example.com`) },
+    ],
   ])("rejects %s with VALIDATION and writes nothing", async (_label, input) => {
     const { admin, orgId } = await adminAndOrg();
     const before = await rowCounts();
@@ -350,7 +357,12 @@ describe.each(DB_KINDS)("inviteUsersToOrganization (%s)", (kind) => {
 
     const mine = await pendingInvites(invitee.token);
     expect(mine.map((i) => i.id)).toEqual([second.invites[0].id, first.invites[0].id]);
-    expect(mine[1]).toMatchObject({ email: invitee.email, role: "EDIT", status: "PENDING", organization: { id: orgId } });
+    expect(mine[1]).toMatchObject({
+      email: invitee.email,
+      role: "EDIT",
+      status: "PENDING",
+      organization: { id: orgId },
+    });
 
     expect(await pendingInvites(admin.token)).toEqual([]);
     // Reaching another user's pendingInvites (through an invite) is FORBIDDEN.
@@ -372,7 +384,10 @@ describe.each(DB_KINDS)("inviteUsersToOrganization (%s)", (kind) => {
     expect((await pendingInvites(invitee.token)).map((i) => i.id)).toEqual([expiredId]);
     expect((await orgInvites(admin.token, orgId, "PENDING")).totalCount).toBe(2);
 
-    await app.current.db.invite.update({ where: { id: expiredId }, data: { expiresAt: new Date(Date.now() - 60_000) } });
+    await app.current.db.invite.update({
+      where: { id: expiredId },
+      data: { expiresAt: new Date(Date.now() - 60_000) },
+    });
 
     const all = await orgInvites(admin.token, orgId);
     expect(all.totalCount).toBe(2);
@@ -548,7 +563,9 @@ describe.each(DB_KINDS)("revokeInvite (%s)", (kind) => {
 
     expect(res.data?.revokeInvite ?? null).toBeNull();
     expect(res.errors?.[0]?.extensions?.code).toBe("FORBIDDEN");
-    expect((await app.current.db.invite.findUniqueOrThrow({ where: { id: sent.invites[0].id } })).status).toBe("PENDING");
+    expect((await app.current.db.invite.findUniqueOrThrow({ where: { id: sent.invites[0].id } })).status).toBe(
+      "PENDING",
+    );
   });
 });
 

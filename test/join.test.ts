@@ -112,7 +112,9 @@ describe.each(DB_KINDS)("joinOrganizationWithInvite (%s)", (kind) => {
   }
 
   async function membership(orgId: string, user: TestUser) {
-    return app.current.db.member.findUnique({ where: { organizationId_userId: { organizationId: orgId, userId: user.id } } });
+    return app.current.db.member.findUnique({
+      where: { organizationId_userId: { organizationId: orgId, userId: user.id } },
+    });
   }
 
   describe("with an email invite", () => {
@@ -171,7 +173,9 @@ describe.each(DB_KINDS)("joinOrganizationWithInvite (%s)", (kind) => {
       const bob = await app.current.seed.user("bob");
       const invite = await emailInvite(admin, orgId, bob.email, "EDIT");
       expect((await join(bob, orgId, invite.id)).__typename).toBe("JoinOrganizationWithInviteSuccess");
-      await app.current.db.member.delete({ where: { organizationId_userId: { organizationId: orgId, userId: bob.id } } });
+      await app.current.db.member.delete({
+        where: { organizationId_userId: { organizationId: orgId, userId: bob.id } },
+      });
 
       const result = await join(bob, orgId, invite.id);
 
@@ -314,7 +318,10 @@ describe.each(DB_KINDS)("joinOrganizationWithInvite (%s)", (kind) => {
     it("returns INVITE_EXPIRED for a link past its expiry", async () => {
       const { admin, orgId } = await setup();
       const carol = await app.current.seed.user("carol");
-      const { id } = await link(admin, orgId, { role: "READ", expiresAt: new Date(Date.now() + 3_600_000).toISOString() });
+      const { id } = await link(admin, orgId, {
+        role: "READ",
+        expiresAt: new Date(Date.now() + 3_600_000).toISOString(),
+      });
       await app.current.db.linkInvite.update({ where: { id }, data: { expiresAt: PAST() } });
 
       const result = await join(carol, orgId, id);
@@ -434,7 +441,12 @@ describe.each(DB_KINDS)("joinOrganizationWithInvite (%s)", (kind) => {
 
       const data = await gqlOk(PREVIEW, { o: orgId, i: id });
 
-      expect(data.linkInvitePreview).toMatchObject({ kind: "SPACE", role: "COMMENT", status: "ACTIVE", expiresAt: null });
+      expect(data.linkInvitePreview).toMatchObject({
+        kind: "SPACE",
+        role: "COMMENT",
+        status: "ACTIVE",
+        expiresAt: null,
+      });
     });
 
     it("is null for an unknown id, another organization's link, or an email invite's id", async () => {

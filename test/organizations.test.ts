@@ -57,7 +57,12 @@ describe.each(DB_KINDS)("createOrganization (%s)", (kind) => {
     // Persisted: the creator can read it back, and the database holds exactly one ADMIN row.
     const read = await app.current.gql(ORGANIZATION, { variables: { id: org.id }, token: alice.token });
     expect(read.errors).toBeUndefined();
-    expect(read.data?.organization).toEqual({ id: org.id, title: "Acme Corp", viewerRole: "ADMIN", members: { totalCount: 1 } });
+    expect(read.data?.organization).toEqual({
+      id: org.id,
+      title: "Acme Corp",
+      viewerRole: "ADMIN",
+      members: { totalCount: 1 },
+    });
     const rows = await app.current.db.member.findMany({ where: { organizationId: org.id } });
     expect(rows.map((m) => ({ userId: m.userId, role: m.role }))).toEqual([{ userId: alice.id, role: "ADMIN" }]);
   });
@@ -65,7 +70,10 @@ describe.each(DB_KINDS)("createOrganization (%s)", (kind) => {
   it("trims the title and accepts exactly 200 characters", async () => {
     const alice = await app.current.seed.user("alice");
 
-    const trimmed = await app.current.gql(CREATE_ORGANIZATION, { variables: { title: "  Spaced Out \t" }, token: alice.token });
+    const trimmed = await app.current.gql(CREATE_ORGANIZATION, {
+      variables: { title: "  Spaced Out \t" },
+      token: alice.token,
+    });
     expect(trimmed.data?.createOrganization.__typename).toBe("CreateOrganizationSuccess");
     expect(trimmed.data?.createOrganization.organization.title).toBe("Spaced Out");
 
