@@ -290,7 +290,10 @@ const ROWS: Row[] = [
       };
     },
     ok: (data) => {
-      expect(data?.updateLinkInvite).toMatchObject({ __typename: "UpdateLinkInviteSuccess", linkInvite: { maxUses: 7 } });
+      expect(data?.updateLinkInvite).toMatchObject({
+        __typename: "UpdateLinkInviteSuccess",
+        linkInvite: { maxUses: 7 },
+      });
     },
   },
   {
@@ -329,7 +332,9 @@ const ROWS: Row[] = [
     ok: (data, caller, w) => {
       const members = data?.organization?.members;
       expect(members.totalCount).toBe(CALLERS.filter(isMember).length);
-      expect(members.edges).toContainEqual({ node: { role: w.roleOf(caller), user: { id: w.users[caller as SignedIn].id } } });
+      expect(members.edges).toContainEqual({
+        node: { role: w.roleOf(caller), user: { id: w.users[caller as SignedIn].id } },
+      });
     },
   },
   {
@@ -340,7 +345,9 @@ const ROWS: Row[] = [
       variables: { org: w.org.id },
     }),
     ok: (data, _c, w) => {
-      expect(data?.organization?.invites.edges).toContainEqual({ node: { email: w.users.nonMember.email, status: "PENDING" } });
+      expect(data?.organization?.invites.edges).toContainEqual({
+        node: { email: w.users.nonMember.email, status: "PENDING" },
+      });
     },
   },
   {
@@ -398,7 +405,10 @@ const ROWS: Row[] = [
       return {
         query: `query($org: ID!) { organization(id: $org) { members { edges { node { user { id pendingInvites { email } } } } } } }`,
         variables: { org: w.org.id },
-        deniedAt: caller === "anonymous" ? ["organization"] : ["organization", "members", "edges", "*", "node", "user", "pendingInvites"],
+        deniedAt:
+          caller === "anonymous"
+            ? ["organization"]
+            : ["organization", "members", "edges", "*", "node", "user", "pendingInvites"],
       };
     },
     ok: () => {
@@ -407,7 +417,9 @@ const ROWS: Row[] = [
     denied: (res, caller, w) => {
       if (!isMember(caller)) return;
       // One denial per other member; the caller's own entry is readable.
-      const edges = res.data?.organization?.members.edges as Array<{ node: { user: { id: string; pendingInvites: unknown } } }>;
+      const edges = res.data?.organization?.members.edges as Array<{
+        node: { user: { id: string; pendingInvites: unknown } };
+      }>;
       expect(edges).toHaveLength(CALLERS.filter(isMember).length);
       expect(res.errors).toHaveLength(edges.length - 1);
       const self = edges.find((e) => e.node.user.id === w.users[caller as SignedIn].id);
@@ -462,7 +474,9 @@ function expectDenied(res: GqlResponse, code: "UNAUTHENTICATED" | "FORBIDDEN", d
       expect(res.data, `non-null bubbles to data: ${show(res)}`).toBeNull();
     } else {
       const container = valueAt(res.data, path.slice(0, at));
-      expect(container, `the parent of ${path.slice(0, at + 1).join(".")} is present: ${show(res)}`).toBeTypeOf("object");
+      expect(container, `the parent of ${path.slice(0, at + 1).join(".")} is present: ${show(res)}`).toBeTypeOf(
+        "object",
+      );
       expect(container, show(res)).not.toBeNull();
       expect((container as Record<string | number, unknown>)[path[at] as string], show(res)).toBeNull();
     }
@@ -493,13 +507,21 @@ describe.each(DB_KINDS)("authorization (%s)", (kind) => {
       sideOwner: await a.seed.user("side-owner"),
       roleOf: (caller: Caller) => (caller === "ADMIN" ? "ADMIN" : isMember(caller) ? (caller as MemberRole) : null),
       invite: async (orgId: string, by: TestUser, email: string) => {
-        const result = await inviteUsers(a.db, { organizationId: orgId, invitedById: by.id, input: { emails: [email] } }, settings);
+        const result = await inviteUsers(
+          a.db,
+          { organizationId: orgId, invitedById: by.id, input: { emails: [email] } },
+          settings,
+        );
         const invite = result.invites[0];
         if (!invite) throw new Error(`no invite created for ${email}`);
         return invite.id;
       },
       newLink: async () => {
-        const link = await createLinkInvite(a.db, { organizationId: org.id, createdById: admin.id, input: { role: "READ" } });
+        const link = await createLinkInvite(a.db, {
+          organizationId: org.id,
+          createdById: admin.id,
+          input: { role: "READ" },
+        });
         return { id: link.id };
       },
     } satisfies Omit<World, "link">);
@@ -508,7 +530,8 @@ describe.each(DB_KINDS)("authorization (%s)", (kind) => {
     // every signed-in caller has a pending invite to a side organization.
     await w.invite(org.id, admin, users.nonMember.email);
     const pendingOrg = await a.seed.org(w.sideOwner, "Pending");
-    for (const caller of CALLERS) if (caller !== "anonymous") await w.invite(pendingOrg.id, w.sideOwner, users[caller].email);
+    for (const caller of CALLERS)
+      if (caller !== "anonymous") await w.invite(pendingOrg.id, w.sideOwner, users[caller].email);
   });
 
   it("the table has a row for every Query and Mutation field of the schema", () => {

@@ -1,0 +1,176 @@
+/**
+ * SQL statements per request must not grow with the page size (no N+1). Each scenario runs the same
+ * query at a small and a large size, counts the statements the Prisma client sends, and asserts the
+ * two counts are equal and equal to the figure measured when this test was written (a change either
+ * way is worth a look). The statements are printed in the failure message.
+ */
+import { beforeAll, describe, expect, it } from "vitest";
+import { createLinkInvite } from "../src/domain/link-invites.js";
+import { type TestApp, type TestUser, uniqueEmail, useTestApp } from "./helpers/app.js";
+import { DB_KINDS } from "./helpers/db.js";
+
+interface Request {
+  query: string;
+  variables: Record<string, unknown>;
+  token: string;
+}
+
+interface Scenario {
+  name: string;
+  sizes: [small: number, large: number];
+  /** Statements per request, measured (the same at both sizes). */
+  statements: number;
+  /** Seeds what the scenario reads (once) and returns how to ask for `size` items. */
+  prepare(app: TestApp): Promise<(size: number) => Request>;
+  /** Where the answer's list of items is (it must hold `size` items). */
+  items: string[];
+}
+
+function listAt(data: unknown, path: string[]): unknown[] | undefined {
+  let value = data;
+  for (const key of path) value = (value as Record<string, unknown> | null | undefined)?.[key];
+  return Array.isArray(value) ? value : undefined;
+}
+
+const SCENARIOS: Scenario[] = [
+  {
+    name: "organization.invites(first: N) with node.organization",
+    sizes: [5, 50],
+    statements: 6,
+    async prepare(app) {
+      const admin = await app.seed.user("invites-admin");
+      const org = await app.seed.org(admin, "Sixty invites");
+      const emails = Array.from({ length: 60 }, () => uniqueEmail("bulk"));
+      const res = await app.gql(
+        `mutation($org: ID!, $emails: [String!]!) { inviteUsersToOrganization(organizationId: $org, input: { emails: $emails }) {
+          __typename ... on InviteUsersToOrganizationSuccess { invited } } }`,
+        { variables: { org: org.id, emails }, token: admin.token },
+      );
+      expect(res.data?.inviteUsersToOrganization).toEqual({
+        __typename: "InviteUsersToOrganizationSuccess",
+        invited: 60,
+      });
+      return (size) => ({
+        query: `query($id: ID!, $first: Int!) { organization(id: $id) { invites(first: $first) {
+          totalCount edges { node { id email role status organization { id title } } } } } }`,
+        variables: { id: org.id, first: size },
+        token: admin.token,
+      });
+    },
+    items: ["organization", "invites", "edges"],
+  },
+  {
+    name: "organization.members(first: N) with node.user",
+    sizes: [5, 30],
+    statements: 6,
+    async prepare(app) {
+      const admin = await app.seed.user("members-admin");
+      const org = await app.seed.org(admin, "Thirty members");
+      for (let i = 1; i < 30; i++)
+        await app.seed.member(org.id, await app.seed.user("member"), i % 2 ? "READ" : "EDIT");
+      return (size) => ({
+        query: `query($id: ID!, $first: Int!) { organization(id: $id) { members(first: $first) {
+          edges { node { user { email } role } } } } }`,
+        variables: { id: org.id, first: size },
+        token: admin.token,
+      });
+    },
+    items: ["organization", "members", "edges"],
+  },
+  {
+    name: "organization.linkInvites(first: N) with redundant, createdBy, organization",
+    sizes: [5, 20],
+    statements: 7,
+    async prepare(app) {
+      const admin = await app.seed.user("links-admin");
+      const org = await app.seed.org(admin, "Twenty links");
+      for (let i = 0; i < 20; i++) {
+        await createLinkInvite(app.db, {
+          organizationId: org.id,
+          createdById: admin.id,
+          input: { role: i % 2 ? "READ" : "EDIT" },
+        });
+      }
+      return (size) => ({
+        query: `query($id: ID!, $first: Int!) { organization(id: $id) { linkInvites(first: $first) {
+          edges { node { id redundant createdBy { email } organization { title } } } } } }`,
+        variables: { id: org.id, first: size },
+        token: admin.token,
+      });
+    },
+    items: ["organization", "linkInvites", "edges"],
+  },
+  {
+    name: "viewer.organizations.organization for a user in N organizations",
+    sizes: [1, 10],
+    statements: 5,
+    async prepare(app) {
+      const users = new Map<number, TestUser>();
+      for (const n of [1, 10]) {
+        const user = await app.seed.user(`in-${n}-orgs`);
+        for (let i = 0; i < n; i++) await app.seed.org(user, `Org ${i}`);
+        users.set(n, user);
+      }
+      return (size) => ({
+        query: "{ viewer { organizations { organization { title } } } }",
+        variables: {},
+        token: (users.get(size) as TestUser).token,
+      });
+    },
+    items: ["viewer", "organizations"],
+  },
+  {
+    // Beyond the brief: a mutation's payload (plain objects, not loaded through a Prisma query) with
+    // relations on each item. Fresh emails per call, so every invite is created, never refreshed.
+    name: "inviteUsersToOrganization(N emails) with invites.organization and invitedBy",
+    sizes: [5, 50],
+    statements: 15,
+    async prepare(app) {
+      const admin = await app.seed.user("mutation-admin");
+      const org = await app.seed.org(admin, "Invited in bulk");
+      return (size) => ({
+        query: `mutation($org: ID!, $emails: [String!]!) { inviteUsersToOrganization(organizationId: $org, input: { emails: $emails }) {
+          ... on InviteUsersToOrganizationSuccess { invites { id organization { title } invitedBy { email } } } } }`,
+        variables: { org: org.id, emails: Array.from({ length: size }, () => uniqueEmail("bulk-mutation")) },
+        token: admin.token,
+      });
+    },
+    items: ["inviteUsersToOrganization", "invites"],
+  },
+];
+
+describe.each(DB_KINDS)("SQL statements per request (%s)", (kind) => {
+  const app = useTestApp(kind);
+  const ask = new Map<string, (size: number) => Request>();
+
+  beforeAll(async () => {
+    for (const scenario of SCENARIOS) ask.set(scenario.name, await scenario.prepare(app.current));
+  });
+
+  it.each(SCENARIOS.map((s) => ({ ...s, label: s.name })))("$label", async (scenario) => {
+    const prepared = ask.get(scenario.name);
+    if (!prepared) throw new Error("not prepared");
+    const measured: Array<{ size: number; count: number; statements: string[] }> = [];
+    for (const size of scenario.sizes) {
+      // Warm the connection and caches once, then count (a fresh request: mutations seed their own).
+      const warm = prepared(size);
+      await app.current.gql(warm.query, { variables: warm.variables, token: warm.token });
+      const request = prepared(size);
+      const { result, count, statements } = await app.current.countQueries(() =>
+        app.current.gql(request.query, { variables: request.variables, token: request.token }),
+      );
+      expect(result.errors, JSON.stringify(result.errors)).toBeUndefined();
+      expect(listAt(result.data, scenario.items)).toHaveLength(size);
+      measured.push({ size, count, statements });
+    }
+    const report = measured
+      .map((m) => `N=${m.size}: ${m.count} statements\n${m.statements.map((s, i) => `  ${i + 1}. ${s}`).join("\n")}`)
+      .join("\n\n");
+    console.log(
+      `[sql-counts:${kind}] ${scenario.name}: ${measured.map((m) => `N=${m.size} -> ${m.count}`).join(", ")}`,
+    );
+    const [small, large] = measured as [(typeof measured)[0], (typeof measured)[0]];
+    expect(large.count, `statement count grows with N (N+1):\n${report}`).toBe(small.count);
+    expect(small.count, `statement count changed:\n${report}`).toBe(scenario.statements);
+  });
+});
