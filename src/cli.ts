@@ -1,99 +1,26 @@
 import { pathToFileURL } from "node:url";
-import { parseArgs } from "node:util";
-import { type Config, ConfigError, loadConfig, parseDuration } from "./config.js";
-import { createDatabase } from "./db.js";
-import { DomainError } from "./domain/errors.js";
-import { createOrganizationForEmail } from "./domain/organizations.js";
-import { createToken, createUserWithToken, revokeToken } from "./domain/users.js";
-import type { PrismaClient } from "./generated/prisma/client.js";
+import { type Config, ConfigError, loadConfig } from "./config.js";
+import { createDatabase, DataDirLockedError } from "./db.js";
+import { exitCodeFor, parseCommand } from "./operator.js";
+import { sendToOperatorSocket } from "./operator-socket.js";
 
-/** Bad input or an unknown command: exit code 2, message on stderr. */
-export class UsageError extends Error {}
-
-const USAGE = `usage: npm run cli -- <command>
-  user create --email E [--name N]            -> {"id","email","token"}
-  token create --email E [--expires-in 30d]   -> {"token","expiresAt"}
-  token revoke --token T                      -> {"revoked":true}
-  org create --title T --owner-email E        -> {"id","title","ownerId"}`;
-
-type Options = Record<string, { type: "string" }>;
-type Command = {
-  options: Options;
-  required: string[];
-  run: (db: PrismaClient, v: Record<string, string>) => Promise<object>;
-};
-
-const COMMANDS: Record<string, Command> = {
-  "user create": {
-    options: { email: { type: "string" }, name: { type: "string" } },
-    required: ["email"],
-    run: async (db, v) => {
-      const { user, token } = await createUserWithToken(db, { email: v.email as string, name: v.name });
-      return { id: user.id, email: user.email, token };
-    },
-  },
-  "token create": {
-    options: { email: { type: "string" }, "expires-in": { type: "string" } },
-    required: ["email"],
-    run: async (db, v) => {
-      let expiresInMs: number | undefined;
-      if (v["expires-in"] !== undefined) {
-        expiresInMs = parseDuration(v["expires-in"]) ?? undefined;
-        if (expiresInMs === undefined)
-          throw new UsageError(`--expires-in: "${v["expires-in"]}" is not a duration like 30m, 12h or 7d`);
-      }
-      const { token, expiresAt } = await createToken(db, { email: v.email as string, expiresInMs });
-      return { token, expiresAt: expiresAt?.toISOString() ?? null };
-    },
-  },
-  "token revoke": {
-    options: { token: { type: "string" } },
-    required: ["token"],
-    run: async (db, v) => {
-      await revokeToken(db, v.token as string);
-      return { revoked: true };
-    },
-  },
-  "org create": {
-    options: { title: { type: "string" }, "owner-email": { type: "string" } },
-    required: ["title", "owner-email"],
-    run: async (db, v) => {
-      const org = await createOrganizationForEmail(db, {
-        title: v.title as string,
-        ownerEmail: v["owner-email"] as string,
-      });
-      return { id: org.id, title: org.title, ownerId: org.ownerId };
-    },
-  },
-};
-
-/** Parses argv into a command; throws UsageError before anything touches the database. */
-export function parseCommand(argv: string[]): { command: Command; values: Record<string, string> } {
-  const name = argv.slice(0, 2).join(" ");
-  const command = COMMANDS[name];
-  if (!command) throw new UsageError(argv.length ? `unknown command: ${name}\n${USAGE}` : USAGE);
-  let values: Record<string, string | undefined>;
-  try {
-    ({ values } = parseArgs({
-      args: argv.slice(2),
-      options: command.options,
-      strict: true,
-      allowPositionals: false,
-    }) as {
-      values: Record<string, string | undefined>;
-    });
-  } catch (error) {
-    throw new UsageError(`${name}: ${(error as Error).message}`);
-  }
-  for (const key of command.required) {
-    if (!values[key]?.trim()) throw new UsageError(`${name}: --${key} is required`);
-  }
-  return { command, values: values as Record<string, string> };
-}
-
+/**
+ * `npm run cli -- <command>`: operator commands (src/operator.ts). Prints one JSON object and exits 0;
+ * bad input or an unknown command exits 2 with a message on stderr.
+ */
 export async function runCli(argv: string[], config: Config): Promise<object> {
   const { command, values } = parseCommand(argv);
-  const database = createDatabase(config);
+  let database: ReturnType<typeof createDatabase>;
+  try {
+    database = createDatabase(config);
+  } catch (error) {
+    // The embedded database is owned by a running server: ask it to run the command.
+    if (error instanceof DataDirLockedError && config.database.kind === "pglite") {
+      const result = await sendToOperatorSocket(config.database.dataDir, argv);
+      if (result) return result;
+    }
+    throw error;
+  }
   try {
     if (config.autoMigrate) await database.migrate();
     return await command.run(database.prisma, values);
@@ -108,10 +35,8 @@ async function main(): Promise<number> {
     process.stdout.write(`${JSON.stringify(result)}\n`);
     return 0;
   } catch (error) {
-    const message = error instanceof Error ? error.message : String(error);
-    process.stderr.write(`${message}\n`);
-    if (error instanceof UsageError || error instanceof DomainError || error instanceof ConfigError) return 2;
-    return 1;
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n`);
+    return error instanceof ConfigError ? 2 : exitCodeFor(error);
   }
 }
 

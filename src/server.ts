@@ -4,6 +4,7 @@ import { pathToFileURL } from "node:url";
 import { type Config, ConfigError, loadConfig } from "./config.js";
 import { createDatabase, type Database } from "./db.js";
 import { createLogger, type Logger } from "./logger.js";
+import { serveOperatorSocket } from "./operator-socket.js";
 import { createGraphQLHandler } from "./yoga.js";
 
 export interface RunningServer {
@@ -29,6 +30,11 @@ export async function startServer(
     logger.info({ applied }, applied.length ? "applied migrations" : "database schema is up to date");
   }
   const yoga = createGraphQLHandler({ db: database.prisma, config, logger });
+  // With the embedded database, operator commands run in this process (see operator-socket.ts).
+  const closeOperatorSocket =
+    config.database.kind === "pglite" && !config.database.dataDir.startsWith("memory://")
+      ? await serveOperatorSocket(config.database.dataDir, database.prisma, logger)
+      : async () => {};
   let shuttingDown = false;
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -63,6 +69,7 @@ export async function startServer(
   const close = () => {
     closing ??= (async () => {
       shuttingDown = true;
+      await closeOperatorSocket();
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const timer = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);

@@ -48,8 +48,20 @@ export function createGraphQLHandler({ db, config, logger }: YogaDeps): Yoga {
     graphiql: config.graphiql
       ? {
           title: "invites-gateway",
-          defaultQuery: "{\n  viewer {\n    id\n    email\n  }\n}\n",
-          headers: JSON.stringify({ Authorization: "Bearer <token from `npm run cli -- user create`>" }, null, 2),
+          // No default Authorization header: an invalid one would make the schema request fail.
+          defaultQuery: [
+            "# Welcome to invites-gateway.",
+            "# Sign in: create a user and token with `npm run cli -- user create --email you@example.com`,",
+            '# then add to the Headers pane below: { "Authorization": "Bearer <token>" }',
+            "",
+            "{",
+            "  viewer {",
+            "    id",
+            "    email",
+            "  }",
+            "}",
+            "",
+          ].join("\n"),
         }
       : false,
     renderGraphiQL,

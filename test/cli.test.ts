@@ -2,9 +2,10 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, describe, expect, it } from "vitest";
-import { parseCommand, runCli } from "../src/cli.js";
+import { runCli } from "../src/cli.js";
 import { loadConfig } from "../src/config.js";
 import { createDatabase } from "../src/db.js";
+import { parseCommand } from "../src/operator.js";
 import { uniqueEmail } from "./helpers/app.js";
 import { runCliProcess } from "./helpers/process.js";
 

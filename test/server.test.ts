@@ -48,11 +48,18 @@ describe("the real server on the embedded default (PGlite)", () => {
     expect(await ready.json()).toMatchObject({ status: "ready", database: "pglite" });
   });
 
-  it("makes the CLI explain that the embedded database is in use instead of corrupting it", async () => {
-    const result = await runCliProcess(["user", "create", "--email", uniqueEmail()], { DATA_DIR: dataDir });
-    expect(result.code).not.toBe(0);
-    expect(result.stderr).toMatch(/in use by another process/);
-    expect(result.stdout).toBe("");
+  it("runs CLI commands through the server while it owns the embedded database", async () => {
+    const bobEmail = uniqueEmail("bob");
+    const created = await runCliProcess(["user", "create", "--email", bobEmail], { DATA_DIR: dataDir });
+    expect(created.code, created.stderr).toBe(0);
+    const bob = JSON.parse(created.stdout);
+    const me = await post(server.url, "{ viewer { id email } }", bob.token);
+    expect(me.body).toEqual({ data: { viewer: { id: bob.id, email: bobEmail } } });
+
+    const bad = await runCliProcess(["token", "create", "--email", uniqueEmail("nobody")], { DATA_DIR: dataDir });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/No user with email/);
+    expect(bad.stdout).toBe("");
   });
 
   it("finishes an in-flight request on SIGTERM, refuses new ones, and exits 0", async () => {
