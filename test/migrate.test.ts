@@ -3,6 +3,7 @@ import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { applyMigrations, type MigrationTarget, migrationStatus, readMigrationsList } from "../src/migrate.js";
+import { adminQuery } from "./helpers/db.js";
 
 type Query = (sql: string) => Promise<Record<string, unknown>[]>;
 
@@ -110,12 +111,6 @@ describe.skipIf(!serverUrl)("applyMigrations on PostgreSQL (TEST_DATABASE_URL)",
   );
 });
 
-async function onServer(sql: string): Promise<void> {
-  const admin = new pg.Client({ connectionString: serverUrl });
-  await admin.connect();
-  try {
-    await admin.query(sql);
-  } finally {
-    await admin.end();
-  }
+function onServer(sql: string): Promise<void> {
+  return adminQuery(serverUrl as string, sql);
 }

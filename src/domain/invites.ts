@@ -3,6 +3,7 @@ import type { Invite, MemberRole, Prisma, PrismaClient, User } from "../generate
 import { InviteState } from "../generated/prisma/enums.js";
 import { InviteAlreadyAcceptedError, NotFoundError, RateLimitedError } from "./errors.js";
 import { newSecretId } from "./ids.js";
+import { roleSchema } from "./roles.js";
 import { inTransaction, type Tx } from "./tx.js";
 import { emailSchema, parse } from "./validation.js";
 
@@ -27,8 +28,6 @@ export function inviteStatusWhere(status: InviteStatus, now = new Date()): Prism
       return { status };
   }
 }
-
-const roleSchema = z.enum(["ADMIN", "CREATE", "EDIT", "REVIEW", "COMMENT", "READ", "GUEST"]);
 
 export const inviteUsersInputSchema = z
   .object({

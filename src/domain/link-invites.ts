@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { LinkInvite, Prisma, PrismaClient } from "../generated/prisma/client.js";
 import { InviteRevokedError, NotFoundError, ValidationError } from "./errors.js";
 import { newSecretId } from "./ids.js";
-import { hasAtLeast } from "./roles.js";
+import { hasAtLeast, roleSchema } from "./roles.js";
 import { inTransaction } from "./tx.js";
 import { parse } from "./validation.js";
 
@@ -34,7 +34,6 @@ export function isLinkRedundant(
 }
 
 const MAX_USES_LIMIT = 1_000_000;
-const roleSchema = z.enum(["ADMIN", "CREATE", "EDIT", "REVIEW", "COMMENT", "READ", "GUEST"]);
 const grantableRole = roleSchema.refine((r) => r !== "GUEST", "A link cannot grant the GUEST role");
 const targetId = z.string().trim().min(1, "must not be empty").max(200, "must be at most 200 characters");
 const maxUses = z

@@ -1,3 +1,4 @@
+import { z } from "zod";
 import { MemberRole } from "../generated/prisma/enums.js";
 
 /** Highest first, as the contract declares them. */
@@ -10,6 +11,9 @@ export const ROLES_HIGHEST_FIRST: readonly MemberRole[] = [
   MemberRole.READ,
   MemberRole.GUEST,
 ];
+
+/** A role in input (the GraphQL enum already restricts it; the CLI and other callers may not). */
+export const roleSchema = z.enum(ROLES_HIGHEST_FIRST as [MemberRole, ...MemberRole[]]);
 
 export function roleRank(role: MemberRole): number {
   return ROLES_HIGHEST_FIRST.length - ROLES_HIGHEST_FIRST.indexOf(role);
