@@ -1,12 +1,6 @@
-import { GraphQLError } from "graphql";
 import { authenticateToken, type Viewer } from "./domain/users.js";
 import type { PrismaClient } from "./generated/prisma/client.js";
-
-export function unauthenticated(message: string): GraphQLError {
-  return new GraphQLError(message, {
-    extensions: { code: "UNAUTHENTICATED", http: { status: 401, headers: { "WWW-Authenticate": "Bearer" } } },
-  });
-}
+import { unauthenticated } from "./graphql-errors.js";
 
 /**
  * The viewer of one request, from its Authorization header. No header: anonymous (null). A header
@@ -16,8 +10,8 @@ export async function viewerFromRequest(db: PrismaClient, request: Request): Pro
   const header = request.headers.get("authorization");
   if (header === null || header.trim() === "") return null;
   const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (!match?.[1]) throw unauthenticated("The Authorization header must be `Bearer <token>`");
+  if (!match?.[1]) throw unauthenticated("The Authorization header must be `Bearer <token>`", { httpStatus: 401 });
   const result = await authenticateToken(db, match[1]);
-  if (!result.ok) throw unauthenticated(result.reason);
+  if (!result.ok) throw unauthenticated(result.reason, { httpStatus: 401 });
   return result.viewer;
 }

@@ -2,14 +2,15 @@ import SchemaBuilder from "@pothos/core";
 import ErrorsPlugin from "@pothos/plugin-errors";
 import PrismaPlugin from "@pothos/plugin-prisma";
 import RelayPlugin from "@pothos/plugin-relay";
-import { GraphQLError, Kind } from "graphql";
+import { Kind } from "graphql";
 import type { Config } from "./config.js";
 import type { Viewer } from "./domain/users.js";
 import type PrismaTypes from "./generated/pothos-types.js";
 import { getDatamodel } from "./generated/pothos-types.js";
 import type { MemberRole, PrismaClient } from "./generated/prisma/client.js";
+import { badUserInput } from "./graphql-errors.js";
 
-/** Built once per request by src/context.ts. */
+/** Built once per request by the context factory in src/yoga.ts. */
 export interface Context {
   db: PrismaClient;
   config: Config;
@@ -57,13 +58,11 @@ const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2
 
 function parseDateTime(value: unknown): Date {
   if (typeof value !== "string" || !ISO_8601.test(value)) {
-    throw new GraphQLError("DateTime must be an ISO 8601 string with a time zone, e.g. 2030-01-31T12:00:00Z", {
-      extensions: { code: "BAD_USER_INPUT" },
-    });
+    throw badUserInput("DateTime must be an ISO 8601 string with a time zone, e.g. 2030-01-31T12:00:00Z");
   }
   const date = new Date(value);
   if (Number.isNaN(date.getTime())) {
-    throw new GraphQLError(`Invalid DateTime: ${value}`, { extensions: { code: "BAD_USER_INPUT" } });
+    throw badUserInput(`Invalid DateTime: ${value}`);
   }
   return date;
 }
@@ -74,7 +73,7 @@ builder.scalarType("DateTime", {
   parseValue: parseDateTime,
   parseLiteral: (ast) => {
     if (ast.kind !== Kind.STRING) {
-      throw new GraphQLError("DateTime must be a string", { extensions: { code: "BAD_USER_INPUT" } });
+      throw badUserInput("DateTime must be a string");
     }
     return parseDateTime(ast.value);
   },
@@ -90,9 +89,7 @@ export function pageSize(args: { first?: number | null; last?: number | null }):
     ["last", args.last],
   ] as const) {
     if (value != null && (value < 0 || value > MAX_PAGE_SIZE)) {
-      throw new GraphQLError(`${name} must be between 0 and ${MAX_PAGE_SIZE}`, {
-        extensions: { code: "BAD_USER_INPUT" },
-      });
+      throw badUserInput(`${name} must be between 0 and ${MAX_PAGE_SIZE}`);
     }
   }
   return MAX_PAGE_SIZE;

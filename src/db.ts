@@ -122,12 +122,3 @@ function subscribe<T>(set: Set<T>, item: T): () => void {
   set.add(item);
   return () => set.delete(item);
 }
-
-/** Prisma's error code for a unique constraint violation, null for other errors. */
-export function prismaErrorCode(error: unknown): string | null {
-  if (typeof error === "object" && error !== null && "code" in error) {
-    const code = (error as { code: unknown }).code;
-    return typeof code === "string" ? code : null;
-  }
-  return null;
-}

@@ -267,7 +267,6 @@ function describeEngineError(error: unknown): string {
 
 // --- CLI: `npm run db:migrate` -------------------------------------------------------------
 
-/** The only place this file reads the environment (to be replaced by src/config.ts). */
 /** `npm run db:migrate`: the same configuration (and data-directory lock) as the server. */
 async function runCli(): Promise<string[]> {
   const { loadConfig } = await import("./config.js");

@@ -1,5 +1,5 @@
 import { chmodSync, existsSync, rmSync } from "node:fs";
-import { createConnection, createServer, type Server } from "node:net";
+import { createConnection, createServer, type Server, type Socket } from "node:net";
 import { join, resolve } from "node:path";
 import type { PrismaClient } from "./generated/prisma/client.js";
 import type { Logger } from "./logger.js";
@@ -24,23 +24,23 @@ export async function serveOperatorSocket(
   const path = operatorSocketPath(dataDir);
   // We hold the data directory's lock: a socket file left here is from a process that died.
   rmSync(path, { force: true });
+  const connections = new Set<Socket>();
   const server: Server = createServer((socket) => {
-    let input = "";
+    connections.add(socket);
+    socket.on("close", () => connections.delete(socket));
+    socket.on("error", () => socket.destroy());
+    socket.setTimeout(30_000, () => socket.destroy());
     socket.setEncoding("utf8");
-    socket.on("data", (chunk) => {
+    let input = "";
+    const onData = (chunk: string) => {
       input += chunk;
-      if (input.length > 64_000) socket.destroy();
-      if (!input.includes("\n")) return;
+      if (input.length > 64_000) return void socket.destroy();
+      const end = input.indexOf("\n");
+      if (end < 0) return;
+      socket.off("data", onData); // one command per connection
       const reply = (r: Reply) => socket.end(`${JSON.stringify(r)}\n`);
-      let argv: unknown;
-      try {
-        argv = (JSON.parse(input.slice(0, input.indexOf("\n"))) as { argv?: unknown }).argv;
-      } catch {
-        return reply({ ok: false, exitCode: 2, message: "malformed request" });
-      }
-      if (!Array.isArray(argv) || !argv.every((a) => typeof a === "string")) {
-        return reply({ ok: false, exitCode: 2, message: "malformed request" });
-      }
+      const argv = parseRequest(input.slice(0, end));
+      if (!argv) return reply({ ok: false, exitCode: 2, message: "malformed request" });
       executeCommand(db, argv).then(
         (result) => reply({ ok: true, result }),
         (error: unknown) => {
@@ -49,8 +49,8 @@ export async function serveOperatorSocket(
           reply({ ok: false, exitCode, message: error instanceof Error ? error.message : String(error) });
         },
       );
-    });
-    socket.on("error", () => socket.destroy());
+    };
+    socket.on("data", onData);
   });
   await new Promise<void>((done, fail) => {
     server.once("error", fail);
@@ -60,8 +60,18 @@ export async function serveOperatorSocket(
   return () =>
     new Promise<void>((done) => {
       server.close(() => done());
+      for (const socket of connections) socket.destroy();
       rmSync(path, { force: true });
     });
+}
+
+function parseRequest(line: string): string[] | null {
+  try {
+    const argv = (JSON.parse(line) as { argv?: unknown }).argv;
+    return Array.isArray(argv) && argv.every((a) => typeof a === "string") ? argv : null;
+  } catch {
+    return null;
+  }
 }
 
 export class OperatorCommandError extends Error {
@@ -81,6 +91,10 @@ export function sendToOperatorSocket(dataDir: string, argv: string[]): Promise<o
     const socket = createConnection(path);
     let output = "";
     socket.setEncoding("utf8");
+    socket.setTimeout(60_000, () => {
+      socket.destroy();
+      fail(new Error(`The server that owns ${dataDir} did not answer within 60 s`));
+    });
     socket.on("connect", () => socket.write(`${JSON.stringify({ argv })}\n`));
     socket.on("data", (chunk) => {
       output += chunk;

@@ -1,7 +1,7 @@
-import { GraphQLError } from "graphql";
 import { allow, deny, rule, shield } from "graphql-shield";
 import type { Context } from "./builder.js";
 import { hasAtLeast } from "./domain/roles.js";
+import { forbidden, unauthenticated } from "./graphql-errors.js";
 
 /**
  * Who may read or call what: one table, fail-closed. A field without a rule is denied
@@ -12,12 +12,8 @@ import { hasAtLeast } from "./domain/roles.js";
  * Rules must sit on object types: graphql-shield ignores rules on interfaces.
  */
 
-export const forbidden = (message = "You are not allowed to do this") =>
-  new GraphQLError(message, { extensions: { code: "FORBIDDEN" } });
-const mustSignIn = () => new GraphQLError("Sign in to do this", { extensions: { code: "UNAUTHENTICATED" } });
-
 const isAuthenticated = rule({ cache: "contextual" })((_parent, _args, ctx: Context) =>
-  ctx.viewer ? true : mustSignIn(),
+  ctx.viewer ? true : unauthenticated(),
 );
 
 /** A member (any role, guests too) or an admin of the organization `pick` names. */
@@ -27,7 +23,7 @@ function roleRule(
   pick: (parent: unknown, args: Record<string, unknown>) => unknown,
 ) {
   return rule(name, { cache: "no_cache" })(async (parent, args, ctx: Context) => {
-    if (!ctx.viewer) return mustSignIn();
+    if (!ctx.viewer) return unauthenticated();
     const organizationId = pick(parent, args);
     if (typeof organizationId !== "string") return forbidden();
     const role = await ctx.roleIn(organizationId);
@@ -44,13 +40,13 @@ const argOrg = (_p: unknown, args: Record<string, unknown>) => args.organization
 const argId = (_p: unknown, args: Record<string, unknown>) => args.id;
 const parentOrg = (parent: unknown) => (parent as { id?: unknown }).id;
 
-const isMemberOfArgOrg = roleRule("isMemberOfArgOrg", "GUEST", argId);
+const isMemberOfIdArg = roleRule("isMemberOfIdArg", "GUEST", argId);
 const isAdminOfArgOrg = roleRule("isAdminOfArgOrg", "ADMIN", argOrg);
 const isMemberOfParentOrg = roleRule("isMemberOfParentOrg", "GUEST", parentOrg);
 const isAdminOfParentOrg = roleRule("isAdminOfParentOrg", "ADMIN", parentOrg);
 
 const isSelf = rule("isSelf", { cache: "no_cache" })((parent: { id: string }, _args, ctx: Context) => {
-  if (!ctx.viewer) return mustSignIn();
+  if (!ctx.viewer) return unauthenticated();
   return parent.id === ctx.viewer.id ? true : forbidden("Only the user themself may see their pending invites");
 });
 
@@ -90,7 +86,7 @@ const PAYLOAD_TYPES = [
 export const ruleTree = {
   Query: {
     viewer: allow,
-    organization: isMemberOfArgOrg,
+    organization: isMemberOfIdArg,
     linkInvitePreview: allow,
   },
   Mutation: {

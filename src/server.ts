@@ -69,10 +69,11 @@ export async function startServer(
   const close = () => {
     closing ??= (async () => {
       shuttingDown = true;
-      await closeOperatorSocket();
+      // Stop accepting first; in-flight requests get SHUTDOWN_GRACE to finish.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
       const timer = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);
+      await closeOperatorSocket();
       await closed;
       clearTimeout(timer);
       await database.close();

@@ -4,7 +4,7 @@ import { InviteState } from "../generated/prisma/enums.js";
 import { InviteAlreadyAcceptedError, NotFoundError, RateLimitedError } from "./errors.js";
 import { newSecretId } from "./ids.js";
 import { roleSchema } from "./roles.js";
-import { inTransaction, type Tx } from "./tx.js";
+import { inTransaction, lockInvites, type Tx } from "./tx.js";
 import { emailSchema, parse } from "./validation.js";
 
 export const MAX_EMAILS_PER_CALL = 100;
@@ -85,6 +85,9 @@ export async function inviteUsers(
     async (tx) => {
       const now = new Date();
       const emails = invitees.map((i) => i.email);
+      // Lock the PENDING invites first: a join or revoke of one of them waits for this call, and
+      // the membership check below sees every join that committed before.
+      const pendingIds = await lockInvites(tx, args.organizationId, { pendingEmails: emails });
       const members = await tx.member.findMany({
         where: { organizationId: args.organizationId, user: { email: { in: emails } } },
         select: { user: { select: { email: true } } },
@@ -101,11 +104,7 @@ export async function inviteUsers(
       );
       const failedSSO = sso ? await ssoMembersElsewhere(tx, args.organizationId, toInvite) : new Set<string>();
       const pending = await tx.invite.findMany({
-        where: {
-          organizationId: args.organizationId,
-          status: InviteState.PENDING,
-          email: { in: toInvite.map((i) => i.email) },
-        },
+        where: { id: { in: pendingIds } },
         select: { id: true, email: true },
       });
       const pendingId = new Map(pending.map((p) => [p.email, p.id]));
@@ -189,21 +188,17 @@ async function ssoMembersElsewhere(
   return new Set(rows.map((r) => r.user.email as string));
 }
 
-/** The viewer's own open invites, matched by their email. */
-export function pendingInvitesWhere(email: string, now = new Date()): Prisma.InviteWhereInput {
-  return { email: email.toLowerCase(), ...inviteStatusWhere("PENDING", now) };
-}
-
 /** Revokes a PENDING (or expired) invite. Revoking twice is harmless; an accepted invite stays. */
 export async function revokeInvite(
   db: PrismaClient,
   args: { organizationId: string; inviteId: string },
 ): Promise<Invite> {
   return inTransaction(db, async (tx) => {
+    await lockInvites(tx, args.organizationId, { ids: [args.inviteId] });
     const invite = await tx.invite.findFirst({ where: { id: args.inviteId, organizationId: args.organizationId } });
     if (!invite) throw new NotFoundError("No such invite in this organization");
     if (invite.status === InviteState.ACCEPTED)
-      throw new InviteAlreadyAcceptedError("This invite was accepted; remove the member instead");
+      throw new InviteAlreadyAcceptedError("This invite was accepted already; it can no longer be revoked");
     if (invite.status === InviteState.REVOKED) return invite;
     return tx.invite.update({
       where: { id: invite.id },

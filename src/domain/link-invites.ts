@@ -3,7 +3,7 @@ import type { LinkInvite, Prisma, PrismaClient } from "../generated/prisma/clien
 import { InviteRevokedError, NotFoundError, ValidationError } from "./errors.js";
 import { newSecretId } from "./ids.js";
 import { hasAtLeast, roleSchema } from "./roles.js";
-import { inTransaction } from "./tx.js";
+import { inTransaction, lockLinkInvite } from "./tx.js";
 import { parse } from "./validation.js";
 
 export type LinkInviteStatus = "ACTIVE" | "REVOKED" | "EXPIRED" | "USED_UP";
@@ -100,8 +100,11 @@ export async function updateLinkInvite(
 ): Promise<LinkInvite> {
   const input = parse(updateLinkInviteInputSchema, args.input, ["input"]);
   return inTransaction(db, async (tx) => {
-    const link = await tx.linkInvite.findFirst({ where: { id: args.inviteId, organizationId: args.organizationId } });
-    if (!link) throw new NotFoundError("No such link invite in this organization");
+    // Locked, so `uses` cannot grow past a new maxUses between this check and the update.
+    if (!(await lockLinkInvite(tx, args.organizationId, args.inviteId))) {
+      throw new NotFoundError("No such link invite in this organization");
+    }
+    const link = await tx.linkInvite.findUniqueOrThrow({ where: { id: args.inviteId } });
     if (link.revokedAt) throw new InviteRevokedError("This link has been revoked and cannot be changed");
     if (input.maxUses != null && input.maxUses < link.uses) {
       throw new ValidationError(`maxUses cannot be below the ${link.uses} uses this link already has`, [

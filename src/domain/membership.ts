@@ -11,7 +11,7 @@ import {
 } from "./errors.js";
 import { inviteStatus } from "./invites.js";
 import { linkInviteStatus } from "./link-invites.js";
-import { inTransaction, isConflict, type Tx } from "./tx.js";
+import { inTransaction, lockInvites, prismaErrorCode, type Tx } from "./tx.js";
 import type { Viewer } from "./users.js";
 
 /**
@@ -32,6 +32,8 @@ export async function joinWithInvite(
       });
       if (existing) throw new AlreadyMemberError();
       const where = { id: args.inviteId, organizationId: args.organizationId };
+      // Locked: a concurrent refresh or revoke of this invite waits, or has committed already.
+      await lockInvites(tx, args.organizationId, { ids: [args.inviteId] });
       const invite = await tx.invite.findFirst({ where });
       if (invite) return joinWithEmailInvite(tx, viewer, invite);
       const link = await tx.linkInvite.findFirst({ where });
@@ -40,7 +42,7 @@ export async function joinWithInvite(
     });
   } catch (error) {
     // A concurrent join of the same user won the membership's primary key.
-    if (isConflict(error)) throw new AlreadyMemberError();
+    if (prismaErrorCode(error) === "P2002") throw new AlreadyMemberError();
     throw error;
   }
 }
@@ -73,8 +75,10 @@ function throwForInviteStatus(status: ReturnType<typeof inviteStatus>): void {
 async function joinWithLink(tx: Tx, viewer: Viewer, link: LinkInvite): Promise<Member> {
   const now = new Date();
   throwForLinkStatus(linkInviteStatus(link, now));
-  // Consume one use only if the link is still usable at this instant (row lock, re-checked).
-  const consumed = await tx.linkInvite.updateMany({
+  // Consume one use only if the link is still usable at this instant: the UPDATE takes the row
+  // lock and re-checks its WHERE against the latest committed row, so maxUses holds. The row it
+  // returns (not the one read before) says what the link grants now.
+  const [consumed] = await tx.linkInvite.updateManyAndReturn({
     where: {
       id: link.id,
       revokedAt: null,
@@ -85,11 +89,15 @@ async function joinWithLink(tx: Tx, viewer: Viewer, link: LinkInvite): Promise<M
     },
     data: { uses: { increment: 1 } },
   });
-  if (consumed.count !== 1) {
+  if (!consumed) {
     const current = await tx.linkInvite.findUniqueOrThrow({ where: { id: link.id } });
     throwForLinkStatus(linkInviteStatus(current, now));
     throw new InviteUsedUpError();
   }
+  return addMemberWithLink(tx, viewer, consumed);
+}
+
+async function addMemberWithLink(tx: Tx, viewer: Viewer, link: LinkInvite): Promise<Member> {
   const isOrgLink = link.kind === "ORGANIZATION";
   const member = await tx.member.create({
     data: {

@@ -2,7 +2,10 @@ import type { MemberRole, Organization, PrismaClient } from "../generated/prisma
 import { inTransaction, type Tx } from "./tx.js";
 import { normalizeEmail, parse, titleSchema } from "./validation.js";
 
-/** The caller's role in each organization, looked up at most once per organization. */
+/**
+ * The caller's role in each organization, looked up at most once per organization and request.
+ * "Not a member" is not kept: a join earlier in the same request (an aliased mutation) may change it.
+ */
 export function createRoleLookup(db: PrismaClient, userId: string | null) {
   const cache = new Map<string, Promise<MemberRole | null>>();
   return (organizationId: string): Promise<MemberRole | null> => {
@@ -14,7 +17,10 @@ export function createRoleLookup(db: PrismaClient, userId: string | null) {
           where: { organizationId_userId: { organizationId, userId } },
           select: { role: true },
         })
-        .then((m) => m?.role ?? null);
+        .then((m) => {
+          if (!m) cache.delete(organizationId);
+          return m?.role ?? null;
+        });
       cache.set(organizationId, pending);
     }
     return pending;
@@ -29,7 +35,7 @@ async function insertOrganization(tx: Tx, ownerId: string, title: string): Promi
 
 /** Any signed-in user may create an organization; they become its ADMIN. */
 export async function createOrganization(db: PrismaClient, ownerId: string, rawTitle: string): Promise<Organization> {
-  const title = parse(titleSchema, rawTitle, ["title"]);
+  const title = parse(titleSchema, rawTitle, ["input", "title"]);
   return inTransaction(db, (tx) => insertOrganization(tx, ownerId, title));
 }
 
