@@ -1,5 +1,5 @@
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { join } from "node:path";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { dirname, join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaPGlite } from "pglite-prisma-adapter";
@@ -103,10 +103,32 @@ function lockDataDir(dataDir: string): () => void {
             "Stop that process first, or run both against PostgreSQL with DATABASE_URL.",
         );
       }
-      rmSync(lockPath, { force: true });
+      takeOverStaleLock(lockPath, holder);
     }
   }
   throw new DataDirLockedError(`Could not lock the embedded database in ${dataDir}`);
+}
+
+/**
+ * Moves a dead process's lock aside with one rename: of two processes that both found it stale,
+ * only one rename succeeds. A lock that turns out to be live (written in between) is put back.
+ */
+function takeOverStaleLock(lockPath: string, staleHolder: number): void {
+  const aside = `${lockPath}.${process.pid}`;
+  try {
+    renameSync(lockPath, aside);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === "ENOENT") return;
+    throw error;
+  }
+  const moved = Number(readFileSync(aside, "utf8").trim());
+  if (moved !== staleHolder && isAlive(moved)) {
+    renameSync(aside, lockPath);
+    throw new DataDirLockedError(
+      `The embedded database in ${dirname(lockPath)} is in use by another process (pid ${moved}).`,
+    );
+  }
+  rmSync(aside, { force: true });
 }
 
 function isAlive(pid: number): boolean {

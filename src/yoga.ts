@@ -20,11 +20,10 @@ function maskWithInputErrors(error: unknown, message: string, isDev?: boolean): 
   if (error instanceof GraphQLError) {
     const cause = error instanceof PothosValidationError ? error : error.originalError;
     if (cause instanceof PothosValidationError && !error.extensions.code) {
-      return new GraphQLError(cause.message, {
-        nodes: error.nodes,
-        path: error.path,
-        extensions: { ...error.extensions, code: "BAD_USER_INPUT" },
-      });
+      // The same error object with a code: Yoga logs every error that masking replaces, and a
+      // client's bad argument is not worth an error-level log line.
+      (error.extensions as Record<string, unknown>).code = "BAD_USER_INPUT";
+      return error;
     }
   }
   return maskError(error, message, isDev);
