@@ -5,7 +5,7 @@ import { InviteAlreadyAcceptedError, NotFoundError, RateLimitedError } from "./e
 import { newSecretId } from "./ids.js";
 import { roleSchema } from "./roles.js";
 import { inTransaction, lockInvites, type Tx } from "./tx.js";
-import { emailSchema, parse } from "./validation.js";
+import { emailSchema, idSchema, parse } from "./validation.js";
 
 export const MAX_EMAILS_PER_CALL = 100;
 
@@ -193,6 +193,7 @@ export async function revokeInvite(
   db: PrismaClient,
   args: { organizationId: string; inviteId: string },
 ): Promise<Invite> {
+  parse(idSchema, args.inviteId, ["inviteId"]);
   return inTransaction(db, async (tx) => {
     await lockInvites(tx, args.organizationId, { ids: [args.inviteId] });
     const invite = await tx.invite.findFirst({ where: { id: args.inviteId, organizationId: args.organizationId } });

@@ -4,7 +4,7 @@ import { InviteRevokedError, NotFoundError, ValidationError } from "./errors.js"
 import { newSecretId } from "./ids.js";
 import { hasAtLeast, roleSchema } from "./roles.js";
 import { inTransaction, lockLinkInvite } from "./tx.js";
-import { parse } from "./validation.js";
+import { idSchema, parse } from "./validation.js";
 
 export type LinkInviteStatus = "ACTIVE" | "REVOKED" | "EXPIRED" | "USED_UP";
 type LinkState = Pick<LinkInvite, "revokedAt" | "expiresAt" | "uses" | "maxUses">;
@@ -98,6 +98,7 @@ export async function updateLinkInvite(
   db: PrismaClient,
   args: { organizationId: string; inviteId: string; input: UpdateLinkInviteInput },
 ): Promise<LinkInvite> {
+  parse(idSchema, args.inviteId, ["inviteId"]);
   const input = parse(updateLinkInviteInputSchema, args.input, ["input"]);
   return inTransaction(db, async (tx) => {
     // Locked, so `uses` cannot grow past a new maxUses between this check and the update.
@@ -125,6 +126,7 @@ export async function revokeLinkInvite(
   db: PrismaClient,
   args: { organizationId: string; inviteId: string },
 ): Promise<{ linkInvite: LinkInvite | null; existed: boolean }> {
+  parse(idSchema, args.inviteId, ["inviteId"]);
   return inTransaction(db, async (tx) => {
     const where = { id: args.inviteId, organizationId: args.organizationId };
     await tx.linkInvite.updateMany({ where: { ...where, revokedAt: null }, data: { revokedAt: new Date() } });

@@ -13,6 +13,7 @@ import { inviteStatus } from "./invites.js";
 import { linkInviteStatus } from "./link-invites.js";
 import { inTransaction, lockInvites, prismaErrorCode, type Tx } from "./tx.js";
 import type { Viewer } from "./users.js";
+import { idSchema, parse } from "./validation.js";
 
 /**
  * Joins the viewer to an organization with an email invite or a link (a link's id is its secret).
@@ -24,6 +25,7 @@ export async function joinWithInvite(
   viewer: Viewer,
   args: { organizationId: string; inviteId: string },
 ): Promise<Member> {
+  parse(idSchema, args.inviteId, ["inviteId"]);
   try {
     return await inTransaction(db, async (tx) => {
       const existing = await tx.member.findUnique({

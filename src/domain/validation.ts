@@ -13,6 +13,9 @@ export function normalizeEmail(raw: string): string {
   return parse(emailSchema, raw, ["email"]);
 }
 
+/** An id argument: invites' and links' ids are 22 characters; anything empty or huge is a mistake. */
+export const idSchema = z.string().min(1, "must not be empty").max(200, "must be at most 200 characters");
+
 export const titleSchema = z
   .string()
   .trim()
