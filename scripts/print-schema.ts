@@ -4,11 +4,12 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { printSchema } from "graphql";
+import { printSubgraphSchema } from "@apollo/subgraph";
 import { schema } from "../src/schema/index.js";
 
 const target = fileURLToPath(new URL("../schema.graphql", import.meta.url));
-const printed = `${printSchema(schema).trimEnd()}\n`;
+// The subgraph SDL, federation directives included: what a gateway composes.
+const printed = `${printSubgraphSchema(schema).trimEnd()}\n`;
 
 if (process.argv.includes("--check")) {
   let committed = "";

@@ -1,13 +1,16 @@
 import SchemaBuilder from "@pothos/core";
+import DirectivesPlugin from "@pothos/plugin-directives";
 import ErrorsPlugin from "@pothos/plugin-errors";
+import FederationPlugin from "@pothos/plugin-federation";
 import PrismaPlugin from "@pothos/plugin-prisma";
 import RelayPlugin from "@pothos/plugin-relay";
 import { Kind } from "graphql";
 import type { Config } from "./config.js";
+import type { Access } from "./domain/access.js";
 import type { Viewer } from "./domain/users.js";
 import type PrismaTypes from "./generated/pothos-types.js";
 import { getDatamodel } from "./generated/pothos-types.js";
-import type { MemberRole, PrismaClient } from "./generated/prisma/client.js";
+import type { PrismaClient } from "./generated/prisma/client.js";
 import { badUserInput } from "./graphql-errors.js";
 
 /** Built once per request by the context factory in src/yoga.ts. */
@@ -16,8 +19,8 @@ export interface Context {
   config: Config;
   /** null when anonymous. */
   viewer: Viewer | null;
-  /** The viewer's role in an organization (null: not a member); memoized for the request. */
-  roleIn(organizationId: string): Promise<MemberRole | null>;
+  /** What the viewer may see (roles, visibility), batched and memoized for the request. */
+  access: Access;
   /** The request's clock: statuses derived from expiry use one instant per request. */
   now: Date;
 }
@@ -32,7 +35,8 @@ export const builder = new SchemaBuilder<{
   DefaultFieldNullability: false;
   DefaultInputFieldRequiredness: false;
 }>({
-  plugins: [ErrorsPlugin, PrismaPlugin, RelayPlugin],
+  // Federation last: it must come after the plugins that wrap resolvers.
+  plugins: [DirectivesPlugin, ErrorsPlugin, PrismaPlugin, RelayPlugin, FederationPlugin],
   defaultFieldNullability: false,
   prisma: {
     client: (ctx) => ctx.db,
@@ -46,7 +50,8 @@ export const builder = new SchemaBuilder<{
     nodeQueryOptions: false,
     nodesQueryOptions: false,
     cursorType: "String",
-    pageInfoTypeOptions: { name: "PageInfo" },
+    // Every subgraph defines PageInfo alike: shareable in the supergraph.
+    pageInfoTypeOptions: { name: "PageInfo", shareable: true },
   },
   errors: { directResult: true },
 });
@@ -78,6 +83,9 @@ builder.scalarType("DateTime", {
     return parseDateTime(ast.value);
   },
 });
+
+/** Entities are keyed by `id`; `resolveReference` gets `{ id }` from the gateway. */
+export const idKey = () => builder.selection<{ id: string }>("id");
 
 /** Page sizes: `first` defaults to 100; above 1000 or below 0 is a BAD_USER_INPUT error. */
 export const DEFAULT_PAGE_SIZE = 100;

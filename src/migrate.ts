@@ -1,7 +1,7 @@
 // Migration runner on Prisma's schema engine compiled to WebAssembly, driven through a driver
 // adapter: the native schema engine (and so `prisma migrate`) cannot run on this machine.
 // See README "Prisma on a closed network".
-import { mkdir, readdir, readFile } from "node:fs/promises";
+import { readdir, readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";

@@ -6,28 +6,30 @@ import { forbidden, unauthenticated } from "./graphql-errors.js";
 /**
  * Who may read or call what: one table, fail-closed. A field without a rule is denied
  * (`fallbackRule: deny`). Denials are GraphQL errors with extensions.code UNAUTHENTICATED (no viewer)
- * or FORBIDDEN. Rules that read arguments or the parent use `no_cache`: graphql-shield's
- * `contextual` cache would reuse one answer for two aliases with different organization ids.
- * Membership lookups are memoized per request in the context instead (ctx.roleIn).
+ * or FORBIDDEN.
+ *
+ * Rules sit on the fields of each type, not only on Query/Mutation: a type reached through
+ * `_entities` (a federation gateway asks for any entity by id) is guarded exactly as when it is
+ * reached through a root field. Rules that read arguments or the parent use `no_cache`: shield's
+ * `contextual` cache would reuse one answer for two aliases with different organization ids. The
+ * lookups they make are batched and memoized per request in ctx.access instead.
  * Rules must sit on object types: graphql-shield ignores rules on interfaces.
  */
+
+type Parent = Record<string, unknown>;
+type Args = Record<string, unknown>;
 
 const isAuthenticated = rule({ cache: "contextual" })((_parent, _args, ctx: Context) =>
   ctx.viewer ? true : unauthenticated(),
 );
 
-/** A member (any role, guests too) or an admin of the organization `pick` names. */
-function roleRule(
-  name: string,
-  minimum: "GUEST" | "ADMIN",
-  pick: (parent: unknown, args: Record<string, unknown>) => unknown,
-) {
-  return rule(name, { cache: "no_cache" })(async (parent, args, ctx: Context) => {
+/** A member (any role, guests too) or an admin of the organization that `pick` names. */
+function roleRule(name: string, minimum: "GUEST" | "ADMIN", pick: (parent: Parent, args: Args) => unknown) {
+  return rule(name, { cache: "no_cache" })(async (parent: Parent, args: Args, ctx: Context) => {
     if (!ctx.viewer) return unauthenticated();
     const organizationId = pick(parent, args);
     if (typeof organizationId !== "string") return forbidden();
-    const role = await ctx.roleIn(organizationId);
-    if (hasAtLeast(role, minimum)) return true;
+    if (hasAtLeast(await ctx.access.roleIn(organizationId), minimum)) return true;
     return forbidden(
       minimum === "ADMIN"
         ? "Only admins of this organization may do this"
@@ -36,25 +38,44 @@ function roleRule(
   });
 }
 
-const argOrg = (_p: unknown, args: Record<string, unknown>) => args.organizationId;
-const argId = (_p: unknown, args: Record<string, unknown>) => args.id;
-const parentOrg = (parent: unknown) => (parent as { id?: unknown }).id;
+/** A check on the parent object, for the fields of one type. */
+function parentRule(name: string, check: (parent: Parent, ctx: Context & { viewer: object }) => Promise<boolean>) {
+  return rule(name, { cache: "no_cache" })(async (parent: Parent, _args: Args, ctx: Context) => {
+    if (!ctx.viewer) return unauthenticated();
+    return (await check(parent, ctx as Context & { viewer: object })) ? true : forbidden();
+  });
+}
 
-const isMemberOfIdArg = roleRule("isMemberOfIdArg", "GUEST", argId);
-const isAdminOfArgOrg = roleRule("isAdminOfArgOrg", "ADMIN", argOrg);
-const isMemberOfParentOrg = roleRule("isMemberOfParentOrg", "GUEST", parentOrg);
-const isAdminOfParentOrg = roleRule("isAdminOfParentOrg", "ADMIN", parentOrg);
+const isMemberOfIdArg = roleRule("isMemberOfIdArg", "GUEST", (_p, args) => args.id);
+const isAdminOfArgOrg = roleRule("isAdminOfArgOrg", "ADMIN", (_p, args) => args.organizationId);
+const isMemberOfParentOrg = roleRule("isMemberOfParentOrg", "GUEST", (parent) => parent.id);
+const isAdminOfParentOrg = roleRule("isAdminOfParentOrg", "ADMIN", (parent) => parent.id);
+const isAdminOfItsOrg = roleRule("isAdminOfItsOrg", "ADMIN", (parent) => parent.organizationId);
 
+/** Members and people invited to it. */
+const canSeeOrganization = parentRule("canSeeOrganization", (org, ctx) =>
+  ctx.access.canSeeOrganization(org.id as string),
+);
+/** The admins of its organization, and the invitee. */
+const canSeeInvite = parentRule(
+  "canSeeInvite",
+  async (invite, ctx) =>
+    invite.userId === ctx.viewer.id || hasAtLeast(await ctx.access.roleIn(invite.organizationId as string), "ADMIN"),
+);
+const canSeeUser = parentRule("canSeeUser", (user, ctx) => ctx.access.canSeeUser(user.id as string));
 const isSelf = rule("isSelf", { cache: "no_cache" })((parent: { id: string }, _args, ctx: Context) => {
   if (!ctx.viewer) return unauthenticated();
   return parent.id === ctx.viewer.id ? true : forbidden("Only the user themself may see their pending invites");
 });
 
+/** Every field of a type but its `id` (the key a caller already holds) under one rule. */
+function allButId<const F extends string>(fields: readonly F[], guard: typeof canSeeUser) {
+  return { id: allow, ...Object.fromEntries(fields.map((f) => [f, guard])) } as Record<"id" | F, typeof allow>;
+}
+
 /** Result, payload and error types: reachable only through a field guarded above. */
 const PAYLOAD_TYPES = [
   "Member",
-  "Invite",
-  "LinkInvite",
   "LinkInvitePreview",
   "PageInfo",
   "MemberConnection",
@@ -81,6 +102,10 @@ const PAYLOAD_TYPES = [
   "InviteEmailMismatchError",
   "DomainNotAllowedError",
   "RateLimitedError",
+  // Federation: key-only references to other subgraphs' entities, and the SDL for gateways.
+  "Space",
+  "Collection",
+  "_Service",
 ] as const;
 
 export const ruleTree = {
@@ -88,6 +113,9 @@ export const ruleTree = {
     viewer: allow,
     organization: isMemberOfIdArg,
     linkInvitePreview: allow,
+    // Entities answer with the same type rules as everywhere else.
+    _entities: allow,
+    _service: allow,
   },
   Mutation: {
     createOrganization: isAuthenticated,
@@ -99,22 +127,42 @@ export const ruleTree = {
     revokeLinkInvite: isAdminOfArgOrg,
   },
   User: {
-    id: allow,
-    email: allow,
-    displayName: allow,
-    organizations: allow,
+    ...allButId(["email", "displayName", "organizations"], canSeeUser),
     pendingInvites: isSelf,
   },
   Organization: {
-    id: allow,
-    title: allow,
-    createdAt: allow,
-    viewerRole: allow,
+    ...allButId(["title", "createdAt", "viewerRole"], canSeeOrganization),
     members: isMemberOfParentOrg,
     invites: isAdminOfParentOrg,
     linkInvites: isAdminOfParentOrg,
     linkInvite: isAdminOfParentOrg,
   },
+  Invite: allButId(
+    ["organization", "email", "role", "sso", "status", "user", "invitedBy", "createdAt", "expiresAt", "acceptedAt"],
+    canSeeInvite,
+  ),
+  LinkInvite: allButId(
+    [
+      "organization",
+      "kind",
+      "role",
+      "spaceId",
+      "collectionId",
+      "space",
+      "collection",
+      "redundant",
+      "url",
+      "status",
+      "uses",
+      "maxUses",
+      "createdBy",
+      "createdAt",
+      "updatedAt",
+      "expiresAt",
+      "revokedAt",
+    ],
+    isAdminOfItsOrg,
+  ),
   ...Object.fromEntries(PAYLOAD_TYPES.map((type) => [type, allow])),
 };
 

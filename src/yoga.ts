@@ -6,7 +6,7 @@ import { createYoga, maskError, type YogaServerInstance } from "graphql-yoga";
 import { viewerFromRequest } from "./auth.js";
 import type { Context } from "./builder.js";
 import type { Config } from "./config.js";
-import { createRoleLookup } from "./domain/organizations.js";
+import { createAccess } from "./domain/access.js";
 import type { PrismaClient } from "./generated/prisma/client.js";
 import type { Logger } from "./logger.js";
 import { permissions } from "./permissions.js";
@@ -74,7 +74,8 @@ export function createGraphQLHandler({ db, config, logger }: YogaDeps): Yoga {
     // Built once per request: authenticate once; shield rules and resolvers reuse it.
     context: async ({ request }): Promise<Context> => {
       const viewer = await viewerFromRequest(db, request);
-      return { db, config, viewer, roleIn: createRoleLookup(db, viewer?.id ?? null), now: new Date() };
+      const now = new Date();
+      return { db, config, viewer, access: createAccess(db, viewer?.id ?? null, now), now };
     },
     plugins: [useGraphQLMiddleware([permissions])],
   });

@@ -9,12 +9,14 @@ import { randomUUID } from "node:crypto";
 import {
   type GraphQLObjectType,
   type GraphQLOutputType,
+  type GraphQLUnionType,
   getNamedType,
   getNullableType,
   isInterfaceType,
   isListType,
   isNonNullType,
   isObjectType,
+  isUnionType,
 } from "graphql";
 import { beforeAll, describe, expect, it } from "vitest";
 import { inviteUsers } from "../src/domain/invites.js";
@@ -71,6 +73,8 @@ interface Call {
   variables?: Record<string, unknown>;
   /** Where a denial must be reported; numbers in real paths match "*". */
   deniedAt: Path;
+  /** The member of a union (`_entities`) the selection goes into. */
+  unionMember?: string;
   /** Checks a denied call changed nothing. */
   unchanged?: () => Promise<void>;
 }
@@ -101,6 +105,16 @@ function orgRoute(caller: Caller, field: string, selection: string, variables = 
   return {
     query: `query($org: ID!${variables ? `, ${variables}` : ""}) { organization(id: $org) { id ${selection} } }`,
     deniedAt: caller === "anonymous" ? ["organization"] : ["organization", field],
+  };
+}
+
+/** `_entities` for one representation, selecting `field` (one guarded field: one denial). */
+function entities(typename: string, id: string, field: string): Call {
+  return {
+    query: `query($reps: [_Any!]!) { _entities(representations: $reps) { ... on ${typename} { id ${field} } } }`,
+    variables: { reps: [{ __typename: typename, id }] },
+    unionMember: typename,
+    deniedAt: ["_entities", "*", field.split(" ")[0] as string],
   };
 }
 
@@ -321,6 +335,74 @@ const ROWS: Row[] = [
     },
   },
 
+  // --- federation: `_service` for gateways, `_entities` under the same type rules ---
+  {
+    name: "Query._service",
+    expect: EVERYONE,
+    call: async () => ({ query: "{ _service { sdl } }", deniedAt: ["_service"] }),
+    ok: (data) => {
+      expect(data?._service.sdl).toContain('type Organization\n  @key(fields: "id")');
+    },
+  },
+  {
+    // The non-member is invited to the matrix organization: they may see its title.
+    name: "Query._entities Organization",
+    expect: expectation("ok", { anonymous: "UNAUTHENTICATED" }),
+    call: async (_c, w) => entities("Organization", w.org.id, "title"),
+    ok: (data) => {
+      expect(data?._entities).toEqual([{ id: expect.any(String), title: "Matrix" }]);
+    },
+  },
+  {
+    name: "Query._entities Organization (neither member nor invited)",
+    expect: NOBODY_SIGNED_IN,
+    call: async (_c, w) => entities("Organization", (await w.app.seed.org(w.sideOwner, "Stranger")).id, "title"),
+    ok: () => {
+      throw new Error("nobody may read a stranger organization through _entities");
+    },
+  },
+  {
+    name: "Query._entities Organization.invites",
+    expect: ADMINS,
+    call: async (_c, w) => entities("Organization", w.org.id, "invites { totalCount }"),
+    ok: (data) => {
+      expect(data?._entities[0].invites.totalCount).toBeGreaterThan(0);
+    },
+  },
+  {
+    name: "Query._entities Invite",
+    expect: ADMINS,
+    call: async (_c, w) => entities("Invite", await w.invite(w.org.id, w.users.ADMIN, uniqueEmail("entity")), "email"),
+    ok: (data) => {
+      expect(data?._entities[0].email).toMatch(/^entity-/);
+    },
+  },
+  {
+    name: "Query._entities LinkInvite",
+    expect: ADMINS,
+    call: async (_c, w) => entities("LinkInvite", w.link.id, "url"),
+    ok: (data, _c, w) => {
+      expect(data?._entities[0].url).toContain(w.link.id);
+    },
+  },
+  {
+    // Co-members, the user themself, and whom they invited (the non-member) may see a user.
+    name: "Query._entities User",
+    expect: SIGNED_IN,
+    call: async (_c, w) => entities("User", w.users.ADMIN.id, "email"),
+    ok: (data, _c, w) => {
+      expect(data?._entities[0].email).toBe(w.users.ADMIN.email);
+    },
+  },
+  {
+    name: "Query._entities User (a stranger)",
+    expect: NOBODY_SIGNED_IN,
+    call: async (_c, w) => entities("User", (await w.app.seed.user("stranger")).id, "email"),
+    ok: () => {
+      throw new Error("nobody may read a stranger through _entities");
+    },
+  },
+
   // --- guarded nested fields ---
   {
     name: "Organization.members",
@@ -432,13 +514,17 @@ const ROWS: Row[] = [
 // --- checking denials -------------------------------------------------------------------------
 
 /** Where null lands for an error at `path`: the deepest nullable position (null bubbling). */
-function nullPosition(operation: "query" | "mutation", path: Path): number {
+function nullPosition(operation: "query" | "mutation", path: Path, unionMember?: string): number {
   let parent = (operation === "query" ? schema.getQueryType() : schema.getMutationType()) as GraphQLObjectType;
   let current: GraphQLOutputType | undefined;
   let deepestNullable = -1;
   path.forEach((segment, i) => {
     if (typeof segment === "string") {
-      const field = parent.getFields()[segment];
+      // Under a union (`_entities`), the member type that has this field.
+      const owner = isUnionType(parent)
+        ? ((parent as GraphQLUnionType).getTypes().find((t) => t.name === unionMember) ?? parent)
+        : parent;
+      const field = (owner as GraphQLObjectType).getFields()[segment];
       if (!field) throw new Error(`no field ${parent.name}.${segment}`);
       current = field.type;
     } else {
@@ -448,7 +534,7 @@ function nullPosition(operation: "query" | "mutation", path: Path): number {
     }
     if (!isNonNullType(current)) deepestNullable = i;
     const named = getNamedType(current);
-    if (isObjectType(named) || isInterfaceType(named)) parent = named as GraphQLObjectType;
+    if (isObjectType(named) || isInterfaceType(named) || isUnionType(named)) parent = named as GraphQLObjectType;
   });
   return deepestNullable;
 }
@@ -462,14 +548,20 @@ function valueAt(data: unknown, path: Path): unknown {
 const pattern = (path: Path | undefined) => (path ?? []).map((s) => (typeof s === "number" ? "*" : s));
 const show = (res: GqlResponse) => JSON.stringify({ status: res.status, data: res.data, errors: res.errors }, null, 1);
 
-function expectDenied(res: GqlResponse, code: "UNAUTHENTICATED" | "FORBIDDEN", deniedAt: Path, query: string) {
+function expectDenied(
+  res: GqlResponse,
+  code: "UNAUTHENTICATED" | "FORBIDDEN",
+  deniedAt: Path,
+  query: string,
+  unionMember?: string,
+) {
   expect(res.errors?.length ?? 0, show(res)).toBeGreaterThan(0);
   const operation = query.trimStart().startsWith("mutation") ? "mutation" : "query";
   for (const error of res.errors ?? []) {
     expect({ code: error.extensions?.code, path: pattern(error.path) }, show(res)).toEqual({ code, path: deniedAt });
     expect(error.message).not.toMatch(/^(Unexpected error\.|Not Authorised!)$/);
     const path = error.path as Path;
-    const at = nullPosition(operation, path);
+    const at = nullPosition(operation, path, unionMember);
     if (at < 0) {
       expect(res.data, `non-null bubbles to data: ${show(res)}`).toBeNull();
     } else {
@@ -551,7 +643,7 @@ describe.each(DB_KINDS)("authorization (%s)", (kind) => {
         await row.ok(res.data, caller, w);
         return;
       }
-      expectDenied(res, outcome, call.deniedAt, call.query);
+      expectDenied(res, outcome, call.deniedAt, call.query, call.unionMember);
       row.denied?.(res, caller, w);
       await call.unchanged?.();
     });

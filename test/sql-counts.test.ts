@@ -32,6 +32,12 @@ function listAt(data: unknown, path: string[]): unknown[] | undefined {
   return Array.isArray(value) ? value : undefined;
 }
 
+/**
+ * `_entities` statements: token (2), the entities of the type (1), and the batched visibility check
+ * the type's rule makes (1), whatever the number of representations.
+ */
+const ENTITY_STATEMENTS = { Organization: 4, Invite: 4, LinkInvite: 4, User: 4 } as const;
+
 const SCENARIOS: Scenario[] = [
   {
     name: "organization.invites(first: N) with node.organization",
@@ -62,7 +68,7 @@ const SCENARIOS: Scenario[] = [
   {
     name: "organization.members(first: N) with node.user",
     sizes: [5, 30],
-    statements: 6,
+    statements: 7,
     async prepare(app) {
       const admin = await app.seed.user("members-admin");
       const org = await app.seed.org(admin, "Thirty members");
@@ -103,7 +109,7 @@ const SCENARIOS: Scenario[] = [
   {
     name: "viewer.organizations.organization for a user in N organizations",
     sizes: [1, 10],
-    statements: 5,
+    statements: 6,
     async prepare(app) {
       const users = new Map<number, TestUser>();
       for (const n of [1, 10]) {
@@ -119,12 +125,60 @@ const SCENARIOS: Scenario[] = [
     },
     items: ["viewer", "organizations"],
   },
+  ...(["Organization", "Invite", "LinkInvite", "User"] as const).map(
+    (typename): Scenario => ({
+      // A gateway's `_entities` plan: N representations of one type, each with a guarded field.
+      // Entities load with findUnique, which Prisma batches into one statement per tick.
+      name: `_entities with N ${typename} representations`,
+      sizes: [1, 50],
+      statements: ENTITY_STATEMENTS[typename],
+      async prepare(app) {
+        const admin = await app.seed.user(`entities-${typename}`);
+        const ids: string[] = [];
+        for (let i = 0; i < 50; i++) {
+          const org = await app.seed.org(admin, `Entity org ${i}`);
+          if (typename === "Organization") ids.push(org.id);
+          if (typename === "User") {
+            const u = await app.seed.user("entity-user");
+            await app.seed.member(org.id, u, "READ");
+            ids.push(u.id);
+          }
+          if (typename === "LinkInvite") {
+            ids.push(
+              (
+                await createLinkInvite(app.db, {
+                  organizationId: org.id,
+                  createdById: admin.id,
+                  input: { role: "READ" },
+                })
+              ).id,
+            );
+          }
+          if (typename === "Invite") {
+            const res = await app.gql(
+              `mutation($org: ID!, $e: String!) { inviteUsersToOrganization(organizationId: $org, input: { emails: [$e] }) {
+                ... on InviteUsersToOrganizationSuccess { invites { id } } } }`,
+              { variables: { org: org.id, e: uniqueEmail("entity-invite") }, token: admin.token },
+            );
+            ids.push(res.data?.inviteUsersToOrganization.invites[0].id);
+          }
+        }
+        const field = { Organization: "title", Invite: "email", LinkInvite: "url", User: "email" }[typename];
+        return (size) => ({
+          query: `query($reps: [_Any!]!) { _entities(representations: $reps) { ... on ${typename} { id ${field} } } }`,
+          variables: { reps: ids.slice(0, size).map((id) => ({ __typename: typename, id })) },
+          token: admin.token,
+        });
+      },
+      items: ["_entities"],
+    }),
+  ),
   {
     // Beyond the brief: a mutation's payload (plain objects, not loaded through a Prisma query) with
     // relations on each item. Fresh emails per call, so every invite is created, never refreshed.
     name: "inviteUsersToOrganization(N emails) with invites.organization and invitedBy",
     sizes: [5, 50],
-    statements: 15,
+    statements: 14,
     async prepare(app) {
       const admin = await app.seed.user("mutation-admin");
       const org = await app.seed.org(admin, "Invited in bulk");

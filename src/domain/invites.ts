@@ -88,11 +88,11 @@ export async function inviteUsers(
       // Lock the PENDING invites first: a join or revoke of one of them waits for this call, and
       // the membership check below sees every join that committed before.
       const pendingIds = await lockInvites(tx, args.organizationId, { pendingEmails: emails });
-      const members = await tx.member.findMany({
-        where: { organizationId: args.organizationId, user: { email: { in: emails } } },
-        select: { user: { select: { email: true } } },
+      const members = await tx.user.findMany({
+        where: { email: { in: emails }, memberships: { some: { organizationId: args.organizationId } } },
+        select: { email: true },
       });
-      const memberEmails = new Set(members.map((m) => m.user.email));
+      const memberEmails = new Set(members.map((m) => m.email));
       const toInvite = invitees.filter((i) => !memberEmails.has(i.email));
       const alreadyMembers = emails.filter((e) => memberEmails.has(e));
       if (toInvite.length === 0) return { users: [], invited: 0, failedSSOEmails: [], invites: [], alreadyMembers };
@@ -103,10 +103,10 @@ export async function inviteUsers(
         toInvite.map((i) => i.email),
       );
       const failedSSO = sso ? await ssoMembersElsewhere(tx, args.organizationId, toInvite) : new Set<string>();
-      const pending = await tx.invite.findMany({
-        where: { id: { in: pendingIds } },
-        select: { id: true, email: true },
-      });
+      const pending =
+        pendingIds.length > 0
+          ? await tx.invite.findMany({ where: { id: { in: pendingIds } }, select: { id: true, email: true } })
+          : [];
       const pendingId = new Map(pending.map((p) => [p.email, p.id]));
       const expiresAt = new Date(now.getTime() + settings.ttlMs);
       const ids: string[] = [];
@@ -177,15 +177,14 @@ async function ssoMembersElsewhere(
   organizationId: string,
   invitees: Array<{ email: string }>,
 ): Promise<Set<string>> {
-  const rows = await tx.member.findMany({
+  const rows = await tx.user.findMany({
     where: {
-      sso: true,
-      organizationId: { not: organizationId },
-      user: { email: { in: invitees.map((i) => i.email) } },
+      email: { in: invitees.map((i) => i.email) },
+      memberships: { some: { sso: true, organizationId: { not: organizationId } } },
     },
-    select: { user: { select: { email: true } } },
+    select: { email: true },
   });
-  return new Set(rows.map((r) => r.user.email as string));
+  return new Set(rows.map((r) => r.email as string));
 }
 
 /** Revokes a PENDING (or expired) invite. Revoking twice is harmless; an accepted invite stays. */

@@ -1,31 +1,6 @@
-import type { MemberRole, Organization, PrismaClient } from "../generated/prisma/client.js";
+import type { Organization, PrismaClient } from "../generated/prisma/client.js";
 import { inTransaction, type Tx } from "./tx.js";
 import { normalizeEmail, parse, titleSchema } from "./validation.js";
-
-/**
- * The caller's role in each organization, looked up at most once per organization and request.
- * "Not a member" is not kept: a join earlier in the same request (an aliased mutation) may change it.
- */
-export function createRoleLookup(db: PrismaClient, userId: string | null) {
-  const cache = new Map<string, Promise<MemberRole | null>>();
-  return (organizationId: string): Promise<MemberRole | null> => {
-    if (!userId) return Promise.resolve(null);
-    let pending = cache.get(organizationId);
-    if (!pending) {
-      pending = db.member
-        .findUnique({
-          where: { organizationId_userId: { organizationId, userId } },
-          select: { role: true },
-        })
-        .then((m) => {
-          if (!m) cache.delete(organizationId);
-          return m?.role ?? null;
-        });
-      cache.set(organizationId, pending);
-    }
-    return pending;
-  };
-}
 
 async function insertOrganization(tx: Tx, ownerId: string, title: string): Promise<Organization> {
   return tx.organization.create({

@@ -1,4 +1,4 @@
-import { builder } from "../builder.js";
+import { builder, idKey } from "../builder.js";
 import { InviteAlreadyAcceptedError, NotFoundError, RateLimitedError } from "../domain/errors.js";
 import { type InviteUsersResult, inviteStatus, inviteUsers, revokeInvite } from "../domain/invites.js";
 import type { Invite } from "../generated/prisma/client.js";
@@ -26,6 +26,11 @@ export const InviteRef = builder.prismaObject("Invite", {
     expiresAt: t.expose("expiresAt", { type: "DateTime" }),
     acceptedAt: t.expose("acceptedAt", { type: "DateTime", nullable: true }),
   }),
+});
+
+builder.asEntity(InviteRef, {
+  key: idKey(),
+  resolveReference: ({ id }, ctx) => ctx.db.invite.findUnique({ where: { id } }),
 });
 
 const InviteeInput = builder.inputType("InviteeInput", {

@@ -1,4 +1,4 @@
-import { builder } from "../builder.js";
+import { builder, idKey } from "../builder.js";
 import { InviteRevokedError, NotFoundError } from "../domain/errors.js";
 import {
   createLinkInvite,
@@ -23,6 +23,14 @@ export const LinkInviteTargetKindEnum = builder.enumType("LinkInviteTargetKind",
   values: ["ORGANIZATION", "SPACE", "COLLECTION"] as const,
 });
 
+/** Spaces and collections belong to another subgraph: key-only references (`resolvable: false`). */
+const SpaceRef = builder
+  .externalRef("Space", builder.keyDirective(idKey(), false))
+  .implement({ fields: (t) => ({ id: t.exposeID("id") }) });
+const CollectionRef = builder
+  .externalRef("Collection", builder.keyDirective(idKey(), false))
+  .implement({ fields: (t) => ({ id: t.exposeID("id") }) });
+
 export const LinkInviteRef = builder.prismaObject("LinkInvite", {
   fields: (t) => ({
     id: t.exposeID("id", { description: "The link's secret: whoever holds it can join." }),
@@ -34,10 +42,22 @@ export const LinkInviteRef = builder.prismaObject("LinkInvite", {
     }),
     spaceId: t.exposeID("spaceId", { nullable: true }),
     collectionId: t.exposeID("collectionId", { nullable: true }),
+    space: t.field({
+      type: SpaceRef,
+      nullable: true,
+      description: "The space a SPACE link grants access to (its fields come from the subgraph that owns spaces).",
+      resolve: (link) => (link.spaceId ? { id: link.spaceId } : null),
+    }),
+    collection: t.field({
+      type: CollectionRef,
+      nullable: true,
+      description: "The collection a COLLECTION link grants access to (owned by another subgraph).",
+      resolve: (link) => (link.collectionId ? { id: link.collectionId } : null),
+    }),
     redundant: t.boolean({
       description: "The viewer already has all that this link grants.",
       resolve: async (link, _args, ctx) => {
-        const role = await ctx.roleIn(link.organizationId);
+        const role = await ctx.access.roleIn(link.organizationId);
         const grants =
           role === "GUEST" && ctx.viewer ? await guestGrants(ctx.db, link.organizationId, ctx.viewer.id) : [];
         return isLinkRedundant(link, role, grants);
@@ -53,6 +73,11 @@ export const LinkInviteRef = builder.prismaObject("LinkInvite", {
     expiresAt: t.expose("expiresAt", { type: "DateTime", nullable: true }),
     revokedAt: t.expose("revokedAt", { type: "DateTime", nullable: true }),
   }),
+});
+
+builder.asEntity(LinkInviteRef, {
+  key: idKey(),
+  resolveReference: ({ id }, ctx) => ctx.db.linkInvite.findUnique({ where: { id } }),
 });
 
 const LinkInvitePreviewRef = builder.objectRef<LinkInvitePreview>("LinkInvitePreview").implement({

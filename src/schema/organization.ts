@@ -1,4 +1,4 @@
-import { builder, connectionPaging } from "../builder.js";
+import { builder, connectionPaging, idKey } from "../builder.js";
 import { type InviteStatus, inviteStatusWhere } from "../domain/invites.js";
 import { createOrganization } from "../domain/organizations.js";
 import type { Organization } from "../generated/prisma/client.js";
@@ -16,7 +16,7 @@ export const OrganizationRef = builder.prismaObject("Organization", {
       type: MemberRoleEnum,
       nullable: true,
       description: "null when the viewer is not a member.",
-      resolve: (org, _args, ctx) => ctx.roleIn(org.id),
+      resolve: (org, _args, ctx) => ctx.access.roleIn(org.id),
     }),
     members: t.relatedConnection(
       "members",
@@ -71,6 +71,11 @@ export const OrganizationRef = builder.prismaObject("Organization", {
         ctx.db.linkInvite.findFirst({ ...query, where: { id: args.id, organizationId: org.id } }),
     }),
   }),
+});
+
+builder.asEntity(OrganizationRef, {
+  key: idKey(),
+  resolveReference: ({ id }, ctx) => ctx.db.organization.findUnique({ where: { id } }),
 });
 
 builder.queryField("organization", (t) =>

@@ -1,4 +1,4 @@
-import { builder } from "../builder.js";
+import { builder, idKey } from "../builder.js";
 import { inviteStatusWhere } from "../domain/invites.js";
 
 export const UserRef = builder.prismaObject("User", {
@@ -23,6 +23,13 @@ export const UserRef = builder.prismaObject("User", {
       }),
     }),
   }),
+});
+
+// Federation: the gateway asks `_entities` for users by id; findUnique calls of one tick are
+// batched by Prisma into one statement.
+builder.asEntity(UserRef, {
+  key: idKey(),
+  resolveReference: ({ id }, ctx) => ctx.db.user.findUnique({ where: { id } }),
 });
 
 builder.queryField("viewer", (t) =>

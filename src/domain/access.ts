@@ -1,0 +1,78 @@
+import DataLoader from "dataloader";
+import type { MemberRole, PrismaClient } from "../generated/prisma/client.js";
+import { inviteStatusWhere } from "./invites.js";
+
+/**
+ * What the viewer of one request may see, answered in batches: every question asked in one tick
+ * (e.g. for 50 organizations in a list or in `_entities`) is one SQL statement. graphql-shield rules
+ * call these on every path to a type, root fields and `_entities` alike.
+ */
+export interface Access {
+  /** The viewer's role in an organization; null when not a member. */
+  roleIn(organizationId: string): Promise<MemberRole | null>;
+  /** A member, or invited (a PENDING invite): may see the organization's id, title and dates. */
+  canSeeOrganization(organizationId: string): Promise<boolean>;
+  /** The viewer, people who share an organization with the viewer, whom the viewer's admin
+   *  organizations invited or who made their links, and those who invited the viewer. */
+  canSeeUser(userId: string): Promise<boolean>;
+}
+
+const ADMIN: MemberRole = "ADMIN";
+
+export function createAccess(db: PrismaClient, viewerId: string | null, now: Date): Access {
+  if (!viewerId) {
+    return {
+      roleIn: async () => null,
+      canSeeOrganization: async () => false,
+      canSeeUser: async () => false,
+    };
+  }
+  const options = { cache: true } as const;
+  const roles = new DataLoader<string, MemberRole | null>(async (organizationIds) => {
+    const rows = await db.member.findMany({
+      where: { userId: viewerId, organizationId: { in: [...organizationIds] } },
+      select: { organizationId: true, role: true },
+    });
+    const byOrg = new Map(rows.map((r) => [r.organizationId, r.role]));
+    return organizationIds.map((id) => byOrg.get(id) ?? null);
+  }, options);
+  const invitedTo = new DataLoader<string, boolean>(async (organizationIds) => {
+    const rows = await db.invite.findMany({
+      where: { userId: viewerId, organizationId: { in: [...organizationIds] }, ...inviteStatusWhere("PENDING", now) },
+      select: { organizationId: true },
+    });
+    const found = new Set(rows.map((r) => r.organizationId));
+    return organizationIds.map((id) => found.has(id));
+  }, options);
+  const adminOrgs = { organization: { members: { some: { userId: viewerId, role: ADMIN } } } };
+  const visibleUsers = new DataLoader<string, boolean>(async (userIds) => {
+    const rows = await db.user.findMany({
+      where: {
+        id: { in: [...userIds] },
+        OR: [
+          { id: viewerId },
+          { memberships: { some: { organization: { members: { some: { userId: viewerId } } } } } },
+          { invites: { some: adminOrgs } },
+          { sentInvites: { some: { OR: [{ userId: viewerId }, adminOrgs] } } },
+          { createdLinks: { some: adminOrgs } },
+        ],
+      },
+      select: { id: true },
+    });
+    const found = new Set(rows.map((r) => r.id));
+    return userIds.map((id) => found.has(id));
+  }, options);
+
+  const roleIn = async (organizationId: string) => {
+    const role = await roles.load(organizationId);
+    // "Not a member" is not kept: a join earlier in the same request may change it.
+    if (role === null) roles.clear(organizationId);
+    return role;
+  };
+  return {
+    roleIn,
+    canSeeOrganization: async (organizationId) =>
+      (await roleIn(organizationId)) !== null || (await invitedTo.load(organizationId)),
+    canSeeUser: (userId) => (userId === viewerId ? Promise.resolve(true) : visibleUsers.load(userId)),
+  };
+}
