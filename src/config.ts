@@ -1,3 +1,4 @@
+import { createPublicKey } from "node:crypto";
 import { z } from "zod";
 
 /** `30s`, `30m`, `12h`, `7d` -> milliseconds. Returns null for anything else. */
@@ -7,6 +8,15 @@ export function parseDuration(text: string): number | null {
   const unit = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] as "s" | "m" | "h" | "d"];
   const ms = Number(match[1]) * unit;
   return ms > 0 ? ms : null;
+}
+
+function isPublicKeyPem(pem: string): boolean {
+  if (!pem.includes("-----BEGIN PUBLIC KEY-----")) return false;
+  try {
+    return createPublicKey(pem).type === "public";
+  } catch {
+    return false;
+  }
 }
 
 const duration = (fallback: string) =>
@@ -49,6 +59,15 @@ const EnvSchema = z.object({
   DB_CONNECT_TIMEOUT: duration("5s"),
   DB_STATEMENT_TIMEOUT: duration("15s"),
   SHUTDOWN_GRACE: duration("10s"),
+  JWT_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
+  JWT_PUBLIC_KEY: z
+    .string()
+    .transform((pem) => pem.replace(/\\n/g, "\n"))
+    .refine(isPublicKeyPem, "must be an SPKI PEM public key (-----BEGIN PUBLIC KEY-----)")
+    .optional(),
+  JWT_ISSUER: z.string().min(1).optional(),
+  JWT_AUDIENCE: z.string().min(1).optional(),
+  JWT_JWKS_COOLDOWN: duration("30s"),
 });
 
 export type Env = z.input<typeof EnvSchema>;
@@ -68,6 +87,14 @@ export interface Config {
   dbConnectTimeoutMs: number;
   dbStatementTimeoutMs: number;
   shutdownGraceMs: number;
+  /** JWT sign-in from an identity provider; null when off (API tokens only). */
+  jwt: JwtConfig | null;
+}
+
+export interface JwtConfig {
+  keys: { kind: "jwks"; url: string; cooldownMs: number } | { kind: "pem"; pem: string };
+  issuer: string;
+  audience: string;
 }
 
 export class ConfigError extends Error {
@@ -85,6 +112,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     throw new ConfigError(`Invalid configuration: ${name}: ${issue?.message ?? "invalid"}`);
   }
   const e = parsed.data;
+  const jwt = jwtConfig(e);
   const hostForUrl = e.HOST.includes(":") ? `[${e.HOST}]` : e.HOST;
   return {
     nodeEnv: e.NODE_ENV,
@@ -101,5 +129,29 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dbConnectTimeoutMs: e.DB_CONNECT_TIMEOUT,
     dbStatementTimeoutMs: e.DB_STATEMENT_TIMEOUT,
     shutdownGraceMs: e.SHUTDOWN_GRACE,
+    jwt,
+  };
+}
+
+/** JWT mode is on when a key source is set; it then needs both the issuer and the audience. */
+function jwtConfig(e: z.output<typeof EnvSchema>): JwtConfig | null {
+  if (!e.JWT_JWKS_URL && !e.JWT_PUBLIC_KEY) {
+    for (const name of ["JWT_ISSUER", "JWT_AUDIENCE"] as const) {
+      if (e[name]) throw new ConfigError(`Invalid configuration: ${name}: set JWT_JWKS_URL or JWT_PUBLIC_KEY too`);
+    }
+    return null;
+  }
+  if (e.JWT_JWKS_URL && e.JWT_PUBLIC_KEY) {
+    throw new ConfigError("Invalid configuration: JWT_PUBLIC_KEY: set either JWT_JWKS_URL or JWT_PUBLIC_KEY, not both");
+  }
+  for (const name of ["JWT_ISSUER", "JWT_AUDIENCE"] as const) {
+    if (!e[name]) throw new ConfigError(`Invalid configuration: ${name}: required when JWT sign-in is on`);
+  }
+  return {
+    keys: e.JWT_JWKS_URL
+      ? { kind: "jwks", url: e.JWT_JWKS_URL, cooldownMs: e.JWT_JWKS_COOLDOWN }
+      : { kind: "pem", pem: e.JWT_PUBLIC_KEY as string },
+    issuer: e.JWT_ISSUER as string,
+    audience: e.JWT_AUDIENCE as string,
   };
 }

@@ -8,6 +8,7 @@ import type { Context } from "./builder.js";
 import type { Config } from "./config.js";
 import { createAccess } from "./domain/access.js";
 import type { PrismaClient } from "./generated/prisma/client.js";
+import { createJwtVerifier } from "./jwt.js";
 import type { Logger } from "./logger.js";
 import { permissions } from "./permissions.js";
 import { schema } from "./schema/index.js";
@@ -39,6 +40,7 @@ export type Yoga = YogaServerInstance<Record<string, unknown>, Context>;
 
 /** The GraphQL handler. It never listens: src/server.ts does, tests call `yoga.fetch`. */
 export function createGraphQLHandler({ db, config, logger }: YogaDeps): Yoga {
+  const verifyJwt = config.jwt ? createJwtVerifier(config.jwt) : null;
   return createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: "/graphql",
@@ -73,7 +75,7 @@ export function createGraphQLHandler({ db, config, logger }: YogaDeps): Yoga {
     },
     // Built once per request: authenticate once; shield rules and resolvers reuse it.
     context: async ({ request }): Promise<Context> => {
-      const viewer = await viewerFromRequest(db, request);
+      const viewer = await viewerFromRequest(db, request, verifyJwt);
       const now = new Date();
       return { db, config, viewer, access: createAccess(db, viewer?.id ?? null, now), now };
     },

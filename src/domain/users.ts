@@ -80,3 +80,90 @@ export async function revokeToken(db: PrismaClient, token: string, now = new Dat
   if (!found) throw new NotFoundError("No such token");
   if (!found.revokedAt) await db.apiToken.update({ where: { tokenHash }, data: { revokedAt: now } });
 }
+
+/**
+ * A subject's user whose token now says its email is verified takes that email: free, or held only
+ * by the placeholder an invite created (unverified, no subject, no token, no membership), whose
+ * invites move over. An email held by anyone else stays theirs.
+ */
+async function claimVerifiedEmail(db: PrismaClient, userId: string, email: string) {
+  const select = { id: true, email: true, emailVerified: true } as const;
+  return inTransaction(
+    db,
+    async (tx) => {
+      const holder = await tx.user.findUnique({
+        where: { email },
+        select: {
+          id: true,
+          emailVerified: true,
+          jwtSubject: true,
+          _count: { select: { tokens: true, memberships: true } },
+        },
+      });
+      const placeholder =
+        holder &&
+        holder.id !== userId &&
+        !holder.emailVerified &&
+        holder.jwtSubject === null &&
+        holder._count.tokens === 0 &&
+        holder._count.memberships === 0;
+      if (holder && holder.id !== userId && !placeholder)
+        return tx.user.findUniqueOrThrow({ where: { id: userId }, select });
+      if (placeholder) {
+        await tx.invite.updateMany({ where: { userId: holder.id }, data: { userId } });
+        await tx.user.delete({ where: { id: holder.id } });
+      }
+      return tx.user.update({ where: { id: userId }, data: { email, emailVerified: true }, select });
+    },
+    { retries: 2 },
+  );
+}
+
+/**
+ * The user behind an identity-provider subject. Known subject: that user (taking the token's email
+ * once the token says it is verified, see claimVerifiedEmail). Unknown subject with a verified email: the user with that
+ * email, now linked to the subject. Otherwise a new user; an email that belongs to someone else
+ * and is not verified is not taken over (the new user gets no email).
+ */
+export async function userForJwtIdentity(
+  db: PrismaClient,
+  identity: { subject: string; email: string | null; emailVerified: boolean },
+): Promise<Viewer> {
+  const select = { id: true, email: true, emailVerified: true } as const;
+  const verifiedEmail = identity.emailVerified ? identity.email : null;
+  const known = await db.user.findUnique({ where: { jwtSubject: identity.subject }, select });
+  if (known) {
+    const upToDate = !verifiedEmail || (known.email === verifiedEmail && known.emailVerified);
+    return { ...(upToDate ? known : await claimVerifiedEmail(db, known.id, verifiedEmail)), tokenId: null };
+  }
+  return inTransaction(
+    db,
+    async (tx) => {
+      if (verifiedEmail) {
+        const byEmail = await tx.user.findUnique({
+          where: { email: verifiedEmail },
+          select: { id: true, jwtSubject: true },
+        });
+        if (byEmail && byEmail.jwtSubject === null) {
+          const linked = await tx.user.update({
+            where: { id: byEmail.id },
+            data: { jwtSubject: identity.subject, emailVerified: true },
+            select,
+          });
+          return { ...linked, tokenId: null };
+        }
+      }
+      const emailFree = identity.email ? (await tx.user.count({ where: { email: identity.email } })) === 0 : false;
+      const created = await tx.user.create({
+        data: {
+          jwtSubject: identity.subject,
+          email: emailFree ? identity.email : null,
+          emailVerified: emailFree && identity.emailVerified,
+        },
+        select,
+      });
+      return { ...created, tokenId: null };
+    },
+    { retries: 2 },
+  );
+}

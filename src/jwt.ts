@@ -1,0 +1,61 @@
+import { createPublicKey, type KeyObject } from "node:crypto";
+import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify } from "jose";
+import type { JwtConfig } from "./config.js";
+
+/** Only asymmetric algorithms: `none` and HS256 (e.g. signed with our public key) never verify. */
+export const JWT_ALGORITHMS = ["RS256", "ES256"];
+
+export interface JwtIdentity {
+  subject: string;
+  email: string | null;
+  emailVerified: boolean;
+}
+
+export type JwtVerifier = (token: string) => Promise<JwtIdentity>;
+
+export class JwtRejected extends Error {}
+
+/**
+ * Verifies identity-provider JWTs with jose: signature (a JWKS, cached and re-fetched when a token
+ * names an unknown `kid`, or one SPKI key), `iss`, `aud`, `exp`/`nbf`, and the algorithm.
+ */
+export function createJwtVerifier(config: JwtConfig): JwtVerifier {
+  const key: KeyObject | ReturnType<typeof createRemoteJWKSet> =
+    config.keys.kind === "jwks"
+      ? createRemoteJWKSet(new URL(config.keys.url), {
+          cooldownDuration: config.keys.cooldownMs,
+          timeoutDuration: 5_000,
+        })
+      : createPublicKey(config.keys.pem);
+  return async (token) => {
+    let payload: JWTPayload;
+    try {
+      ({ payload } = await jwtVerify(token, key as KeyObject, {
+        algorithms: JWT_ALGORITHMS,
+        issuer: config.issuer,
+        audience: config.audience,
+        requiredClaims: ["sub", "exp"],
+        clockTolerance: 5,
+      }));
+    } catch (error) {
+      throw new JwtRejected(reason(error));
+    }
+    const email = typeof payload.email === "string" && payload.email.trim() ? payload.email.trim().toLowerCase() : null;
+    return { subject: payload.sub as string, email, emailVerified: payload.email_verified === true };
+  };
+}
+
+function reason(error: unknown): string {
+  if (error instanceof errors.JWTExpired) return "The JWT has expired";
+  if (error instanceof errors.JWTClaimValidationFailed) return `The JWT's "${error.claim}" claim is not accepted`;
+  if (error instanceof errors.JWKSNoMatchingKey) return "The JWT is signed with an unknown key";
+  if (error instanceof errors.JOSEAlgNotAllowed) return "The JWT's algorithm is not accepted";
+  if (error instanceof errors.JWSSignatureVerificationFailed) return "The JWT's signature is invalid";
+  if (error instanceof errors.JWKSTimeout || error instanceof errors.JOSEError) return "The JWT could not be verified";
+  return "The JWT could not be verified";
+}
+
+/** A compact JWS: three base64url parts. API tokens (`igw_...`) never contain dots. */
+export function looksLikeJwt(token: string): boolean {
+  return /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$/.test(token);
+}
