@@ -1,3 +1,4 @@
+import { createHash } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -5,7 +6,10 @@ import { afterAll, describe, expect, it } from "vitest";
 import { runCli } from "../src/cli.js";
 import { loadConfig } from "../src/config.js";
 import { createDatabase } from "../src/db.js";
+import { newApiToken, newSecretId } from "../src/domain/ids.js";
+import { createLogger } from "../src/logger.js";
 import { parseCommand } from "../src/operator.js";
+import { createGraphQLHandler } from "../src/yoga.js";
 import { uniqueEmail } from "./helpers/app.js";
 import { runCliProcess } from "./helpers/process.js";
 
@@ -101,5 +105,114 @@ describe("operator CLI", () => {
     } finally {
       await database.close();
     }
+  });
+
+  it("stores --name as the displayName; user and token create tokens authenticate; no --expires-in never expires", async () => {
+    const email = uniqueEmail("named");
+    const user = (await runCli(["user", "create", "--email", email, "--name", "Ada Lovelace"], config)) as {
+      id: string;
+      email: string;
+      token: string;
+    };
+    const second = (await runCli(["token", "create", "--email", email], config)) as {
+      token: string;
+      expiresAt: string | null;
+    };
+    expect(Object.keys(second).sort()).toEqual(["expiresAt", "token"]);
+    expect(second.expiresAt).toBeNull();
+    expect(second.token).not.toBe(user.token);
+
+    const database = createDatabase(config);
+    try {
+      const yoga = createGraphQLHandler({ db: database.prisma, config, logger: createLogger("silent") });
+      const viewer = async (token: string) => {
+        const response = await yoga.fetch("http://localhost/graphql", {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+          body: JSON.stringify({ query: "{ viewer { id email displayName } }" }),
+        });
+        return { status: response.status, body: await response.json() };
+      };
+      const expected = { status: 200, body: { data: { viewer: { id: user.id, email, displayName: "Ada Lovelace" } } } };
+      expect(await viewer(user.token)).toEqual(expected);
+      expect(await viewer(second.token)).toEqual(expected);
+      const stored = await database.prisma.apiToken.findMany({ where: { userId: user.id } });
+      expect(stored).toHaveLength(2);
+      for (const row of stored) expect(row.expiresAt).toBeNull();
+    } finally {
+      await database.close();
+    }
+  });
+
+  it("stores API tokens only as their SHA-256 hash", async () => {
+    const email = uniqueEmail("hashed");
+    const { token: first } = (await runCli(["user", "create", "--email", email], config)) as { token: string };
+    const { token: second } = (await runCli(["token", "create", "--email", email, "--expires-in", "1d"], config)) as {
+      token: string;
+    };
+    const sha256 = (text: string) => createHash("sha256").update(text, "utf8").digest("hex");
+
+    const database = createDatabase(config);
+    try {
+      const db = database.prisma;
+      for (const token of [first, second]) {
+        const row = await db.apiToken.findUnique({ where: { tokenHash: sha256(token) } });
+        expect(row, "a row keyed by the token's SHA-256").not.toBeNull();
+      }
+      // No column of any row of any table holds the token (or its random part).
+      const tables = await db.$queryRawUnsafe<Array<{ tablename: string }>>(
+        "SELECT tablename FROM pg_tables WHERE schemaname = 'public'",
+      );
+      expect(tables.map((t) => t.tablename)).toContain("ApiToken");
+      for (const { tablename } of tables) {
+        const rows = await db.$queryRawUnsafe<Array<{ r: string }>>(`SELECT t::text AS r FROM "${tablename}" t`);
+        for (const { r } of rows) {
+          for (const token of [first, second]) {
+            expect(r.includes(token), `${tablename} row ${r}`).toBe(false);
+            expect(r.includes(token.slice(-22)), `${tablename} row ${r}`).toBe(false);
+          }
+        }
+      }
+    } finally {
+      await database.close();
+    }
+  });
+});
+
+/** How many of the bit positions of equally long byte strings take both values across `samples`. */
+function varyingBits(samples: Buffer[]): number {
+  const first = samples[0] as Buffer;
+  let varying = 0;
+  for (let byte = 0; byte < first.length; byte++) {
+    let or = 0;
+    let and = 0xff;
+    for (const s of samples) {
+      or |= s[byte] as number;
+      and &= s[byte] as number;
+    }
+    varying += (or & ~and & 0xff).toString(2).replaceAll("0", "").length;
+  }
+  return varying;
+}
+
+describe("secrets: invite ids, link ids and API tokens", () => {
+  /** The random part of an API token: what follows its fixed prefix, if it has one. */
+  const tokenBody = (token: string) => (token.startsWith("igw_") ? token.slice(4) : token);
+
+  it.each([
+    ["newSecretId (invite and link ids)", newSecretId, (id: string) => id],
+    ["newApiToken", newApiToken, tokenBody],
+  ])("%s: 1000 are distinct and carry at least 128 random bits", (_name, generate, body) => {
+    const values = Array.from({ length: 1000 }, () => generate());
+    expect(new Set(values).size).toBe(1000);
+    const bodies = values.map(body);
+    for (const b of bodies) expect(b).toMatch(/^[A-Za-z0-9_-]{22,}$/);
+    const bytes = bodies.map((b) => Buffer.from(b, "base64url"));
+    for (const b of bytes) expect(b.length).toBeGreaterThanOrEqual(16);
+    // A timestamp or counter would leave most high bits constant; 128 independent random bits each
+    // take both values across 1000 samples (a fixed bit has odds 2^-999).
+    const sameLength = bytes.filter((b) => b.length === (bytes[0] as Buffer).length);
+    expect(sameLength).toHaveLength(1000);
+    expect(varyingBits(bytes)).toBeGreaterThanOrEqual(128);
   });
 });

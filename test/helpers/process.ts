@@ -32,8 +32,18 @@ export interface CliResult {
 
 /** Runs `npm run cli -- ...args` the way npm does (tsx src/cli.ts), with no stdin. */
 export function runCliProcess(args: string[], env: Record<string, string>): Promise<CliResult> {
+  return runEntryProcess("src/cli.ts", args, env);
+}
+
+/** Runs `npm run db:migrate` the way npm does (tsx src/migrate.ts), with no stdin. */
+export function runMigrateProcess(env: Record<string, string>): Promise<CliResult> {
+  return runEntryProcess("src/migrate.ts", [], env);
+}
+
+/** Runs one of the package's tsx entries to completion, with no stdin. */
+function runEntryProcess(entry: string, args: string[], env: Record<string, string>): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [TSX_CLI, "src/cli.ts", ...args], {
+    const child = spawn(process.execPath, [TSX_CLI, entry, ...args], {
       cwd: ROOT,
       env: childEnv(env),
       stdio: ["ignore", "pipe", "pipe"],

@@ -1,0 +1,134 @@
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { afterAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../src/config.js";
+import { readMigrationsList } from "../src/migrate.js";
+import { type RunningServer, startServer } from "../src/server.js";
+import { useTestApp } from "./helpers/app.js";
+import { adminQuery, DB_KINDS, type DbKind } from "./helpers/db.js";
+import { runMigrateProcess } from "./helpers/process.js";
+
+describe.each(DB_KINDS)("GET /graphql (%s)", (kind) => {
+  const app = useTestApp(kind);
+
+  async function get(query: string, token?: string) {
+    const response = await app.current.yoga.fetch(`http://localhost/graphql?query=${encodeURIComponent(query)}`, {
+      method: "GET",
+      headers: { accept: "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+    });
+    const text = await response.text();
+    return { status: response.status, text, body: text ? (JSON.parse(text) as { data?: any; errors?: any[] }) : {} };
+  }
+
+  it("runs a query sent as a query string, as the token's user", async () => {
+    const alice = await app.current.seed.user("alice");
+
+    const res = await get("{viewer{id}}", alice.token);
+
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ data: { viewer: { id: alice.id } } });
+  });
+
+  it("rejects a bad token over GET too", async () => {
+    const res = await get("{viewer{id}}", "igw_not-a-token");
+    expect(res.body.errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");
+    expect(res.body.data ?? null).toBeNull();
+  });
+
+  it("refuses a mutation over GET with 405 and writes nothing", async () => {
+    const alice = await app.current.seed.user("alice");
+    const before = await app.current.db.organization.count();
+
+    const res = await get('mutation { createOrganization(input: { title: "Over GET" }) { __typename } }', alice.token);
+
+    expect(res.status).toBe(405);
+    expect(res.body.data ?? null).toBeNull();
+    expect(res.body.errors?.length).toBeGreaterThan(0);
+    expect(await app.current.db.organization.count()).toBe(before);
+  });
+});
+
+describe("/ready without a database", () => {
+  let running: RunningServer | undefined;
+  afterAll(async () => {
+    await running?.close();
+  });
+
+  it("answers 503 while /health stays 200", async () => {
+    running = await startServer(
+      loadConfig({
+        DATABASE_URL: "postgresql://postgres@127.0.0.1:1/nowhere",
+        AUTO_MIGRATE: "false",
+        DB_CONNECT_TIMEOUT: "1s",
+        HOST: "127.0.0.1",
+        PORT: "0",
+        LOG_LEVEL: "silent",
+      }),
+    );
+
+    const ready = await fetch(`${running.url}/ready`);
+    expect(ready.status).toBe(503);
+    expect((await ready.json()) as object).not.toMatchObject({ status: "ready" });
+    expect((await fetch(`${running.url}/health`)).status).toBe(200);
+  });
+});
+
+/** A fresh, empty database of `kind` (not migrated) and the environment that selects it. */
+function emptyDatabase(kind: DbKind): { env: Record<string, string>; drop(): Promise<void>; create(): Promise<void> } {
+  if (kind === "pglite") {
+    const dataDir = mkdtempSync(join(tmpdir(), "igw-nomigrate-"));
+    return {
+      env: { DATA_DIR: dataDir },
+      create: async () => {},
+      drop: async () => rmSync(dataDir, { recursive: true, force: true }),
+    };
+  }
+  const serverUrl = process.env.TEST_DATABASE_URL as string;
+  const name = `igw_nomig_${randomBytes(6).toString("hex")}`;
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return {
+    env: { DATABASE_URL: url.toString() },
+    create: () => adminQuery(serverUrl, `CREATE DATABASE ${name}`),
+    drop: () => adminQuery(serverUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+  };
+}
+
+describe.each(DB_KINDS)("AUTO_MIGRATE=false and npm run db:migrate (%s)", (kind) => {
+  const db = emptyDatabase(kind);
+  afterAll(() => db.drop());
+
+  it("starts without migrating; db:migrate then applies every migration once", async () => {
+    await db.create();
+    const running = await startServer(
+      loadConfig({ ...db.env, AUTO_MIGRATE: "false", HOST: "127.0.0.1", PORT: "0", LOG_LEVEL: "silent" }),
+    );
+    let table: unknown;
+    try {
+      const rows = await running.database.prisma.$queryRawUnsafe<Array<{ t: unknown }>>(
+        "SELECT to_regclass('_prisma_migrations')::text AS t",
+      );
+      table = rows[0]?.t;
+      // Reachable (nothing else is wrong with the database), just not migrated.
+      expect((await fetch(`${running.url}/ready`)).status).toBe(200);
+    } finally {
+      await running.close();
+    }
+    expect(table).toBeNull();
+
+    const names = (await readMigrationsList()).migrationDirectories.map((d) => d.path);
+    expect(names.length).toBeGreaterThan(0);
+    expect(names[0]).toMatch(/_init$/);
+
+    const first = await runMigrateProcess(db.env);
+    expect(first.code, first.stderr).toBe(0);
+    expect(JSON.parse(first.stdout)).toEqual({ applied: names });
+    expect(first.stdout.trim().split("\n")).toHaveLength(1);
+
+    const second = await runMigrateProcess(db.env);
+    expect(second.code, second.stderr).toBe(0);
+    expect(JSON.parse(second.stdout)).toEqual({ applied: [] });
+  });
+});
