@@ -8,7 +8,7 @@ import { loadConfig } from "../src/config.js";
 import { createDatabase } from "../src/db.js";
 import { newApiToken, newSecretId } from "../src/domain/ids.js";
 import { createLogger } from "../src/logger.js";
-import { parseCommand } from "../src/operator.js";
+import { exitCodeFor, parseCommand } from "../src/operator.js";
 import { createGraphQLHandler } from "../src/yoga.js";
 import { uniqueEmail } from "./helpers/app.js";
 import { runCliProcess } from "./helpers/process.js";
@@ -54,7 +54,7 @@ describe("operator CLI", () => {
     expect(JSON.parse(revoked.stdout)).toEqual({ revoked: true });
   });
 
-  it.each([
+  const BAD_INPUT: Array<[string[], RegExp]> = [
     [[], /usage/],
     [["nope"], /unknown command/],
     [["user", "delete"], /unknown command/],
@@ -66,12 +66,31 @@ describe("operator CLI", () => {
     [["token", "revoke", "--token", "igw_unknown"], /No such token/],
     [["org", "create", "--title", "x".repeat(201), "--owner-email", "new-owner@example.com"], /at most 200/],
     [["org", "create", "--title", "T"], /--owner-email is required/],
-  ])("rejects %j with exit 2, a message on stderr, and writes nothing", async (args, message) => {
+  ];
+
+  // The process contract (exit 2, message on stderr, nothing on stdout), for a parse error, a
+  // validation error and a database lookup; each costs a process and a database start.
+  it.each([BAD_INPUT[1], BAD_INPUT[4], BAD_INPUT[6]] as Array<[string[], RegExp]>)(
+    "the process rejects %j with exit 2 and a message on stderr only",
+    async (args, message) => {
+      const result = await runCliProcess(args, { DATA_DIR: dataDir });
+      expect(result.code).toBe(2);
+      expect(result.stderr).toMatch(message);
+      expect(result.stdout).toBe("");
+    },
+  );
+
+  it("rejects every bad input as exit code 2 with its message, and writes nothing", async () => {
     const before = await counts();
-    const result = await runCliProcess(args as string[], { DATA_DIR: dataDir });
-    expect(result.code).toBe(2);
-    expect(result.stderr).toMatch(message);
-    expect(result.stdout).toBe("");
+    for (const [args, message] of BAD_INPUT) {
+      const error = await runCli(args, config).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(error, JSON.stringify(args)).toBeInstanceOf(Error);
+      expect((error as Error).message, JSON.stringify(args)).toMatch(message);
+      expect(exitCodeFor(error), JSON.stringify(args)).toBe(2);
+    }
     expect(await counts()).toEqual(before);
   });
 
