@@ -4,12 +4,16 @@
  */
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
-import { printSubgraphSchema } from "@apollo/subgraph";
+import { graphql } from "graphql";
 import { schema } from "../src/schema/index.js";
 
 const target = fileURLToPath(new URL("../schema.graphql", import.meta.url));
-// The subgraph SDL, federation directives included: what a gateway composes.
-const printed = `${printSubgraphSchema(schema).trimEnd()}\n`;
+// Exactly the subgraph SDL the service serves at `_service { sdl }` (federation directives
+// included): what a gateway composes.
+const result = await graphql({ schema, source: "{ _service { sdl } }" });
+const sdl = (result.data?._service as { sdl?: string } | undefined)?.sdl;
+if (!sdl) throw new Error(`could not read _service { sdl }: ${JSON.stringify(result.errors)}`);
+const printed = `${sdl.trimEnd()}\n`;
 
 if (process.argv.includes("--check")) {
   let committed = "";

@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { uniqueEmail, useTestApp } from "./helpers/app.js";
+import { useTestApp } from "./helpers/app.js";
 import { DB_KINDS } from "./helpers/db.js";
 
 /**
