@@ -1,17 +1,13 @@
-import { spawn } from "node:child_process";
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { buildSchema, type GraphQLObjectType, parse } from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { composeWithOwnSchema } from "../../scripts/compose-supergraph.js";
 import { useTestApp } from "../helpers/app.js";
-import { ROOT } from "../helpers/process.js";
+import { type CliResult, runEntryProcess } from "../helpers/process.js";
 import { CONTENT_SDL, type ContentSubgraph, startContentSubgraph } from "./content-subgraph.js";
 import { committedSdl, composeSupergraph, fetchSubgraphSdl, serveInvitesSubgraph } from "./helpers.js";
-
-const require = createRequire(import.meta.url);
 
 describe("composition with a content subgraph", () => {
   // The SDL does not depend on the database: the PGlite leg is enough.
@@ -116,30 +112,12 @@ describe("composition with a content subgraph", () => {
     const dir = mkdtempSync(join(tmpdir(), "igw-compose-"));
     afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-    type ScriptRun = { code: number | null; stdout: string; stderr: string };
-    function runScript(args: string[]): Promise<ScriptRun> {
-      return new Promise((resolve, reject) => {
-        const child = spawn(process.execPath, [require.resolve("tsx/cli"), "scripts/compose-supergraph.ts", ...args], {
-          cwd: ROOT,
-          stdio: ["ignore", "pipe", "pipe"],
-        });
-        let stdout = "";
-        let stderr = "";
-        child.stdout.on("data", (d) => {
-          stdout += d;
-        });
-        child.stderr.on("data", (d) => {
-          stderr += d;
-        });
-        child.on("error", reject);
-        child.on("close", (code) => resolve({ code, stdout, stderr }));
-      });
-    }
+    const runScript = (args: string[]) => runEntryProcess("scripts/compose-supergraph.ts", args, {});
 
     // The two runs start together: each is a tsx process (a few seconds on a slow machine).
     const good = { file: join(dir, "content.graphql"), out: join(dir, "supergraph.graphql") };
     const bad = { file: join(dir, "broken.graphql"), out: join(dir, "broken-supergraph.graphql") };
-    let runs: Promise<[ScriptRun, ScriptRun]>;
+    let runs: Promise<[CliResult, CliResult]>;
     beforeAll(() => {
       writeFileSync(good.file, CONTENT_SDL);
       // Another subgraph that also resolves Organization.title (not @shareable in ours) with another type.

@@ -41,7 +41,7 @@ export function runMigrateProcess(env: Record<string, string>): Promise<CliResul
 }
 
 /** Runs one of the package's tsx entries to completion, with no stdin. */
-function runEntryProcess(entry: string, args: string[], env: Record<string, string>): Promise<CliResult> {
+export function runEntryProcess(entry: string, args: string[], env: Record<string, string>): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [TSX_CLI, entry, ...args], {
       cwd: ROOT,
