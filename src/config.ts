@@ -59,6 +59,24 @@ const EnvSchema = z.object({
   DB_CONNECT_TIMEOUT: duration("5s"),
   DB_STATEMENT_TIMEOUT: duration("15s"),
   SHUTDOWN_GRACE: duration("10s"),
+  INTROSPECTION: bool(true),
+  CORS_ORIGINS: z
+    .string()
+    .transform((list) =>
+      list
+        .split(",")
+        .map((o) => o.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.url({ protocol: /^https?$/, message: "must be a comma-separated list of origins" })))
+    .optional(),
+  MAX_DEPTH: int(12, 1, 1000),
+  MAX_ALIASES: int(30, 0, 10_000),
+  MAX_TOKENS: int(10_000, 100, 1_000_000),
+  MAX_DIRECTIVES: int(50, 0, 10_000),
+  MAX_COST: int(50_000, 100, 100_000_000),
+  MAX_ENTITY_REPRESENTATIONS: int(1000, 1, 100_000),
+  MAX_BODY_BYTES: int(1_000_000, 1_000, 100_000_000),
   JWT_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
   JWT_PUBLIC_KEY: z
     .string()
@@ -87,6 +105,18 @@ export interface Config {
   dbConnectTimeoutMs: number;
   dbStatementTimeoutMs: number;
   shutdownGraceMs: number;
+  introspection: boolean;
+  /** Origins allowed by CORS; empty: no cross-origin access. */
+  corsOrigins: string[];
+  limits: {
+    depth: number;
+    aliases: number;
+    tokens: number;
+    directives: number;
+    cost: number;
+    entityRepresentations: number;
+    bodyBytes: number;
+  };
   /** JWT sign-in from an identity provider; null when off (API tokens only). */
   jwt: JwtConfig | null;
 }
@@ -130,6 +160,17 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dbStatementTimeoutMs: e.DB_STATEMENT_TIMEOUT,
     shutdownGraceMs: e.SHUTDOWN_GRACE,
     jwt,
+    introspection: e.INTROSPECTION,
+    corsOrigins: (e.CORS_ORIGINS ?? []).map((o) => new URL(o).origin),
+    limits: {
+      depth: e.MAX_DEPTH,
+      aliases: e.MAX_ALIASES,
+      tokens: e.MAX_TOKENS,
+      directives: e.MAX_DIRECTIVES,
+      cost: e.MAX_COST,
+      entityRepresentations: e.MAX_ENTITY_REPRESENTATIONS,
+      bodyBytes: e.MAX_BODY_BYTES,
+    },
   };
 }
 

@@ -1,7 +1,7 @@
 import { allow, deny, rule, shield } from "graphql-shield";
 import type { Context } from "./builder.js";
 import { hasAtLeast } from "./domain/roles.js";
-import { forbidden, unauthenticated } from "./graphql-errors.js";
+import { badUserInput, forbidden, unauthenticated } from "./graphql-errors.js";
 
 /**
  * Who may read or call what: one table, fail-closed. A field without a rule is denied
@@ -68,6 +68,15 @@ const isSelf = rule("isSelf", { cache: "no_cache" })((parent: { id: string }, _a
   return parent.id === ctx.viewer.id ? true : forbidden("Only the user themself may see their pending invites");
 });
 
+/** A gateway's `_entities` call may carry at most MAX_ENTITY_REPRESENTATIONS representations. */
+const withinRepresentationLimit = rule("withinRepresentationLimit", { cache: "no_cache" })(
+  (_parent, args: Args, ctx: Context) => {
+    const count = Array.isArray(args.representations) ? args.representations.length : 0;
+    const limit = ctx.config.limits.entityRepresentations;
+    return count <= limit ? true : badUserInput(`At most ${limit} representations per _entities call (got ${count})`);
+  },
+);
+
 /** Every field of a type but its `id` (the key a caller already holds) under one rule. */
 function allButId<const F extends string>(fields: readonly F[], guard: typeof canSeeUser) {
   return { id: allow, ...Object.fromEntries(fields.map((f) => [f, guard])) } as Record<"id" | F, typeof allow>;
@@ -114,7 +123,7 @@ export const ruleTree = {
     organization: isMemberOfIdArg,
     linkInvitePreview: allow,
     // Entities answer with the same type rules as everywhere else.
-    _entities: allow,
+    _entities: withinRepresentationLimit,
     _service: allow,
   },
   Mutation: {

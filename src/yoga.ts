@@ -1,8 +1,9 @@
 import { useGraphQLMiddleware } from "@envelop/graphql-middleware";
+import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
 import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
 import { PothosValidationError } from "@pothos/core";
-import { GraphQLError } from "graphql";
-import { createYoga, maskError, type YogaServerInstance } from "graphql-yoga";
+import { GraphQLError, NoSchemaIntrospectionCustomRule } from "graphql";
+import { createYoga, maskError, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import { viewerFromRequest } from "./auth.js";
 import type { Context } from "./builder.js";
 import type { Config } from "./config.js";
@@ -28,6 +29,52 @@ function maskWithInputErrors(error: unknown, message: string, isDev?: boolean): 
     }
   }
   return maskError(error, message, isDev);
+}
+
+/**
+ * graphql-armor: depth, aliases, tokens, directives and cost are checked before execution; a
+ * refused request is a top-level error with extensions.code BAD_USER_INPUT. Introspection (which
+ * GraphiQL and gateways need) is not counted.
+ */
+function useRequestLimits(config: Config): Plugin {
+  const withCode = [(_ctx: unknown, error: GraphQLError) => markBadInput(error)];
+  return EnvelopArmorPlugin({
+    maxDepth: { n: config.limits.depth, ignoreIntrospection: true, flattenFragments: true, onReject: withCode },
+    maxAliases: { n: config.limits.aliases, onReject: withCode },
+    maxTokens: { n: config.limits.tokens, onReject: withCode },
+    maxDirectives: { n: config.limits.directives, onReject: withCode },
+    costLimit: { maxCost: config.limits.cost, ignoreIntrospection: true, onReject: withCode },
+    // Suggestions ("Did you mean ...?") reveal the schema: only when introspection is on.
+    blockFieldSuggestion: { enabled: !config.introspection },
+  }) as Plugin;
+}
+
+function markBadInput(error: GraphQLError): void {
+  (error.extensions as Record<string, unknown>).code ??= "BAD_USER_INPUT";
+}
+
+/** INTROSPECTION=false: `__schema` and `__type` are refused (`_service { sdl }` still answers). */
+function useNoIntrospection(): Plugin {
+  return {
+    onValidate: ({ addValidationRule }) => {
+      addValidationRule(NoSchemaIntrospectionCustomRule);
+    },
+  };
+}
+
+/** Headers for every response of /graphql (GraphiQL's page needs its inline scripts: no CSP there). */
+function useSecurityHeaders(): Plugin {
+  return {
+    onResponse: ({ response }) => {
+      response.headers.set("x-content-type-options", "nosniff");
+      response.headers.set("referrer-policy", "no-referrer");
+      response.headers.set("x-frame-options", "DENY");
+      response.headers.set("cross-origin-resource-policy", "same-origin");
+      if (!response.headers.get("content-type")?.includes("text/html")) {
+        response.headers.set("content-security-policy", "default-src 'none'; frame-ancestors 'none'");
+      }
+    },
+  };
 }
 
 export interface YogaDeps {
@@ -79,6 +126,16 @@ export function createGraphQLHandler({ db, config, logger }: YogaDeps): Yoga {
       const now = new Date();
       return { db, config, viewer, access: createAccess(db, viewer?.id ?? null, now), now };
     },
-    plugins: [useGraphQLMiddleware([permissions])],
+    maxRequestBodySize: config.limits.bodyBytes,
+    // No cross-origin access unless CORS_ORIGINS lists the origin (Yoga would reflect any origin).
+    cors: config.corsOrigins.length
+      ? { origin: config.corsOrigins, credentials: true, methods: ["GET", "POST"], maxAge: 600 }
+      : false,
+    plugins: [
+      useRequestLimits(config),
+      ...(config.introspection ? [] : [useNoIntrospection()]),
+      useSecurityHeaders(),
+      useGraphQLMiddleware([permissions]),
+    ],
   });
 }

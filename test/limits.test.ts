@@ -1,0 +1,114 @@
+import { describe, expect, it } from "vitest";
+import { useTestApp } from "./helpers/app.js";
+
+/**
+ * A query `levels` fields deep: viewer > organizations > organization > members > edges > node >
+ * user > organizations > ... ending on a scalar (the scalar is the deepest level).
+ */
+function deepQuery(levels: number): string {
+  const cycle = ["organizations", "organization", "members", "edges", "node", "user"];
+  let query = "__typename";
+  for (let i = levels - 3; i >= 0; i--) query = `${cycle[i % cycle.length]} { ${query} }`;
+  return `{ viewer { ${query} } }`;
+}
+
+const codes = (res: { errors?: Array<{ extensions?: Record<string, unknown> }> }) =>
+  (res.errors ?? []).map((e) => e.extensions?.code);
+
+describe("request limits (graphql-armor) and HTTP hygiene", () => {
+  const app = useTestApp("pglite", { MAX_ENTITY_REPRESENTATIONS: "120", MAX_BODY_BYTES: "20000" });
+
+  it("refuses a query deeper than 12 levels with a top-level BAD_USER_INPUT error", async () => {
+    const user = await app.current.seed.user();
+    const ok = await app.current.gql(deepQuery(12), { token: user.token });
+    expect(ok.errors).toBeUndefined();
+    const tooDeep = await app.current.gql(deepQuery(13), { token: user.token });
+    expect(tooDeep.data ?? null).toBeNull();
+    expect(codes(tooDeep)).toContain("BAD_USER_INPUT");
+    expect(tooDeep.errors?.[0]?.message).toMatch(/depth/i);
+  });
+
+  it("refuses more than 30 aliases", async () => {
+    const user = await app.current.seed.user();
+    const aliases = (n: number) => `{ ${Array.from({ length: n }, (_, i) => `a${i}: viewer { id }`).join(" ")} }`;
+    expect((await app.current.gql(aliases(30), { token: user.token })).errors).toBeUndefined();
+    const tooMany = await app.current.gql(aliases(31), { token: user.token });
+    expect(codes(tooMany)).toContain("BAD_USER_INPUT");
+    expect(tooMany.errors?.[0]?.message).toMatch(/alias/i);
+  });
+
+  it("lets a gateway's _entities plan through: depth 7, 100 representations", async () => {
+    const org = await app.current.seed.org();
+    const reps = Array.from({ length: 100 }, () => ({ __typename: "Organization", id: org.id }));
+    const res = await app.current.gql(
+      `query($reps: [_Any!]!) { _entities(representations: $reps) { ... on Organization {
+        members { edges { node { user { organizations { role } } } } } } } }`,
+      { token: org.owner.token, variables: { reps } },
+    );
+    expect(res.errors).toBeUndefined();
+    expect(res.data?._entities).toHaveLength(100);
+  });
+
+  it("caps the representations of one _entities call (MAX_ENTITY_REPRESENTATIONS)", async () => {
+    const org = await app.current.seed.org();
+    const reps = Array.from({ length: 121 }, () => ({ __typename: "Organization", id: org.id }));
+    const res = await app.current.gql(
+      "query($reps: [_Any!]!) { _entities(representations: $reps) { ... on Organization { id } } }",
+      { token: org.owner.token, variables: { reps } },
+    );
+    expect(codes(res)).toEqual(["BAD_USER_INPUT"]);
+    expect(res.errors?.[0]?.message).toMatch(/At most 120 representations/);
+  });
+
+  it("refuses a request body above MAX_BODY_BYTES with 413", async () => {
+    const response = await app.current.yoga.fetch("http://localhost/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: `{ viewer { id } } # ${"x".repeat(25_000)}` }),
+    });
+    expect(response.status).toBe(413);
+  });
+
+  it("sends no CORS headers to other origins by default, and security headers always", async () => {
+    const response = await app.current.yoga.fetch("http://localhost/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/json", origin: "https://evil.example.com" },
+      body: JSON.stringify({ query: "{ __typename }" }),
+    });
+    expect(response.headers.get("access-control-allow-origin")).toBeNull();
+    expect(response.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(response.headers.get("content-security-policy")).toContain("default-src 'none'");
+    const preflight = await app.current.yoga.fetch("http://localhost/graphql", {
+      method: "OPTIONS",
+      headers: { origin: "https://evil.example.com", "access-control-request-method": "POST" },
+    });
+    expect(preflight.headers.get("access-control-allow-origin")).toBeNull();
+  });
+});
+
+describe("CORS_ORIGINS and INTROSPECTION=false", () => {
+  const app = useTestApp("pglite", { CORS_ORIGINS: "https://app.example.com", INTROSPECTION: "false" });
+
+  it("allows exactly the listed origins", async () => {
+    const ask = (origin: string) =>
+      app.current.yoga.fetch("http://localhost/graphql", {
+        method: "OPTIONS",
+        headers: { origin, "access-control-request-method": "POST", "access-control-request-headers": "authorization" },
+      });
+    expect((await ask("https://app.example.com")).headers.get("access-control-allow-origin")).toBe(
+      "https://app.example.com",
+    );
+    // Another origin is never echoed back (the browser then refuses the response).
+    expect((await ask("https://evil.example.com")).headers.get("access-control-allow-origin")).not.toBe(
+      "https://evil.example.com",
+    );
+  });
+
+  it("refuses introspection but still answers _service { sdl } for gateways", async () => {
+    const intro = await app.current.gql("{ __schema { types { name } } }");
+    expect(intro.data ?? null).toBeNull();
+    expect(intro.errors?.[0]?.message).toMatch(/introspection/i);
+    const sdl = await app.current.gql("{ _service { sdl } }");
+    expect(sdl.data?._service.sdl).toContain("type Organization");
+  });
+});
