@@ -18,7 +18,7 @@ import { schema } from "./schema/index.js";
  * Yoga's masking (crashes become "Unexpected error."), plus a code for Pothos' own argument checks
  * (negative `first`, a malformed cursor): those are the client's mistake, BAD_USER_INPUT.
  */
-function maskWithInputErrors(error: unknown, message: string, isDev?: boolean): Error {
+function maskWithInputErrors(error: unknown, message: string): Error {
   if (error instanceof GraphQLError) {
     const cause = error instanceof PothosValidationError ? error : error.originalError;
     if (cause instanceof PothosValidationError && !error.extensions.code) {
@@ -28,7 +28,8 @@ function maskWithInputErrors(error: unknown, message: string, isDev?: boolean): 
       return error;
     }
   }
-  return maskError(error, message, isDev);
+  // Never the development variant (which adds the original message and stack), whatever NODE_ENV says.
+  return maskError(error, message, false);
 }
 
 /**
@@ -113,7 +114,7 @@ export function createGraphQLHandler({ db, config, logger }: YogaDeps): Yoga {
         }
       : false,
     renderGraphiQL,
-    maskedErrors: { maskError: maskWithInputErrors },
+    maskedErrors: { maskError: maskWithInputErrors, isDev: false },
     logging: {
       debug: (...args) => logger.debug(args.length > 1 ? { args } : {}, String(args[0])),
       info: (...args) => logger.info(args.length > 1 ? { args } : {}, String(args[0])),

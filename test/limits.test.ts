@@ -112,3 +112,29 @@ describe("CORS_ORIGINS and INTROSPECTION=false", () => {
     expect(sdl.data?._service.sdl).toContain("type Organization");
   });
 });
+
+describe("masked errors whatever NODE_ENV says", () => {
+  it("hides an internal failure's message, stack and SQL even with NODE_ENV=development", async () => {
+    const { createTestApp } = await import("./helpers/app.js");
+    const previous = process.env.NODE_ENV;
+    process.env.NODE_ENV = "development";
+    const app = await createTestApp("pglite");
+    try {
+      await app.db.$executeRawUnsafe(`CREATE FUNCTION igw_fail() RETURNS trigger AS $$
+        BEGIN RAISE EXCEPTION 'secret-detail from SELECT * FROM "Organization"'; END $$ LANGUAGE plpgsql`);
+      await app.db.$executeRawUnsafe(
+        `CREATE TRIGGER igw_fail BEFORE INSERT ON "Organization" FOR EACH ROW EXECUTE FUNCTION igw_fail()`,
+      );
+      const user = await app.seed.user();
+      const res = await app.gql(`mutation { createOrganization(input: { title: "x" }) { __typename } }`, {
+        token: user.token,
+      });
+      expect(res.errors?.map((e) => e.message)).toEqual(["Unexpected error."]);
+      const text = JSON.stringify(res);
+      expect(text).not.toMatch(/secret-detail|SELECT|stack|originalError/);
+    } finally {
+      process.env.NODE_ENV = previous;
+      await app.close();
+    }
+  });
+});
