@@ -93,6 +93,10 @@ const PAYLOAD_TYPES = [
   "InviteEdge",
   "LinkInviteConnection",
   "LinkInviteEdge",
+  "AuditEventConnection",
+  "AuditEventEdge",
+  // Reachable only through Organization.auditLog (admins); its `actor` is a User, under the User rules.
+  "AuditEvent",
   "CreateOrganizationSuccess",
   "InviteUsersToOrganizationSuccess",
   "JoinOrganizationWithInviteSuccess",
@@ -145,6 +149,7 @@ export const ruleTree = {
     invites: isAdminOfParentOrg,
     linkInvites: isAdminOfParentOrg,
     linkInvite: isAdminOfParentOrg,
+    auditLog: isAdminOfParentOrg,
   },
   Invite: allButId(
     ["organization", "email", "role", "sso", "status", "user", "invitedBy", "createdAt", "expiresAt", "acceptedAt"],

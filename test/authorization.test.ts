@@ -444,6 +444,24 @@ const ROWS: Row[] = [
     },
   },
   {
+    name: "Organization.auditLog",
+    expect: ADMINS,
+    call: async (caller, w) => ({
+      ...orgRoute(
+        caller,
+        "auditLog",
+        "auditLog(first: 1000) { totalCount edges { node { action targetId actor { id } } } }",
+      ),
+      variables: { org: w.org.id },
+    }),
+    ok: (data, _c, w) => {
+      // The world's link was created by ADMIN (an event of the matrix organization).
+      expect(data?.organization?.auditLog.edges).toContainEqual({
+        node: { action: "link.created", targetId: w.link.id, actor: { id: w.users.ADMIN.id } },
+      });
+    },
+  },
+  {
     name: "Organization.linkInvite",
     expect: ADMINS,
     call: async (caller, w) => ({
@@ -601,7 +619,7 @@ describe.each(DB_KINDS)("authorization (%s)", (kind) => {
       invite: async (orgId: string, by: TestUser, email: string) => {
         const result = await inviteUsers(
           a.db,
-          { organizationId: orgId, invitedById: by.id, input: { emails: [email] } },
+          { organizationId: orgId, actor: { userId: by.id, tokenId: null, subject: null }, input: { emails: [email] } },
           settings,
         );
         const invite = result.invites[0];
@@ -611,7 +629,7 @@ describe.each(DB_KINDS)("authorization (%s)", (kind) => {
       newLink: async () => {
         const link = await createLinkInvite(a.db, {
           organizationId: org.id,
-          createdById: admin.id,
+          actor: { userId: admin.id, tokenId: null, subject: null },
           input: { role: "READ" },
         });
         return { id: link.id };

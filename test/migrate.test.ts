@@ -9,6 +9,7 @@ type Query = (sql: string) => Promise<Record<string, unknown>[]>;
 
 const tables = [
   "ApiToken",
+  "AuditEvent",
   "Invite",
   "InviteQuota",
   "LinkInvite",

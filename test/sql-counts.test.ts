@@ -93,7 +93,7 @@ const SCENARIOS: Scenario[] = [
       for (let i = 0; i < 20; i++) {
         await createLinkInvite(app.db, {
           organizationId: org.id,
-          createdById: admin.id,
+          actor: { userId: admin.id, tokenId: null, subject: null },
           input: { role: i % 2 ? "READ" : "EDIT" },
         });
       }
@@ -105,6 +105,32 @@ const SCENARIOS: Scenario[] = [
       });
     },
     items: ["organization", "linkInvites", "edges"],
+  },
+  {
+    name: "organization.auditLog(first: N) with actor",
+    sizes: [5, 50],
+    statements: 7,
+    async prepare(app) {
+      const admin = await app.seed.user("audit-admin");
+      const org = await app.seed.org(admin, "Fifty events");
+      const other = await app.seed.user("audit-other-admin");
+      await app.seed.member(org.id, other, "ADMIN");
+      // 50 link.created events by two actors.
+      for (let i = 0; i < 50; i++) {
+        await createLinkInvite(app.db, {
+          organizationId: org.id,
+          actor: { userId: (i % 2 ? admin : other).id, tokenId: null, subject: null },
+          input: { role: "READ" },
+        });
+      }
+      return (size) => ({
+        query: `query($id: ID!, $first: Int!) { organization(id: $id) { auditLog(first: $first) {
+          totalCount edges { node { id action targetId createdAt actor { email } } } } } }`,
+        variables: { id: org.id, first: size },
+        token: admin.token,
+      });
+    },
+    items: ["organization", "auditLog", "edges"],
   },
   {
     name: "viewer.organizations.organization for a user in N organizations",
@@ -148,7 +174,7 @@ const SCENARIOS: Scenario[] = [
               (
                 await createLinkInvite(app.db, {
                   organizationId: org.id,
-                  createdById: admin.id,
+                  actor: { userId: admin.id, tokenId: null, subject: null },
                   input: { role: "READ" },
                 })
               ).id,
@@ -178,7 +204,8 @@ const SCENARIOS: Scenario[] = [
     // relations on each item. Fresh emails per call, so every invite is created, never refreshed.
     name: "inviteUsersToOrganization(N emails) with invites.organization and invitedBy",
     sizes: [5, 50],
-    statements: 14,
+    // 13 before the audit log; + the one INSERT of all its audit events (createMany).
+    statements: 15,
     async prepare(app) {
       const admin = await app.seed.user("mutation-admin");
       const org = await app.seed.org(admin, "Invited in bulk");

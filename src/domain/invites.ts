@@ -1,6 +1,7 @@
 import { z } from "zod";
 import type { Invite, MemberRole, Prisma, PrismaClient, User } from "../generated/prisma/client.js";
 import { InviteState } from "../generated/prisma/enums.js";
+import { type Actor, type AuditEntry, recordAuditEvents } from "./audit.js";
 import { InviteAlreadyAcceptedError, NotFoundError, RateLimitedError } from "./errors.js";
 import { newSecretId } from "./ids.js";
 import { roleSchema } from "./roles.js";
@@ -76,7 +77,7 @@ export interface InviteSettings {
  */
 export async function inviteUsers(
   db: PrismaClient,
-  args: { organizationId: string; invitedById: string; input: InviteUsersInput },
+  args: { organizationId: string; actor: Actor; input: InviteUsersInput },
   settings: InviteSettings,
 ): Promise<InviteUsersResult> {
   const { invitees, sso } = parse(inviteUsersInputSchema, args.input, ["input"]);
@@ -111,25 +112,29 @@ export async function inviteUsers(
       const expiresAt = new Date(now.getTime() + settings.ttlMs);
       const ids: string[] = [];
       const fresh: Prisma.InviteCreateManyInput[] = [];
+      const events: AuditEntry[] = [];
       for (const { email, role } of toInvite) {
         const data = {
           role,
           sso: sso && !failedSSO.has(email),
           expiresAt,
-          invitedById: args.invitedById,
+          invitedById: args.actor.userId,
           userId: users.get(email)?.id ?? null,
         };
         const existing = pendingId.get(email);
         if (existing) {
           await tx.invite.update({ where: { id: existing }, data });
           ids.push(existing);
+          events.push({ action: "invite.refreshed", targetId: existing });
         } else {
           const id = newSecretId();
           fresh.push({ id, organizationId: args.organizationId, email, ...data });
           ids.push(id);
+          events.push({ action: "invite.created", targetId: id });
         }
       }
       if (fresh.length > 0) await tx.invite.createMany({ data: fresh });
+      await recordAuditEvents(tx, args.organizationId, args.actor, events);
       const invites = await tx.invite.findMany({ where: { id: { in: ids } } });
       const byId = new Map(invites.map((i) => [i.id, i]));
       return {
@@ -190,7 +195,7 @@ async function ssoMembersElsewhere(
 /** Revokes a PENDING (or expired) invite. Revoking twice is harmless; an accepted invite stays. */
 export async function revokeInvite(
   db: PrismaClient,
-  args: { organizationId: string; inviteId: string },
+  args: { organizationId: string; inviteId: string; actor: Actor },
 ): Promise<Invite> {
   parse(idSchema, args.inviteId, ["inviteId"]);
   return inTransaction(db, async (tx) => {
@@ -200,9 +205,11 @@ export async function revokeInvite(
     if (invite.status === InviteState.ACCEPTED)
       throw new InviteAlreadyAcceptedError("This invite was accepted already; it can no longer be revoked");
     if (invite.status === InviteState.REVOKED) return invite;
-    return tx.invite.update({
+    const revoked = await tx.invite.update({
       where: { id: invite.id },
       data: { status: InviteState.REVOKED, revokedAt: new Date() },
     });
+    await recordAuditEvents(tx, args.organizationId, args.actor, [{ action: "invite.revoked", targetId: invite.id }]);
+    return revoked;
   });
 }

@@ -1,5 +1,6 @@
 import { z } from "zod";
 import type { LinkInvite, Prisma, PrismaClient } from "../generated/prisma/client.js";
+import { type Actor, recordAuditEvents } from "./audit.js";
 import { InviteRevokedError, NotFoundError, ValidationError } from "./errors.js";
 import { newSecretId } from "./ids.js";
 import { hasAtLeast, roleSchema } from "./roles.js";
@@ -68,21 +69,25 @@ export type CreateLinkInviteInput = z.input<typeof createLinkInviteInputSchema>;
 
 export async function createLinkInvite(
   db: PrismaClient,
-  args: { organizationId: string; createdById: string; input: CreateLinkInviteInput },
+  args: { organizationId: string; actor: Actor; input: CreateLinkInviteInput },
 ): Promise<LinkInvite> {
   const input = parse(createLinkInviteInputSchema, args.input, ["input"]);
-  return db.linkInvite.create({
-    data: {
-      id: newSecretId(),
-      organizationId: args.organizationId,
-      kind: input.kind ?? "ORGANIZATION",
-      role: input.role,
-      spaceId: input.spaceId ?? null,
-      collectionId: input.collectionId ?? null,
-      expiresAt: input.expiresAt ?? null,
-      maxUses: input.maxUses ?? null,
-      createdById: args.createdById,
-    },
+  return inTransaction(db, async (tx) => {
+    const link = await tx.linkInvite.create({
+      data: {
+        id: newSecretId(),
+        organizationId: args.organizationId,
+        kind: input.kind ?? "ORGANIZATION",
+        role: input.role,
+        spaceId: input.spaceId ?? null,
+        collectionId: input.collectionId ?? null,
+        expiresAt: input.expiresAt ?? null,
+        maxUses: input.maxUses ?? null,
+        createdById: args.actor.userId,
+      },
+    });
+    await recordAuditEvents(tx, args.organizationId, args.actor, [{ action: "link.created", targetId: link.id }]);
+    return link;
   });
 }
 
@@ -96,7 +101,7 @@ export type UpdateLinkInviteInput = z.input<typeof updateLinkInviteInputSchema>;
 
 export async function updateLinkInvite(
   db: PrismaClient,
-  args: { organizationId: string; inviteId: string; input: UpdateLinkInviteInput },
+  args: { organizationId: string; inviteId: string; input: UpdateLinkInviteInput; actor: Actor },
 ): Promise<LinkInvite> {
   parse(idSchema, args.inviteId, ["inviteId"]);
   const input = parse(updateLinkInviteInputSchema, args.input, ["input"]);
@@ -112,24 +117,36 @@ export async function updateLinkInvite(
         { path: ["input", "maxUses"], message: `must be at least ${link.uses}` },
       ]);
     }
+    // Only what differs from the stored link: an update that changes nothing writes nothing.
     const data: Prisma.LinkInviteUpdateInput = {};
-    if (input.role != null) data.role = input.role;
-    if (input.expiresAt !== undefined) data.expiresAt = input.expiresAt;
-    if (input.maxUses !== undefined) data.maxUses = input.maxUses;
+    if (input.role != null && input.role !== link.role) data.role = input.role;
+    if (input.expiresAt !== undefined && input.expiresAt?.getTime() !== link.expiresAt?.getTime())
+      data.expiresAt = input.expiresAt;
+    if (input.maxUses !== undefined && input.maxUses !== link.maxUses) data.maxUses = input.maxUses;
     if (Object.keys(data).length === 0) return link;
-    return tx.linkInvite.update({ where: { id: link.id }, data });
+    const updated = await tx.linkInvite.update({ where: { id: link.id }, data });
+    await recordAuditEvents(tx, args.organizationId, args.actor, [{ action: "link.updated", targetId: link.id }]);
+    return updated;
   });
 }
 
 /** Revoking is idempotent; revoking an unknown link reports existed: false. */
 export async function revokeLinkInvite(
   db: PrismaClient,
-  args: { organizationId: string; inviteId: string },
+  args: { organizationId: string; inviteId: string; actor: Actor },
 ): Promise<{ linkInvite: LinkInvite | null; existed: boolean }> {
   parse(idSchema, args.inviteId, ["inviteId"]);
   return inTransaction(db, async (tx) => {
     const where = { id: args.inviteId, organizationId: args.organizationId };
-    await tx.linkInvite.updateMany({ where: { ...where, revokedAt: null }, data: { revokedAt: new Date() } });
+    const revoked = await tx.linkInvite.updateMany({
+      where: { ...where, revokedAt: null },
+      data: { revokedAt: new Date() },
+    });
+    if (revoked.count > 0) {
+      await recordAuditEvents(tx, args.organizationId, args.actor, [
+        { action: "link.revoked", targetId: args.inviteId },
+      ]);
+    }
     const linkInvite = await tx.linkInvite.findFirst({ where });
     return { linkInvite, existed: linkInvite !== null };
   });

@@ -1,5 +1,6 @@
 import type { Invite, LinkInvite, Member, PrismaClient } from "../generated/prisma/client.js";
 import { InviteState } from "../generated/prisma/enums.js";
+import { actorOf, recordAuditEvents } from "./audit.js";
 import {
   AlreadyMemberError,
   InviteAlreadyAcceptedError,
@@ -63,9 +64,13 @@ async function joinWithEmailInvite(tx: Tx, viewer: Viewer, invite: Invite): Prom
     data: { status: InviteState.ACCEPTED, acceptedAt: now, userId: viewer.id },
   });
   if (accepted.count !== 1) throw new InviteAlreadyAcceptedError();
-  return tx.member.create({
+  const member = await tx.member.create({
     data: { organizationId: invite.organizationId, userId: viewer.id, role: invite.role, sso: invite.sso },
   });
+  await recordAuditEvents(tx, invite.organizationId, actorOf(viewer), [
+    { action: "invite.accepted", targetId: invite.id },
+  ]);
+  return member;
 }
 
 function throwForInviteStatus(status: ReturnType<typeof inviteStatus>): void {
@@ -96,7 +101,9 @@ async function joinWithLink(tx: Tx, viewer: Viewer, link: LinkInvite): Promise<M
     throwForLinkStatus(linkInviteStatus(current, now));
     throw new InviteUsedUpError();
   }
-  return addMemberWithLink(tx, viewer, consumed);
+  const member = await addMemberWithLink(tx, viewer, consumed);
+  await recordAuditEvents(tx, link.organizationId, actorOf(viewer), [{ action: "link.used", targetId: link.id }]);
+  return member;
 }
 
 async function addMemberWithLink(tx: Tx, viewer: Viewer, link: LinkInvite): Promise<Member> {

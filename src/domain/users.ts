@@ -9,7 +9,10 @@ export interface Viewer {
   id: string;
   email: string | null;
   emailVerified: boolean;
+  /** The API token of this request; null for JWT callers. */
   tokenId: string | null;
+  /** The JWT subject (`sub`) of this request; null for API-token callers. */
+  subject: string | null;
 }
 
 export type AuthResult = { ok: true; viewer: Viewer } | { ok: false; reason: string };
@@ -28,7 +31,7 @@ export async function authenticateToken(db: PrismaClient, token: string, now = n
   if (!row) return { ok: false, reason: "Invalid API token" };
   if (row.revokedAt) return { ok: false, reason: "API token has been revoked" };
   if (row.expiresAt && row.expiresAt <= now) return { ok: false, reason: "API token has expired" };
-  return { ok: true, viewer: { ...row.user, tokenId: row.id } };
+  return { ok: true, viewer: { ...row.user, tokenId: row.id, subject: null } };
 }
 
 /**
@@ -134,7 +137,11 @@ export async function userForJwtIdentity(
   const known = await db.user.findUnique({ where: { jwtSubject: identity.subject }, select });
   if (known) {
     const upToDate = !verifiedEmail || (known.email === verifiedEmail && known.emailVerified);
-    return { ...(upToDate ? known : await claimVerifiedEmail(db, known.id, verifiedEmail)), tokenId: null };
+    return {
+      ...(upToDate ? known : await claimVerifiedEmail(db, known.id, verifiedEmail)),
+      tokenId: null,
+      subject: identity.subject,
+    };
   }
   return inTransaction(
     db,
@@ -150,7 +157,7 @@ export async function userForJwtIdentity(
             data: { jwtSubject: identity.subject, emailVerified: true },
             select,
           });
-          return { ...linked, tokenId: null };
+          return { ...linked, tokenId: null, subject: identity.subject };
         }
       }
       const emailFree = identity.email ? (await tx.user.count({ where: { email: identity.email } })) === 0 : false;
@@ -162,7 +169,7 @@ export async function userForJwtIdentity(
         },
         select,
       });
-      return { ...created, tokenId: null };
+      return { ...created, tokenId: null, subject: identity.subject };
     },
     { retries: 2 },
   );

@@ -1,4 +1,5 @@
 import type { Context } from "../builder.js";
+import { type Actor, actorOf } from "../domain/audit.js";
 import type { Viewer } from "../domain/users.js";
 import { unauthenticated } from "../graphql-errors.js";
 
@@ -6,4 +7,9 @@ import { unauthenticated } from "../graphql-errors.js";
 export function requireViewer(ctx: Context): Viewer {
   if (!ctx.viewer) throw unauthenticated();
   return ctx.viewer;
+}
+
+/** The viewer as the actor of a change (recorded in the audit log). */
+export function requireActor(ctx: Context): Actor {
+  return actorOf(requireViewer(ctx));
 }

@@ -6,6 +6,7 @@ import "./user.js";
 import "./member.js";
 import "./invite.js";
 import "./link-invite.js";
+import "./audit-event.js";
 import "./organization.js";
 
 /**

@@ -2,7 +2,7 @@ import { builder, idKey } from "../builder.js";
 import { InviteAlreadyAcceptedError, NotFoundError, RateLimitedError } from "../domain/errors.js";
 import { type InviteUsersResult, inviteStatus, inviteUsers, revokeInvite } from "../domain/invites.js";
 import type { Invite } from "../generated/prisma/client.js";
-import { requireViewer } from "./context-helpers.js";
+import { requireActor } from "./context-helpers.js";
 import { mutationErrors } from "./errors.js";
 import { MemberRoleEnum } from "./member.js";
 import { UserRef } from "./user.js";
@@ -79,7 +79,7 @@ builder.mutationField("inviteUsersToOrganization", (t) =>
     resolve: (_root, args, ctx) =>
       inviteUsers(
         ctx.db,
-        { organizationId: args.organizationId, invitedById: requireViewer(ctx).id, input: args.input },
+        { organizationId: args.organizationId, actor: requireActor(ctx), input: args.input },
         { ttlMs: ctx.config.inviteTtlMs, dailyLimit: ctx.config.inviteRateLimit },
       ),
   }),
@@ -94,6 +94,8 @@ builder.mutationField("revokeInvite", (t) =>
     type: RevokeInviteSuccess,
     errors: mutationErrors("RevokeInvite", [NotFoundError, InviteAlreadyAcceptedError]),
     args: { organizationId: t.arg.id({ required: true }), inviteId: t.arg.id({ required: true }) },
-    resolve: async (_root, args, ctx) => ({ invite: await revokeInvite(ctx.db, args) }),
+    resolve: async (_root, args, ctx) => ({
+      invite: await revokeInvite(ctx.db, { ...args, actor: requireActor(ctx) }),
+    }),
   }),
 );

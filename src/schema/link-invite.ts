@@ -12,7 +12,7 @@ import {
   updateLinkInvite,
 } from "../domain/link-invites.js";
 import type { LinkInvite } from "../generated/prisma/client.js";
-import { requireViewer } from "./context-helpers.js";
+import { requireActor } from "./context-helpers.js";
 import { mutationErrors } from "./errors.js";
 import { MemberRoleEnum } from "./member.js";
 
@@ -149,7 +149,7 @@ builder.mutationFields((t) => ({
     resolve: async (_root, args, ctx) => ({
       linkInvite: await createLinkInvite(ctx.db, {
         organizationId: args.organizationId,
-        createdById: requireViewer(ctx).id,
+        actor: requireActor(ctx),
         input: args.input,
       }),
     }),
@@ -162,12 +162,14 @@ builder.mutationFields((t) => ({
       inviteId: t.arg.id({ required: true }),
       input: t.arg({ type: UpdateLinkInviteInput, required: true }),
     },
-    resolve: async (_root, args, ctx) => ({ linkInvite: await updateLinkInvite(ctx.db, args) }),
+    resolve: async (_root, args, ctx) => ({
+      linkInvite: await updateLinkInvite(ctx.db, { ...args, actor: requireActor(ctx) }),
+    }),
   }),
   revokeLinkInvite: t.field({
     type: RevokeLinkInviteSuccess,
     errors: mutationErrors("RevokeLinkInvite", []),
     args: { organizationId: t.arg.id({ required: true }), inviteId: t.arg.id({ required: true }) },
-    resolve: (_root, args, ctx) => revokeLinkInvite(ctx.db, args),
+    resolve: (_root, args, ctx) => revokeLinkInvite(ctx.db, { ...args, actor: requireActor(ctx) }),
   }),
 }));

@@ -62,6 +62,18 @@ export const OrganizationRef = builder.prismaObject("Organization", {
       { name: "LinkInviteConnection" },
       { name: "LinkInviteEdge" },
     ),
+    auditLog: t.relatedConnection(
+      "auditEvents",
+      {
+        description: "Who changed what (invites and links), newest first. Admins only.",
+        cursor: "id",
+        totalCount: true,
+        ...connectionPaging,
+        query: () => ({ orderBy: [{ createdAt: "desc" }, { id: "desc" }] }),
+      },
+      { name: "AuditEventConnection" },
+      { name: "AuditEventEdge" },
+    ),
     linkInvite: t.prismaField({
       type: "LinkInvite",
       nullable: true,
