@@ -44,7 +44,14 @@ function useRequestLimits(config: Config): Plugin {
     maxAliases: { n: config.limits.aliases, onReject: withCode },
     maxTokens: { n: config.limits.tokens, onReject: withCode },
     maxDirectives: { n: config.limits.directives, onReject: withCode },
-    costLimit: { maxCost: config.limits.cost, ignoreIntrospection: true, onReject: withCode },
+    // Depth has its own limit: cost weighs breadth (objects 2, scalars 1, no per-level factor,
+    // which would grow exponentially with depth and refuse ordinary nested queries).
+    costLimit: {
+      maxCost: config.limits.cost,
+      depthCostFactor: 1,
+      ignoreIntrospection: true,
+      onReject: withCode,
+    },
     // Suggestions ("Did you mean ...?") reveal the schema: only when introspection is on.
     blockFieldSuggestion: { enabled: !config.introspection },
   }) as Plugin;

@@ -138,3 +138,19 @@ describe("masked errors whatever NODE_ENV says", () => {
     }
   });
 });
+
+describe("MAX_COST", () => {
+  const app = useTestApp("pglite", { MAX_COST: "200" });
+
+  it("refuses a query whose fields cost more than MAX_COST, and not a deep but narrow one", async () => {
+    const user = await app.current.seed.user();
+    // A page of 100 members, each with a few fields: cost grows with the page size.
+    const wide =
+      "{ viewer { organizations { organization { members(first: 100) { edges { node { role sso joinedAt } } } } } } }";
+    const res = await app.current.gql(wide, { token: user.token });
+    expect(res.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
+    expect(res.errors?.[0]?.message).toMatch(/cost/i);
+    const narrow = await app.current.gql(deepQuery(12), { token: user.token });
+    expect(narrow.errors).toBeUndefined();
+  });
+});
