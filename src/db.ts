@@ -2,6 +2,7 @@ import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node
 import { dirname, join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { PrismaPg } from "@prisma/adapter-pg";
+import type { SqlDriverAdapterFactory } from "@prisma/driver-adapter-utils";
 import { PrismaPGlite } from "pglite-prisma-adapter";
 import type { Config } from "./config.js";
 import { PrismaClient } from "./generated/prisma/client.js";
@@ -25,54 +26,56 @@ type DatabaseConfig = Pick<Config, "database" | "dbPoolSize" | "dbConnectTimeout
 
 /** The one place that creates a PrismaClient: PostgreSQL when DATABASE_URL is set, else PGlite. */
 export function createDatabase(config: DatabaseConfig, options: { pglite?: PGlite } = {}): Database {
+  const { database } = config;
+  const engine =
+    database.kind === "postgres"
+      ? postgresEngine(config, database.url)
+      : pgliteEngine(database.dataDir, options.pglite);
+  const prisma = new PrismaClient({ adapter: engine.adapter, log: [{ emit: "event", level: "query" } as const] });
   const listeners = new Set<(sql: string) => void>();
-  const log = [{ emit: "event", level: "query" }] as const;
-
-  if (config.database.kind === "postgres") {
-    const connectionString = config.database.url;
-    const adapter = new PrismaPg({
-      connectionString,
-      max: config.dbPoolSize,
-      connectionTimeoutMillis: config.dbConnectTimeoutMs,
-      statement_timeout: config.dbStatementTimeoutMs,
-      idle_in_transaction_session_timeout: config.dbStatementTimeoutMs * 2,
-    });
-    const prisma = new PrismaClient({ adapter, log: [...log] });
-    prisma.$on("query", (e) => {
-      for (const l of listeners) l(e.query);
-    });
-    return {
-      prisma,
-      kind: "postgres",
-      migrate: (logFn) => applyMigrations({ kind: "postgres", connectionString }, logFn),
-      ping: async () => {
-        await prisma.$queryRawUnsafe("SELECT 1");
-      },
-      onQuery: (l) => subscribe(listeners, l),
-      close: () => prisma.$disconnect(),
-    };
-  }
-
-  const dataDir = config.database.dataDir;
-  const inMemory = dataDir.startsWith("memory://");
-  // Tests hand in a PGlite loaded from a migrated snapshot; the service opens its data directory.
-  const releaseLock = inMemory || options.pglite ? () => {} : lockDataDir(dataDir);
-  const pglite = options.pglite ?? new PGlite(dataDir);
-  const prisma = new PrismaClient({ adapter: new PrismaPGlite(pglite), log: [...log] });
   prisma.$on("query", (e) => {
     for (const l of listeners) l(e.query);
   });
-  const target: MigrationTarget = { kind: "pglite", pglite };
   return {
     prisma,
-    kind: "pglite",
-    migrate: (logFn) => applyMigrations(target, logFn),
+    kind: engine.target.kind,
+    migrate: (logFn) => applyMigrations(engine.target, logFn),
     ping: async () => {
       await prisma.$queryRawUnsafe("SELECT 1");
     },
     onQuery: (l) => subscribe(listeners, l),
     close: async () => {
       await prisma.$disconnect();
+      await engine.close();
+    },
+  };
+}
+
+type Engine = {
+  adapter: SqlDriverAdapterFactory;
+  target: MigrationTarget;
+  close(): Promise<void>;
+};
+
+function postgresEngine(config: DatabaseConfig, connectionString: string): Engine {
+  const adapter = new PrismaPg({
+    connectionString,
+    max: config.dbPoolSize,
+    connectionTimeoutMillis: config.dbConnectTimeoutMs,
+    statement_timeout: config.dbStatementTimeoutMs,
+    idle_in_transaction_session_timeout: config.dbStatementTimeoutMs * 2,
+  });
+  return { adapter, target: { kind: "postgres", connectionString }, close: async () => {} };
+}
+
+function pgliteEngine(dataDir: string, given: PGlite | undefined): Engine {
+  // Tests hand in a PGlite loaded from a migrated snapshot; the service opens its data directory.
+  const releaseLock = dataDir.startsWith("memory://") || given ? () => {} : lockDataDir(dataDir);
+  const pglite = given ?? new PGlite(dataDir);
+  return {
+    adapter: new PrismaPGlite(pglite),
+    target: { kind: "pglite", pglite },
+    close: async () => {
       if (!pglite.closed) await pglite.close();
       releaseLock();
     },
