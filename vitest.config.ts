@@ -12,6 +12,8 @@ export default defineConfig({
   },
   test: {
     include: ["test/**/*.test.ts"],
+    // The slow process-level tests run on their own: `npm run test:stress` (vitest.stress.config.ts).
+    exclude: ["test/stress/**", "node_modules/**"],
     testTimeout: 60_000,
     hookTimeout: 120_000,
     pool: "forks",

@@ -95,3 +95,16 @@ export function startServerProcess(env: Record<string, string>): Promise<ServerP
     });
   });
 }
+
+/** SIGTERM, then waits for the exit code (SIGKILL if it is still running after `graceMs`). */
+export async function stopServerProcess(server: ServerProcess | undefined, graceMs = 20_000): Promise<number | null> {
+  if (!server) return null;
+  if (server.child.exitCode !== null || server.child.signalCode !== null) return server.child.exitCode;
+  server.child.kill("SIGTERM");
+  const timer = setTimeout(() => server.child.kill("SIGKILL"), graceMs);
+  try {
+    return await server.exited;
+  } finally {
+    clearTimeout(timer);
+  }
+}
