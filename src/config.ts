@@ -93,6 +93,7 @@ const EnvSchema = z.object({
   JWT_ISSUER: z.string().min(1).optional(),
   JWT_AUDIENCE: z.string().min(1).optional(),
   JWT_JWKS_COOLDOWN: duration("30s"),
+  BENCH_COUNT_SQL: bool(false),
 });
 
 export type Env = z.input<typeof EnvSchema>;
@@ -130,6 +131,8 @@ export interface Config {
   trustProxy: boolean;
   /** JWT sign-in from an identity provider; null when off (API tokens only). */
   jwt: JwtConfig | null;
+  /** BENCH_COUNT_SQL=1 (benchmarks only): GET /debug/sql-count answers the SQL statements sent so far. */
+  benchCountSql: boolean;
 }
 
 export interface JwtConfig {
@@ -184,6 +187,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       entityRepresentations: e.MAX_ENTITY_REPRESENTATIONS,
       bodyBytes: e.MAX_BODY_BYTES,
     },
+    benchCountSql: e.BENCH_COUNT_SQL,
   };
 }
 

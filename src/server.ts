@@ -36,6 +36,9 @@ export async function startServer(
       ? await serveOperatorSocket(config.database.dataDir, database.prisma, logger)
       : async () => {};
   let shuttingDown = false;
+  // Benchmarks only (bench/run.ts): how many SQL statements the Prisma client has sent.
+  let sqlCount = 0;
+  const stopCountingSql = config.benchCountSql ? database.onQuery(() => sqlCount++) : () => {};
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (shuttingDown) res.setHeader("connection", "close");
@@ -51,6 +54,9 @@ export async function startServer(
         },
       );
       return;
+    }
+    if (config.benchCountSql && req.method === "GET" && path === "/debug/sql-count") {
+      return sendJson(res, 200, { count: sqlCount });
     }
     void yoga(req, res);
   });
@@ -77,6 +83,7 @@ export async function startServer(
       await closed;
       clearTimeout(timer);
       await yoga.dispose();
+      stopCountingSql();
       await database.close();
     })();
     return closing;
