@@ -75,6 +75,31 @@ describe("/ready without a database", () => {
   });
 });
 
+describe("GET /debug/sql-count (benchmarks only)", () => {
+  let running: RunningServer | undefined;
+  afterAll(async () => {
+    await running?.close();
+  });
+
+  it("exists only with BENCH_COUNT_SQL=1", async () => {
+    const env = {
+      DATABASE_URL: "postgresql://postgres@127.0.0.1:1/nowhere",
+      AUTO_MIGRATE: "false",
+      HOST: "127.0.0.1",
+      PORT: "0",
+      LOG_LEVEL: "silent",
+    };
+    running = await startServer(loadConfig(env));
+    expect((await fetch(`${running.url}/debug/sql-count`)).status).toBe(404);
+    await running.close();
+
+    running = await startServer(loadConfig({ ...env, BENCH_COUNT_SQL: "1" }));
+    const response = await fetch(`${running.url}/debug/sql-count`);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ count: 0 });
+  });
+});
+
 /** A fresh, empty database of `kind` (not migrated) and the environment that selects it. */
 function emptyDatabase(kind: DbKind): { env: Record<string, string>; drop(): Promise<void>; create(): Promise<void> } {
   if (kind === "pglite") {
