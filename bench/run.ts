@@ -8,7 +8,9 @@
  * Environment (all optional):
  *   BENCH_DATABASE_URL  PostgreSQL server to create the throw-away database on
  *                       (default postgresql://postgres@127.0.0.1:5432/postgres)
- *   BENCH_DURATION      seconds of each measured run (default 10); BENCH_WARMUP: of each warm-up (default 3)
+ *   BENCH_DURATION      measured seconds per workload and server (default 12), in BENCH_ROUNDS rounds
+ *                       (default 3) that alternate between the service and the floor
+ *   BENCH_WARMUP        seconds of each warm-up run (default 3)
  *   BENCH_ONLY          e.g. "W2" or "W1,W3": run only these workloads
  *   BENCH_CPU_PROF      a directory: run the timed service under `node --cpu-prof` writing there
  *   BENCH_NO_WRITE      1: print the table but write no results file
@@ -35,7 +37,8 @@ import {
 const root = fileURLToPath(new URL("..", import.meta.url));
 const env = process.env;
 const SERVER_URL = env.BENCH_DATABASE_URL || "postgresql://postgres@127.0.0.1:5432/postgres";
-const DURATION_S = Number(env.BENCH_DURATION || 10);
+const DURATION_S = Number(env.BENCH_DURATION || 12);
+const ROUNDS = Math.max(1, Number(env.BENCH_ROUNDS || 3));
 const WARMUP_S = Number(env.BENCH_WARMUP || 3);
 const CONNECTIONS = 8;
 const SQL_COUNT_REQUESTS = 20;
@@ -50,7 +53,9 @@ type TargetName = "service" | "floor";
 interface Measurement {
   requests: number;
   seconds: number;
+  /** The median of the rounds' CPU µs per request. */
   cpuUsPerRequest: number;
+  cpuUsPerRequestRounds: number[];
   requestsPerSecond: number;
   p50Ms: number;
   p99Ms: number;
@@ -67,6 +72,8 @@ interface WorkloadResult {
   floor?: Measurement;
   sqlPerRequest: Partial<Record<TargetName, number>>;
   ratio?: number;
+  /** Round i's service CPU/req ÷ round i's floor CPU/req. */
+  ratioRounds?: number[];
   target?: number;
   problems: string[];
 }
@@ -399,24 +406,63 @@ async function runWrk(
   return JSON.parse(line.slice("BENCH_RESULT ".length)) as WrkResult;
 }
 
-async function measure(server: Server, workload: Workload, seed: Seeded, dir: string): Promise<Measurement> {
-  await runWrk(server, workload, seed, WARMUP_S, `${server.name}-warm`, dir);
+interface Round {
+  requests: number;
+  seconds: number;
+  cpuUs: number;
+  p50Us: number;
+  p99Us: number;
+  errors: number;
+  sample: string;
+}
+
+/** One measured wrk run, with the server's CPU time around it. */
+async function measuredRound(server: Server, workload: Workload, seed: Seeded, label: string, dir: string) {
   const before = cpuMicros(server.pid);
-  const run = await runWrk(server, workload, seed, DURATION_S, `${server.name}-run`, dir);
-  const cpu = cpuMicros(server.pid) - before;
-  const seconds = run.durationUs / 1e6;
+  const run = await runWrk(server, workload, seed, DURATION_S / ROUNDS, label, dir);
+  const cpuUs = cpuMicros(server.pid) - before;
   const errors = run.socketErrors + run.non2xx + run.wrongBody;
+  return { ...run, seconds: run.durationUs / 1e6, cpuUs, errors } satisfies Round;
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? (sorted[mid] as number) : ((sorted[mid - 1] as number) + (sorted[mid] as number)) / 2;
+}
+
+function summarize(server: Server, rounds: Round[]): Measurement {
+  const requests = rounds.reduce((n, r) => n + r.requests, 0);
+  const seconds = rounds.reduce((n, r) => n + r.seconds, 0);
+  const errors = rounds.reduce((n, r) => n + r.errors, 0);
+  const perRound = rounds.map((r) => r.cpuUs / Math.max(1, r.requests));
   return {
-    requests: run.requests,
+    requests,
     seconds: round(seconds, 2),
-    cpuUsPerRequest: round(cpu / Math.max(1, run.requests), 1),
-    requestsPerSecond: round(run.requests / seconds, 0),
-    p50Ms: round(run.p50Us / 1000, 2),
-    p99Ms: round(run.p99Us / 1000, 2),
+    cpuUsPerRequest: round(median(perRound), 1),
+    cpuUsPerRequestRounds: perRound.map((v) => round(v, 1)),
+    requestsPerSecond: round(requests / seconds, 0),
+    p50Ms: round(median(rounds.map((r) => r.p50Us)) / 1000, 2),
+    p99Ms: round(median(rounds.map((r) => r.p99Us)) / 1000, 2),
     peakRssMb: round(peakRssMb(server.pid), 1),
     errors,
-    ...(errors > 0 ? { errorSample: run.sample } : {}),
+    ...(errors > 0 ? { errorSample: rounds.find((r) => r.sample)?.sample ?? "" } : {}),
   };
+}
+
+/**
+ * Warms each server up, then alternates their measured rounds (service, floor, service, ...): a
+ * change in the machine's load during the workload then weighs on both alike.
+ */
+async function measure(servers: Server[], workload: Workload, seed: Seeded, dir: string) {
+  for (const server of servers) await runWrk(server, workload, seed, WARMUP_S, `${server.name}-warm`, dir);
+  const rounds = new Map<Server, Round[]>(servers.map((s) => [s, []]));
+  for (let i = 0; i < ROUNDS; i++) {
+    for (const server of servers) {
+      rounds.get(server)?.push(await measuredRound(server, workload, seed, `${server.name}-run${i}`, dir));
+    }
+  }
+  return new Map(servers.map((server) => [server.name as TargetName, summarize(server, rounds.get(server) ?? [])]));
 }
 
 function round(value: number, digits: number): number {
@@ -455,7 +501,14 @@ interface Report {
   commit: string;
   node: string;
   cpu: string;
-  settings: { durationS: number; warmupS: number; connections: number; serverCpu: string; wrkCpu: string };
+  settings: {
+    durationS: number;
+    rounds: number;
+    warmupS: number;
+    connections: number;
+    serverCpu: string;
+    wrkCpu: string;
+  };
   loadAtStart: string;
   loadAtEnd: string;
   totalSeconds: number;
@@ -472,9 +525,13 @@ function pair(a: number | undefined, b: number | undefined, digits = 0): string 
 
 function markdown(report: Report): string {
   const rows = report.workloads.map((w) => {
-    const ratio = w.ratio === undefined ? "–" : `**${w.ratio.toFixed(2)}×**${w.target ? ` (≤ ${w.target}×)` : ""}`;
+    const range = w.ratioRounds?.length
+      ? ` (${Math.min(...w.ratioRounds).toFixed(1)}–${Math.max(...w.ratioRounds).toFixed(1)})`
+      : "";
+    const ratio = w.ratio === undefined ? "–" : `**${w.ratio.toFixed(2)}×**${range}`;
+    const target = w.target ? `≤ ${w.target}×` : "";
     const errors = `${(w.service?.errors ?? 0) + (w.floor?.errors ?? 0)}${w.problems.length ? " ⚠" : ""}`;
-    return `| ${w.id} | ${pair(w.service?.cpuUsPerRequest, w.floor?.cpuUsPerRequest)} | ${ratio} | ${pair(
+    return `| ${w.id} | ${pair(w.service?.cpuUsPerRequest, w.floor?.cpuUsPerRequest)} | ${ratio} | ${target} | ${pair(
       w.service?.requestsPerSecond,
       w.floor?.requestsPerSecond,
     )} | ${pair(w.service?.p99Ms, w.floor?.p99Ms, 1)} | ${pair(w.service?.peakRssMb, w.floor?.peakRssMb)} | ${pair(
@@ -488,19 +545,21 @@ function markdown(report: Report): string {
     `# Benchmark ${report.date}`,
     "",
     `\`npm run bench\` on commit ${report.commit}, Node ${report.node}, ${report.cpu}. Server pinned to CPU ${report.settings.serverCpu}, ` +
-      `wrk to CPU ${report.settings.wrkCpu} (\`wrk -t1 -c${report.settings.connections}\`), ${report.settings.warmupS} s warm-up, ` +
-      `${report.settings.durationS} s measured per workload and server. Took ${Math.round(report.totalSeconds)} s.`,
+      `wrk to CPU ${report.settings.wrkCpu} (\`wrk -t1 -c${report.settings.connections}\`). Per workload: ${report.settings.warmupS} s warm-up ` +
+      `of each server, then ${report.settings.rounds} measured rounds of ${report.settings.durationS / report.settings.rounds} s ` +
+      `alternating service and floor. Took ${Math.round(report.totalSeconds)} s.`,
     "",
     `Machine load at start: \`${report.loadAtStart}\`; at end: \`${report.loadAtEnd}\`.`,
     "",
-    "Each cell is service / floor. CPU µs/req: utime+stime of the server process during the measured run ÷ requests " +
-      "completed (the main figure); ratio: service CPU/req ÷ floor CPU/req (issue 6's target in brackets). " +
+    "Each cell is service / floor. CPU µs/req: utime+stime of the server process during a measured round ÷ requests " +
+      "completed, median of the rounds (the main figure); ratio: service CPU/req ÷ floor CPU/req, with the range " +
+      "of the rounds' ratios; target: issue 6's. p99: median of the rounds. " +
       "Peak RSS: VmHWM after the workload. SQL/req: from separate counting runs (the service's Prisma query " +
       "events do not include BEGIN; the floor counts every statement, BEGIN and COMMIT included). errors: " +
       "non-2xx answers, socket errors and answers without the expected content, in the measured runs.",
     "",
-    "| workload | CPU µs/req | ratio to floor | req/s | p99 ms | peak RSS MB | SQL/req | errors |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    "| workload | CPU µs/req | ratio to floor | target | req/s | p99 ms | peak RSS MB | SQL/req | errors |",
+    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ...rows,
     "",
     ...report.workloads.map((w) => `- ${w.id}: ${w.title}`),
@@ -604,18 +663,19 @@ async function main(): Promise<number> {
       const { problems } = await checkAnswers(workload, seeded, { service });
       if (problems.service?.length)
         result.problems.push(`timed service answer is wrong: ${problems.service.join("; ")}`);
-      for (const [name, server] of [
-        ["service", service],
-        ["floor", floor],
-      ] as const) {
-        if (result.problems.some((p) => p.startsWith(`${name} answer is wrong`))) continue;
-        log(`${workload.id} ${name}: ${WARMUP_S} s warm-up, ${DURATION_S} s measured`);
-        const m = await measure(server, workload, seeded, tmp);
+      const timed = [service, floor].filter(
+        (server) => !result.problems.some((p) => p.startsWith(`${server.name} answer is wrong`)),
+      );
+      log(`${workload.id}: ${WARMUP_S} s warm-up each, then ${ROUNDS} × ${DURATION_S / ROUNDS} s alternating`);
+      for (const [name, m] of await measure(timed, workload, seeded, tmp)) {
         result[name] = m;
         if (m.errors > 0) result.problems.push(`${name}: ${m.errors} failed requests, e.g. ${m.errorSample}`);
       }
-      if (result.service && result.floor)
+      if (result.service && result.floor) {
+        const floorRounds = result.floor.cpuUsPerRequestRounds;
         result.ratio = round(result.service.cpuUsPerRequest / result.floor.cpuUsPerRequest, 2);
+        result.ratioRounds = result.service.cpuUsPerRequestRounds.map((v, i) => round(v / (floorRounds[i] ?? v), 2));
+      }
       log(
         `${workload.id}: CPU µs/req ${pair(result.service?.cpuUsPerRequest, result.floor?.cpuUsPerRequest, 1)}, ratio ${fmt(result.ratio, 2)}`,
       );
@@ -629,6 +689,7 @@ async function main(): Promise<number> {
       cpu: `${os.availableParallelism()} × ${os.cpus()[0]?.model ?? "unknown CPU"}`,
       settings: {
         durationS: DURATION_S,
+        rounds: ROUNDS,
         warmupS: WARMUP_S,
         connections: CONNECTIONS,
         serverCpu: SERVER_CPU,
