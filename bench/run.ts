@@ -486,7 +486,7 @@ function loadLine(): string {
 function gitDescription(): string {
   try {
     const commit = execFileSync("git", ["rev-parse", "--short", "HEAD"], { cwd: root, encoding: "utf8" }).trim();
-    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src", "bench", "prisma"], {
+    const dirty = execFileSync("git", ["status", "--porcelain", "--", "src", "bench", "prisma", ":!bench/results"], {
       cwd: root,
       encoding: "utf8",
     }).trim();
