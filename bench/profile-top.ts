@@ -1,8 +1,8 @@
 /**
  * Top frames of a `node --cpu-prof` profile by self time, and self time by package.
  *
- *   BENCH_ONLY=W2 BENCH_CPU_PROF=/tmp/prof npm run bench
- *   npx tsx bench/profile-top.ts /tmp/prof/CPU.*.0.001.cpuprofile [--window 15] [--top 30]
+ *   BENCH_ONLY=W2 BENCH_ROUNDS=1 BENCH_CPU_PROF=/tmp/prof npm run bench
+ *   npx tsx bench/profile-top.ts /tmp/prof/CPU.*.0.001.cpuprofile [--window 10] [--top 30]
  *
  * `--window N` keeps the N seconds with the most busy samples (the measured run, without the start-up
  * and the time the server idled while the floor was measured); `--top` how many frames to list.
