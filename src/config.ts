@@ -77,6 +77,13 @@ const EnvSchema = z.object({
   MAX_COST: int(50_000, 100, 100_000_000),
   MAX_ENTITY_REPRESENTATIONS: int(1000, 1, 100_000),
   MAX_BODY_BYTES: int(1_000_000, 1_000, 100_000_000),
+  RATE_LIMIT_PER_MINUTE: int(1200, 0, 10_000_000),
+  REDIS_URL: z.url({ protocol: /^rediss?$/, message: "must be a redis:// or rediss:// URL" }).optional(),
+  REDIS_KEY_PREFIX: z
+    .string()
+    .regex(/^[\w.:-]{1,64}$/, "letters, digits and . _ : - only")
+    .default("invites-gateway"),
+  TRUST_PROXY: bool(false),
   JWT_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
   JWT_PUBLIC_KEY: z
     .string()
@@ -117,6 +124,10 @@ export interface Config {
     entityRepresentations: number;
     bodyBytes: number;
   };
+  /** Requests a minute per caller (0: off), counted in Redis when `redisUrl` is set. */
+  rateLimit: { perMinute: number; redisUrl: string | null; keyPrefix: string };
+  /** Behind a proxy: the client address is the last one it appended to X-Forwarded-For. */
+  trustProxy: boolean;
   /** JWT sign-in from an identity provider; null when off (API tokens only). */
   jwt: JwtConfig | null;
 }
@@ -160,6 +171,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     dbStatementTimeoutMs: e.DB_STATEMENT_TIMEOUT,
     shutdownGraceMs: e.SHUTDOWN_GRACE,
     jwt,
+    rateLimit: { perMinute: e.RATE_LIMIT_PER_MINUTE, redisUrl: e.REDIS_URL ?? null, keyPrefix: e.REDIS_KEY_PREFIX },
+    trustProxy: e.TRUST_PROXY,
     introspection: e.INTROSPECTION,
     corsOrigins: (e.CORS_ORIGINS ?? []).map((o) => new URL(o).origin),
     limits: {

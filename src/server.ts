@@ -76,6 +76,7 @@ export async function startServer(
       await closeOperatorSocket();
       await closed;
       clearTimeout(timer);
+      await yoga.dispose();
       await database.close();
     })();
     return closing;

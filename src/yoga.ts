@@ -1,5 +1,6 @@
 import { useGraphQLMiddleware } from "@envelop/graphql-middleware";
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
+import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
 import { PothosValidationError } from "@pothos/core";
 import { GraphQLError, NoSchemaIntrospectionCustomRule } from "graphql";
@@ -12,6 +13,7 @@ import type { PrismaClient } from "./generated/prisma/client.js";
 import { createJwtVerifier } from "./jwt.js";
 import type { Logger } from "./logger.js";
 import { permissions } from "./permissions.js";
+import { callerKey, createRequestRateLimiter, type RequestRateLimiter } from "./rate-limit.js";
 import { schema } from "./schema/index.js";
 
 /**
@@ -85,6 +87,84 @@ function useSecurityHeaders(): Plugin {
   };
 }
 
+/**
+ * CSRF prevention (Yoga's plugin): a request a browser could send cross-site without a CORS
+ * preflight (a GET, or a POST as a form or text/plain) must carry a header that forces one. Clients
+ * that POST JSON are unaffected; GET requests add `x-graphql-yoga-csrf` (or Apollo's
+ * `apollo-require-preflight`), or carry an Authorization header, which no form can set. The refusal
+ * is HTTP 403 with extensions.code BAD_REQUEST.
+ */
+export const CSRF_HEADERS = [
+  "x-graphql-yoga-csrf",
+  "apollo-require-preflight",
+  "x-apollo-operation-name",
+  "authorization",
+];
+
+function useCsrfPrevention(): Plugin {
+  const plugin = useCSRFPrevention({ requestHeaders: CSRF_HEADERS }) as Plugin;
+  const check = plugin.onRequestParse;
+  return {
+    onRequestParse(payload) {
+      try {
+        return check?.(payload);
+      } catch (error) {
+        if (error instanceof GraphQLError) {
+          throw new GraphQLError(
+            "This request could be a cross-site request forgery: send it as a POST with content-type application/json, or add the header `x-graphql-yoga-csrf: 1`.",
+            { extensions: { code: "BAD_REQUEST", http: { status: 403 } } },
+          );
+        }
+        throw error;
+      }
+    },
+  };
+}
+
+/** The address a request came from: the socket's, or behind a trusted proxy the one it appended. */
+function clientAddress(request: Request, serverContext: unknown, trustProxy: boolean): string | undefined {
+  if (trustProxy) {
+    const forwarded = request.headers.get("x-forwarded-for")?.split(",").at(-1)?.trim();
+    if (forwarded) return forwarded;
+  }
+  return (serverContext as { req?: { socket?: { remoteAddress?: string } } } | undefined)?.req?.socket?.remoteAddress;
+}
+
+/**
+ * RATE_LIMIT_PER_MINUTE per caller, checked before anything else of the request is done. Past it:
+ * HTTP 429 with Retry-After and a GraphQL error whose extensions.code is RATE_LIMITED.
+ */
+function useRequestRateLimit(limiter: RequestRateLimiter, trustProxy: boolean): Plugin {
+  return {
+    async onRequest({ request, serverContext, endResponse, fetchAPI }) {
+      const decision = await limiter.check(callerKey(request, clientAddress(request, serverContext, trustProxy)));
+      if (decision.allowed) return;
+      const retryAfter = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
+      const body = {
+        errors: [
+          {
+            message: `Too many requests: at most ${decision.limit} a minute for one caller. Retry after ${retryAfter} s.`,
+            extensions: { code: "RATE_LIMITED" },
+          },
+        ],
+      };
+      endResponse(
+        new fetchAPI.Response(JSON.stringify(body), {
+          status: 429,
+          headers: {
+            "content-type": "application/json; charset=utf-8",
+            "retry-after": String(retryAfter),
+            "ratelimit-limit": String(decision.limit),
+            "ratelimit-remaining": "0",
+            "ratelimit-reset": String(retryAfter),
+          },
+        }),
+      );
+    },
+    onDispose: () => limiter.close(),
+  };
+}
+
 export interface YogaDeps {
   db: PrismaClient;
   config: Config;
@@ -96,6 +176,7 @@ export type Yoga = YogaServerInstance<Record<string, unknown>, Context>;
 /** The GraphQL handler. It never listens: src/server.ts does, tests call `yoga.fetch`. */
 export function createGraphQLHandler({ db, config, logger }: YogaDeps): Yoga {
   const verifyJwt = config.jwt ? createJwtVerifier(config.jwt) : null;
+  const rateLimiter = createRequestRateLimiter(config, logger);
   return createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: "/graphql",
@@ -140,6 +221,8 @@ export function createGraphQLHandler({ db, config, logger }: YogaDeps): Yoga {
       ? { origin: config.corsOrigins, credentials: true, methods: ["GET", "POST"], maxAge: 600 }
       : false,
     plugins: [
+      ...(rateLimiter ? [useRequestRateLimit(rateLimiter, config.trustProxy)] : []),
+      useCsrfPrevention(),
       useRequestLimits(config),
       ...(config.introspection ? [] : [useNoIntrospection()]),
       useSecurityHeaders(),

@@ -14,6 +14,8 @@ describe("configuration", () => {
       graphiql: true,
       inviteTtlMs: 7 * 86_400_000,
       inviteRateLimit: 1000,
+      rateLimit: { perMinute: 1200, redisUrl: null, keyPrefix: "invites-gateway" },
+      trustProxy: false,
     });
   });
 
@@ -36,6 +38,10 @@ describe("configuration", () => {
     [{ GRAPHIQL: "yes please" }, "GRAPHIQL"],
     [{ PUBLIC_URL: "not a url" }, "PUBLIC_URL"],
     [{ LOG_LEVEL: "loud" }, "LOG_LEVEL"],
+    [{ RATE_LIMIT_PER_MINUTE: "-1" }, "RATE_LIMIT_PER_MINUTE"],
+    [{ REDIS_URL: "http://127.0.0.1:6379" }, "REDIS_URL"],
+    [{ REDIS_KEY_PREFIX: "a b" }, "REDIS_KEY_PREFIX"],
+    [{ TRUST_PROXY: "sometimes" }, "TRUST_PROXY"],
   ])("rejects %j naming %s in one line", (env, name) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     try {

@@ -84,6 +84,37 @@ describe("request limits (graphql-armor) and HTTP hygiene", () => {
     });
     expect(preflight.headers.get("access-control-allow-origin")).toBeNull();
   });
+
+  it("refuses what a browser could send cross-site without a preflight (CSRF prevention)", async () => {
+    const url = `http://localhost/graphql?query=${encodeURIComponent("{ __typename }")}`;
+    const bare = await app.current.yoga.fetch(url, { method: "GET" });
+    expect(bare.status).toBe(403);
+    const body = (await bare.json()) as { errors: Array<{ message: string; extensions: { code: string } }> };
+    expect(body.errors[0]?.extensions.code).toBe("BAD_REQUEST");
+    expect(body.errors[0]?.message).toMatch(/x-graphql-yoga-csrf/);
+
+    for (const contentType of ["text/plain", "application/x-www-form-urlencoded", "multipart/form-data; boundary=x"]) {
+      const form = await app.current.yoga.fetch("http://localhost/graphql", {
+        method: "POST",
+        headers: { "content-type": contentType },
+        body: JSON.stringify({ query: "{ __typename }" }),
+      });
+      expect(form.status, contentType).toBe(403);
+    }
+
+    // A header a form cannot set makes the browser preflight: then CORS decides.
+    for (const headers of [{ "x-graphql-yoga-csrf": "1" }, { "apollo-require-preflight": "true" }]) {
+      const ok = await app.current.yoga.fetch(url, { method: "GET", headers });
+      expect(ok.status).toBe(200);
+      expect(await ok.json()).toEqual({ data: { __typename: "Query" } });
+    }
+    const json = await app.current.yoga.fetch("http://localhost/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: "{ __typename }" }),
+    });
+    expect(json.status).toBe(200);
+  });
 });
 
 describe("CORS_ORIGINS and INTROSPECTION=false", () => {

@@ -94,7 +94,10 @@ export async function createTestApp(kind: DbKind, env: Record<string, string> = 
         off();
       }
     },
-    close: () => testDb.close(),
+    close: async () => {
+      await yoga.dispose();
+      await testDb.close();
+    },
   };
 }
 

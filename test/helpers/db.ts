@@ -20,6 +20,9 @@ export interface TestDatabase {
   close(): Promise<void>;
 }
 
+/** Tests send many requests with one token: the request rate limit is on, but far away. */
+export const TEST_ENV = { RATE_LIMIT_PER_MINUTE: "1000000" };
+
 function withDatabase(url: string, name: string): string {
   const u = new URL(url);
   u.pathname = `/${name}`;
@@ -29,7 +32,7 @@ function withDatabase(url: string, name: string): string {
 /** A fresh, migrated database of its own for one test file. */
 export async function openTestDatabase(kind: DbKind, env: Record<string, string> = {}): Promise<TestDatabase> {
   if (kind === "pglite") {
-    const config = loadConfig({ NODE_ENV: "test", DATA_DIR: "memory://", ...env });
+    const config = loadConfig({ NODE_ENV: "test", DATA_DIR: "memory://", ...TEST_ENV, ...env });
     const template = readFileSync(inject("pgliteTemplate"));
     const pglite = new PGlite({ loadDataDir: new Blob([template]) });
     const database = createDatabase(config, { pglite });
@@ -39,7 +42,7 @@ export async function openTestDatabase(kind: DbKind, env: Record<string, string>
   const name = `igw_t_${randomBytes(6).toString("hex")}`;
   await adminQuery(serverUrl, `CREATE DATABASE ${name}`);
   const url = withDatabase(serverUrl, name);
-  const config = loadConfig({ NODE_ENV: "test", DATABASE_URL: url, ...env });
+  const config = loadConfig({ NODE_ENV: "test", DATABASE_URL: url, ...TEST_ENV, ...env });
   const database = createDatabase(config);
   await database.migrate();
   return {

@@ -1,0 +1,82 @@
+import { createHash } from "node:crypto";
+import { Redis } from "ioredis";
+import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
+import type { Config } from "./config.js";
+import type { Logger } from "./logger.js";
+
+/** What one request's check says: go on, or refuse it for `retryAfterMs`. */
+export type RateDecision = { allowed: true } | { allowed: false; limit: number; retryAfterMs: number };
+
+export interface RequestRateLimiter {
+  /** Counts one request of `caller` against RATE_LIMIT_PER_MINUTE. */
+  check(caller: string): Promise<RateDecision>;
+  close(): Promise<void>;
+}
+
+/**
+ * The per-caller request rate (RATE_LIMIT_PER_MINUTE, a fixed one-minute window). With REDIS_URL
+ * the count lives in Redis, so replicas share it; without, in this process's memory. When Redis
+ * cannot be reached, each replica counts in memory until it is back (rate-limiter-flexible's
+ * insurance limiter): a Redis outage loosens the limit, it never takes the service down.
+ */
+export function createRequestRateLimiter(config: Config, logger: Logger): RequestRateLimiter | null {
+  const { perMinute, redisUrl, keyPrefix } = config.rateLimit;
+  if (perMinute === 0) return null;
+  const options = { points: perMinute, duration: 60, keyPrefix: `${keyPrefix}:rate` };
+  const memory = new RateLimiterMemory(options);
+  let redis: Redis | null = null;
+  let limiter: RateLimiterMemory | RateLimiterRedis = memory;
+  if (redisUrl) {
+    redis = new Redis(redisUrl, {
+      // Fail over to memory at once instead of queueing requests behind a reconnecting client.
+      enableOfflineQueue: false,
+      maxRetriesPerRequest: 1,
+      connectTimeout: 2_000,
+      lazyConnect: false,
+    });
+    let warned = false;
+    redis.on("error", (error: Error) => {
+      if (warned) return;
+      warned = true;
+      logger.warn({ err: error }, "Redis unreachable: request rate limits are counted in memory until it is back");
+    });
+    redis.on("ready", () => {
+      warned = false;
+    });
+    limiter = new RateLimiterRedis({
+      ...options,
+      storeClient: redis,
+      rejectIfRedisNotReady: true,
+      insuranceLimiter: memory,
+    });
+  }
+  return {
+    async check(caller) {
+      try {
+        await limiter.consume(caller);
+        return { allowed: true };
+      } catch (result) {
+        if (result instanceof RateLimiterRes) {
+          return { allowed: false, limit: perMinute, retryAfterMs: result.msBeforeNext };
+        }
+        throw result;
+      }
+    },
+    async close() {
+      if (redis && redis.status !== "end") await redis.quit().catch(() => redis?.disconnect());
+    },
+  };
+}
+
+/**
+ * Who a request counts against: its credential when it has one (a fingerprint, never the token
+ * itself: the key is stored in Redis), else its client address. Counting before authentication
+ * means a flood of bad tokens is limited too, without a database round trip.
+ */
+export function callerKey(request: Request, clientAddress: string | undefined): string {
+  const authorization = request.headers.get("authorization")?.trim();
+  if (authorization) {
+    return `cred:${createHash("sha256").update(authorization, "utf8").digest("base64url").slice(0, 32)}`;
+  }
+  return `addr:${clientAddress ?? "unknown"}`;
+}
