@@ -1,5 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { Agent, request } from "node:http";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { createDatabase, type Database } from "../../src/db.js";
@@ -18,10 +20,17 @@ const SERVER_URL = process.env.TEST_DATABASE_URL;
 const title = SERVER_URL
   ? "two replicas on one PostgreSQL"
   : "two replicas on one PostgreSQL (skipped: set TEST_DATABASE_URL to a PostgreSQL server where databases may be created)";
+/** `.ci/run` sets TEST_REDIS_URL (Redis on 127.0.0.1:6379). */
+const REDIS_URL = process.env.TEST_REDIS_URL;
+const redisTitle = REDIS_URL
+  ? "a request rate limit shared through Redis"
+  : "a request rate limit shared through Redis (skipped: set TEST_REDIS_URL, e.g. redis://127.0.0.1:6379)";
 
 const JOINERS = 200;
 const MAX_USES = 25;
 const INVITES = 50;
+const PER_MINUTE = 20;
+const CALLS = 30;
 
 const JOIN = `mutation($o: ID!, $i: ID!) { joinOrganizationWithInvite(organizationId: $o, inviteId: $i) {
   __typename ... on Error { code } ... on JoinOrganizationWithInviteSuccess { member { user { id } role } } } }`;
@@ -32,6 +41,7 @@ const CREATE_LINK = `mutation($o: ID!, $m: Int) {
   createLinkInvite(organizationId: $o, input: { role: READ, maxUses: $m }) {
     __typename ... on Error { code message } ... on CreateLinkInviteSuccess { linkInvite { id } } } }`;
 const LINK = `query($o: ID!, $i: ID!) { organization(id: $o) { linkInvite(id: $i) { status uses maxUses } } }`;
+const VIEWER = "query { viewer { id } }";
 
 interface Response {
   status: number;
@@ -260,5 +270,80 @@ describe.skipIf(!SERVER_URL)(title, () => {
       select: { targetId: true },
     });
     expect(targets).toEqual([{ targetId: inviteId }]);
+  });
+
+  describe.skipIf(!REDIS_URL)(redisTitle, () => {
+    const prefix = `igw-test-${randomBytes(6).toString("hex")}`;
+    const limited: Replica[] = [];
+    let redis: Redis;
+
+    beforeAll(async () => {
+      redis = new Redis(REDIS_URL as string, { lazyConnect: true, maxRetriesPerRequest: 1 });
+      await redis.connect();
+      // Two more replicas on the migrated database, sharing one count in Redis.
+      const env = {
+        DATABASE_URL: url,
+        AUTO_MIGRATE: "false",
+        RATE_LIMIT_PER_MINUTE: String(PER_MINUTE),
+        REDIS_URL: REDIS_URL as string,
+        REDIS_KEY_PREFIX: prefix,
+      };
+      const servers = await Promise.allSettled([0, 1].map(() => startServerProcess(env)));
+      for (const s of servers) {
+        if (s.status === "fulfilled") limited.push({ server: s.value, agent: new Agent({ keepAlive: true }) });
+      }
+      const failed = servers.find((s) => s.status === "rejected");
+      if (failed) throw failed.reason;
+    });
+
+    afterAll(async () => {
+      await Promise.all(limited.map((r) => stopServerProcess(r.server)));
+      for (const r of limited) r.agent.destroy();
+      if (redis) {
+        const keys = await redis.keys(`${prefix}:*`);
+        if (keys.length > 0) await redis.del(...keys);
+        await redis.quit();
+      }
+    });
+
+    /** The requests counted in Redis under this test's prefix, all callers together. */
+    async function storedCount(): Promise<number> {
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length === 0) return 0;
+      return (await redis.mget(...keys)).reduce((sum, v) => sum + Number(v ?? 0), 0);
+    }
+
+    it(`one caller sending ${CALLS} requests split across both replicas gets ${PER_MINUTE} through, the rest 429`, async () => {
+      // A replica counts in memory until its Redis client is ready: first make sure that each
+      // one's requests land in Redis (a warm-up caller's count goes up).
+      const warm = await createUserWithToken(db.prisma, { email: uniqueEmail("warm") });
+      for (const replica of limited) {
+        for (let attempt = 0; ; attempt++) {
+          const before = await storedCount();
+          expect((await post(replica, VIEWER, {}, warm.token)).status).toBe(200);
+          if ((await storedCount()) > before) break;
+          expect(attempt, "this replica does not count in Redis").toBeLessThan(20);
+          await sleep(100);
+        }
+      }
+      const counted = await storedCount();
+
+      const caller = await createUserWithToken(db.prisma, { email: uniqueEmail("caller") });
+      const results = await Promise.all(
+        Array.from({ length: CALLS }, (_, i) => post(limited[i % 2] as Replica, VIEWER, {}, caller.token)),
+      );
+      const statuses = tally(results.map((r) => String(r.status)));
+      const perReplica = [0, 1].map((k) => tally(results.filter((_, i) => i % 2 === k).map((r) => String(r.status))));
+      console.info(
+        `replicas: ${CALLS} requests of one caller, limit ${PER_MINUTE}/min shared in Redis: HTTP ${JSON.stringify(statuses)}, per replica ${JSON.stringify(perReplica)}`,
+      );
+      expect(statuses).toEqual({ 200: PER_MINUTE, 429: CALLS - PER_MINUTE });
+      for (const r of results) {
+        if (r.status === 200) expect(r.body).toEqual({ data: { viewer: { id: caller.user.id } } });
+        else expect(r.body.errors?.map((e) => e.extensions?.code)).toEqual(["RATE_LIMITED"]);
+      }
+      // Each replica got 15 requests, fewer than the limit: counted apart, all 30 would pass.
+      expect(await storedCount()).toBe(counted + CALLS);
+    });
   });
 });
