@@ -36,7 +36,12 @@ const migrationFileName = "migration.sql";
 
 export const noFilters: SchemaFilter = { externalTables: [], externalEnums: [] };
 
-/** Applies every migration not yet applied (= `prisma migrate deploy`); returns their names. */
+/**
+ * Applies every migration not yet applied (= `prisma migrate deploy`); returns their names.
+ * Replicas that start together may all call this: on PostgreSQL the schema engine holds
+ * `pg_advisory_lock(72707369)` while it applies, so one applies and the others then find nothing
+ * pending (test/stress/replicas.test.ts).
+ */
 export async function applyMigrations(target: MigrationTarget, log?: Log): Promise<string[]> {
   const migrationsList = await readMigrationsList();
   return withSchemaEngine(target, log, async (engine) => {

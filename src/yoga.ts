@@ -3,7 +3,7 @@ import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
 import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
 import { PothosValidationError } from "@pothos/core";
-import { GraphQLError, NoSchemaIntrospectionCustomRule } from "graphql";
+import { GraphQLError, Kind, NoSchemaIntrospectionCustomRule } from "graphql";
 import { createYoga, maskError, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import { viewerFromRequest } from "./auth.js";
 import type { Context } from "./builder.js";
@@ -18,10 +18,15 @@ import { schema } from "./schema/index.js";
 
 /**
  * Yoga's masking (crashes become "Unexpected error."), plus a code for Pothos' own argument checks
- * (negative `first`, a malformed cursor): those are the client's mistake, BAD_USER_INPUT.
+ * (negative `first`, a malformed cursor) and for variables that do not fit their type (graphql-js
+ * gives those no code): both are the client's mistake, BAD_USER_INPUT.
  */
 function maskWithInputErrors(error: unknown, message: string): Error {
   if (error instanceof GraphQLError) {
+    if (error.nodes?.[0]?.kind === Kind.VARIABLE_DEFINITION && !error.extensions.code) {
+      markBadInput(error);
+      return error;
+    }
     const cause = error instanceof PothosValidationError ? error : error.originalError;
     if (cause instanceof PothosValidationError && !error.extensions.code) {
       // The same error object with a code: Yoga logs every error that masking replaces, and a

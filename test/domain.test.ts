@@ -1,7 +1,9 @@
 import { describe, expect, it } from "vitest";
+import { ValidationError } from "../src/domain/errors.js";
 import { type InviteStatus, inviteStatus, inviteStatusWhere } from "../src/domain/invites.js";
 import { isLinkRedundant, linkInviteStatus } from "../src/domain/link-invites.js";
 import { hasAtLeast, type MemberRole, ROLES_HIGHEST_FIRST, roleRank } from "../src/domain/roles.js";
+import { createUserWithToken } from "../src/domain/users.js";
 import { uniqueEmail, useTestApp } from "./helpers/app.js";
 import { DB_KINDS } from "./helpers/db.js";
 
@@ -177,5 +179,19 @@ describe.each(DB_KINDS)("inviteStatusWhere agrees with inviteStatus at the bound
       const want = ids.filter((id) => expected.get(id) === status).sort();
       expect(found.map((f) => f.id).sort(), status).toEqual(want);
     }
+  });
+});
+
+describe.each(DB_KINDS)("createUserWithToken's name (%s)", (kind) => {
+  const app = useTestApp(kind);
+
+  it("refuses a display name PostgreSQL cannot store, or a long one, with a ValidationError", async () => {
+    for (const name of ["Ada\u0000", "Ada \ud800", "é\udfff", "x".repeat(201)]) {
+      await expect(createUserWithToken(app.current.db, { email: uniqueEmail("named"), name })).rejects.toBeInstanceOf(
+        ValidationError,
+      );
+    }
+    const { user } = await createUserWithToken(app.current.db, { email: uniqueEmail("named"), name: "  Ada  " });
+    expect(user.displayName).toBe("Ada");
   });
 });

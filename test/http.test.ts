@@ -50,6 +50,31 @@ describe.each(DB_KINDS)("GET /graphql (%s)", (kind) => {
   });
 });
 
+describe.each(DB_KINDS)("variables of the wrong type (%s)", (kind) => {
+  const app = useTestApp(kind);
+
+  // Found by test/fuzz.test.ts: graphql-js gives these request errors no extensions.code.
+  it.each([
+    ["a string for an Int", { o: "org", input: { role: "READ", maxUses: "5" } }],
+    ["an Int out of 32-bit range", { o: "org", input: { role: "READ", maxUses: 2 ** 31 } }],
+    ["an object for an ID", { o: { id: "org" }, input: { role: "READ" } }],
+    ["an array for an input object", { o: "org", input: [1] }],
+    ["an unknown enum value", { o: "org", input: { role: "OWNER" } }],
+    ["a missing required variable", { o: "org" }],
+    ["null for a non-null variable", { o: null, input: { role: "READ" } }],
+  ])("answers %s with 400 and a BAD_USER_INPUT error", async (_label, variables) => {
+    const alice = await app.current.seed.user("alice");
+    const res = await app.current.gql(
+      "mutation ($o: ID!, $input: CreateLinkInviteInput!) { createLinkInvite(organizationId: $o, input: $input) { __typename } }",
+      { variables, token: alice.token },
+    );
+
+    expect(res.status).toBe(400);
+    expect(res.data ?? null).toBeNull();
+    expect(res.errors?.map((e) => e.extensions?.code)).toEqual(["BAD_USER_INPUT"]);
+  });
+});
+
 describe("/ready without a database", () => {
   let running: RunningServer | undefined;
   afterAll(async () => {

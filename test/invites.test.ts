@@ -552,6 +552,19 @@ describe.each(DB_KINDS)("revokeInvite (%s)", (kind) => {
     expect(await app.current.db.member.count({ where: { organizationId: org.id, userId: invitee.id } })).toBe(1);
   });
 
+  // Found by test/fuzz.test.ts: these ids reached PostgreSQL and crashed ("Unexpected error.").
+  it.each([
+    ["NUL", "AAAA\u0000"],
+    ["a lone surrogate after a non-ASCII character", "\u3000\udfff"],
+  ])("answers an id with %s with VALIDATION", async (_label, id) => {
+    const admin = await app.current.seed.user("admin");
+    const org = await app.current.seed.org(admin);
+
+    const result = await revoke(admin.token, org.id, id);
+
+    expect(result).toMatchObject({ __typename: "ValidationError", code: "VALIDATION" });
+  });
+
   it("is for admins only", async () => {
     const admin = await app.current.seed.user("admin");
     const org = await app.current.seed.org(admin);

@@ -225,6 +225,22 @@ describe.each(DB_KINDS)("joinOrganizationWithInvite (%s)", (kind) => {
       expect(await membership(orgId, bob)).toBeNull();
     });
 
+    // Found by test/fuzz.test.ts: these ids reached PostgreSQL and crashed ("Unexpected error.").
+    it.each([
+      ["an inviteId with NUL", (orgId: string) => ({ o: orgId, i: "AAAA\u0000" })],
+      ["an inviteId with a lone surrogate", (orgId: string) => ({ o: orgId, i: "é\udfff" })],
+      ["an organizationId with NUL", () => ({ o: "org\u0000", i: "AAAAAAAAAAAAAAAAAAAAAA" })],
+    ])("answers %s with VALIDATION", async (_label, variables) => {
+      const { orgId } = await setup();
+      const bob = await app.current.seed.user("bob");
+      const { o, i } = variables(orgId);
+
+      const result = await join(bob, o, i);
+
+      expect(result).toMatchObject({ __typename: "ValidationError", code: "VALIDATION" });
+      expect(await membership(orgId, bob)).toBeNull();
+    });
+
     it("returns NOT_FOUND for an invite of another organization and changes nothing", async () => {
       const { orgId } = await setup();
       const { admin: otherAdmin, orgId: otherId } = await setup();

@@ -171,6 +171,9 @@ describe.each(DB_KINDS)("link invites (%s)", (kind) => {
       ["a SPACE link without spaceId", { kind: "SPACE", role: "READ" }],
       ["a COLLECTION link without collectionId", { kind: "COLLECTION", role: "READ" }],
       ["the GUEST role", { role: "GUEST" }],
+      // Found by test/fuzz.test.ts (masked crashes before): text PostgreSQL cannot store.
+      ["a spaceId with NUL", { kind: "SPACE", role: "READ", spaceId: "space\u0000" }],
+      ["a collectionId with a lone surrogate", { kind: "COLLECTION", role: "READ", collectionId: "é\udfff" }],
     ])("rejects %s with VALIDATION and writes nothing", async (_label, input) => {
       const { admin, orgId } = await setup();
       const before = await app.current.db.linkInvite.count();
@@ -281,6 +284,33 @@ describe.each(DB_KINDS)("link invites (%s)", (kind) => {
       expect(equal.__typename).toBe("UpdateLinkInviteSuccess");
       expect(equal.linkInvite).toMatchObject({ uses: 2, maxUses: 2, status: "USED_UP" });
       expect(await joinAs("three", orgId, link.id)).toBe("InviteUsedUpError");
+    });
+
+    // Found by test/fuzz.test.ts: each of these was a masked crash ("Unexpected error.").
+    it.each([
+      ["an expiry in year 0 (before what PostgreSQL stores)", "0000-01-01T00:00:00Z"],
+      ["an expiry that is year 0 in UTC", "0001-01-01T00:00:00+01:00"],
+    ])("rejects %s with VALIDATION and changes nothing", async (_label, expiresAt) => {
+      const { admin, orgId } = await setup();
+      const link = await createOk(admin, orgId, { role: "READ" });
+
+      const result = await update(admin, orgId, link.id, { expiresAt });
+
+      expect(result).toMatchObject({ __typename: "ValidationError", code: "VALIDATION" });
+      expect(await readLink(admin, orgId, link.id)).toEqual(link);
+      // The first instant of year 1 is fine (a past expiry: the link is then EXPIRED).
+      const first = await update(admin, orgId, link.id, { expiresAt: "0001-01-01T00:00:00Z" });
+      expect(first.linkInvite).toMatchObject({ expiresAt: "0001-01-01T00:00:00.000Z", status: "EXPIRED" });
+    });
+
+    it.each([
+      ["NUL", "abc\u0000"],
+      ["a lone surrogate after a non-ASCII character", "\u3000\udfff"],
+    ])("answers an inviteId with %s with VALIDATION (update and revoke)", async (_label, inviteId) => {
+      const { admin, orgId } = await setup();
+
+      expect(await update(admin, orgId, inviteId, { maxUses: 3 })).toMatchObject({ code: "VALIDATION" });
+      expect(await revoke(admin, orgId, inviteId)).toMatchObject({ code: "VALIDATION" });
     });
   });
 

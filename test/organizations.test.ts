@@ -87,6 +87,11 @@ describe.each(DB_KINDS)("createOrganization (%s)", (kind) => {
     ["empty", ""],
     ["whitespace-only", "   \t  "],
     ["over 200 characters", "x".repeat(201)],
+    // Found by test/fuzz.test.ts: PostgreSQL text cannot hold NUL (was a masked crash); a lone
+    // surrogate is not Unicode (PGlite failed to encode some; PostgreSQL stored U+FFFD instead).
+    ["NUL-containing", "Acme\u0000Corp"],
+    ["lone-surrogate", "Acme \ud800"],
+    ["non-ASCII then lone-surrogate", "Café\udfff"],
   ])("rejects an %s title with VALIDATION and writes nothing", async (_label, title) => {
     const alice = await app.current.seed.user("alice");
     const before = await counts();

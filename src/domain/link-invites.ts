@@ -5,7 +5,7 @@ import { InviteRevokedError, NotFoundError, ValidationError } from "./errors.js"
 import { newSecretId } from "./ids.js";
 import { hasAtLeast, roleSchema } from "./roles.js";
 import { inTransaction, lockLinkInvite } from "./tx.js";
-import { idSchema, parse } from "./validation.js";
+import { idSchema, instantSchema, parse, storableText } from "./validation.js";
 
 export type LinkInviteStatus = "ACTIVE" | "REVOKED" | "EXPIRED" | "USED_UP";
 type LinkState = Pick<LinkInvite, "revokedAt" | "expiresAt" | "uses" | "maxUses">;
@@ -36,7 +36,7 @@ export function isLinkRedundant(
 
 const MAX_USES_LIMIT = 1_000_000;
 const grantableRole = roleSchema.refine((r) => r !== "GUEST", "A link cannot grant the GUEST role");
-const targetId = z.string().trim().min(1, "must not be empty").max(200, "must be at most 200 characters");
+const targetId = storableText(z.string().trim().min(1, "must not be empty").max(200, "must be at most 200 characters"));
 const maxUses = z
   .number()
   .int()
@@ -49,7 +49,7 @@ export const createLinkInviteInputSchema = z
     role: grantableRole,
     spaceId: targetId.nullish(),
     collectionId: targetId.nullish(),
-    expiresAt: z.date().nullish(),
+    expiresAt: instantSchema.nullish(),
     maxUses: maxUses.nullish(),
   })
   .superRefine((input, ctx) => {
@@ -94,7 +94,7 @@ export async function createLinkInvite(
 /** Absent = unchanged; null = cleared (expiresAt, maxUses). */
 export const updateLinkInviteInputSchema = z.object({
   role: grantableRole.nullish(),
-  expiresAt: z.date().nullish(),
+  expiresAt: instantSchema.nullish(),
   maxUses: maxUses.nullish(),
 });
 export type UpdateLinkInviteInput = z.input<typeof updateLinkInviteInputSchema>;

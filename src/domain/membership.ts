@@ -26,6 +26,7 @@ export async function joinWithInvite(
   viewer: Viewer,
   args: { organizationId: string; inviteId: string },
 ): Promise<Member> {
+  parse(idSchema, args.organizationId, ["organizationId"]);
   parse(idSchema, args.inviteId, ["inviteId"]);
   try {
     return await inTransaction(db, async (tx) => {

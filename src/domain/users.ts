@@ -1,8 +1,11 @@
+import { z } from "zod";
 import type { PrismaClient, User } from "../generated/prisma/client.js";
-import { NotFoundError, ValidationError } from "./errors.js";
+import { NotFoundError } from "./errors.js";
 import { hashToken, newApiToken, secretsEqual } from "./ids.js";
 import { inTransaction } from "./tx.js";
-import { normalizeEmail } from "./validation.js";
+import { normalizeEmail, parse, storableText } from "./validation.js";
+
+const displayNameSchema = storableText(z.string().trim().max(200, "name must be at most 200 characters"));
 
 /** Who is calling: resolved once per request from the bearer token. */
 export interface Viewer {
@@ -47,8 +50,7 @@ export async function createUserWithToken(
   input: { email: string; name?: string | undefined },
 ): Promise<{ user: User; token: string }> {
   const email = normalizeEmail(input.email);
-  const displayName = input.name?.trim() || undefined;
-  if (displayName && displayName.length > 200) throw new ValidationError("name must be at most 200 characters");
+  const displayName = input.name?.trim() ? parse(displayNameSchema, input.name, ["name"]) : undefined;
   const token = newApiToken();
   const user = await inTransaction(
     db,
