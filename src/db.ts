@@ -15,7 +15,7 @@ export interface Database {
   kind: "postgres" | "pglite";
   /** Applies pending migrations; returns the names applied. */
   migrate(log?: (msg: string) => void): Promise<string[]>;
-  /** Cheap round trip for /ready. */
+  /** Cheap round trip for /ready; rejects within DB_CONNECT_TIMEOUT. */
   ping(): Promise<void>;
   /** Every SQL statement the client sends is reported here (tests and benchmarks count them). */
   onQuery(listener: (sql: string) => void): () => void;
@@ -40,9 +40,8 @@ export function createDatabase(config: DatabaseConfig, options: { pglite?: PGlit
     prisma,
     kind: engine.target.kind,
     migrate: (logFn) => applyMigrations(engine.target, logFn),
-    ping: async () => {
-      await prisma.$queryRawUnsafe("SELECT 1");
-    },
+    // Bounded: /ready answers 503 within DB_CONNECT_TIMEOUT even when a connection hangs.
+    ping: () => withTimeout(prisma.$queryRawUnsafe("SELECT 1"), config.dbConnectTimeoutMs, "database ping timed out"),
     onQuery: (l) => subscribe(listeners, l),
     close: async () => {
       await prisma.$disconnect();
@@ -140,6 +139,19 @@ function isAlive(pid: number): boolean {
     return true;
   } catch (error) {
     return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
+}
+
+async function withTimeout(work: PromiseLike<unknown>, ms: number, message: string): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    // ETIMEDOUT: databaseFailure (src/domain/tx.ts) reads it as a TIMEOUT, as pg's own timeouts.
+    timer = setTimeout(() => reject(Object.assign(new Error(message), { code: "ETIMEDOUT" })), ms);
+  });
+  try {
+    await Promise.race([work, timeout]);
+  } finally {
+    clearTimeout(timer);
   }
 }
 

@@ -22,3 +22,25 @@ export function forbidden(message = "You are not allowed to do this"): GraphQLEr
 export function badUserInput(message: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code: "BAD_USER_INPUT" } });
 }
+
+/**
+ * The database failed (see databaseFailure in src/domain/tx.ts): SERVICE_UNAVAILABLE or TIMEOUT,
+ * with a message that names no SQL and no internals. `at` is the error it replaces, whose path
+ * and locations it keeps.
+ */
+export function databaseFailureError(failure: "UNAVAILABLE" | "TIMEOUT", at?: GraphQLError): GraphQLError {
+  const [code, message] =
+    failure === "UNAVAILABLE"
+      ? ["SERVICE_UNAVAILABLE", "The database is unavailable; try again shortly"]
+      : ["TIMEOUT", "The database did not answer in time; try again shortly"];
+  return new GraphQLError(message, {
+    nodes: at?.nodes,
+    source: at?.source,
+    positions: at?.positions,
+    path: at?.path,
+    extensions: { code },
+  });
+}
+
+/** The codes of databaseFailureError: a response made only of these is a 503. */
+export const DATABASE_FAILURE_CODES: ReadonlySet<unknown> = new Set(["SERVICE_UNAVAILABLE", "TIMEOUT"]);

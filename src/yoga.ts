@@ -9,7 +9,9 @@ import { viewerFromRequest } from "./auth.js";
 import type { Context } from "./builder.js";
 import type { Config } from "./config.js";
 import { createAccess } from "./domain/access.js";
+import { databaseFailure } from "./domain/tx.js";
 import type { PrismaClient } from "./generated/prisma/client.js";
+import { DATABASE_FAILURE_CODES, databaseFailureError } from "./graphql-errors.js";
 import { createJwtVerifier } from "./jwt.js";
 import type { Logger } from "./logger.js";
 import { permissions } from "./permissions.js";
@@ -19,9 +21,12 @@ import { schema } from "./schema/index.js";
 /**
  * Yoga's masking (crashes become "Unexpected error."), plus a code for Pothos' own argument checks
  * (negative `first`, a malformed cursor) and for variables that do not fit their type (graphql-js
- * gives those no code): both are the client's mistake, BAD_USER_INPUT.
+ * gives those no code): both are the client's mistake, BAD_USER_INPUT. A failing database is not a
+ * crash: SERVICE_UNAVAILABLE or TIMEOUT (src/domain/tx.ts databaseFailure).
  */
 function maskWithInputErrors(error: unknown, message: string): Error {
+  const failure = databaseFailure(error);
+  if (failure) return databaseFailureError(failure, error instanceof GraphQLError ? error : undefined);
   if (error instanceof GraphQLError) {
     if (error.nodes?.[0]?.kind === Kind.VARIABLE_DEFINITION && !error.extensions.code) {
       markBadInput(error);
@@ -37,6 +42,23 @@ function maskWithInputErrors(error: unknown, message: string): Error {
   }
   // Never the development variant (which adds the original message and stack), whatever NODE_ENV says.
   return maskError(error, message, false);
+}
+
+/**
+ * A response that is nothing but database failures (no data: the context could not be built, or
+ * every root field is null) is a 503, so that load balancers and clients see the outage; partial
+ * data keeps its 200.
+ */
+function useDatabaseFailureStatus(): Plugin {
+  return {
+    onResultProcess: ({ result, setResult }) => {
+      if (Array.isArray(result) || !("errors" in result)) return;
+      const errors = result.errors ?? [];
+      if (errors.length === 0 || !errors.every((e) => DATABASE_FAILURE_CODES.has(e.extensions?.code))) return;
+      if (Object.values(result.data ?? {}).some((value) => value != null)) return;
+      setResult({ ...result, extensions: { ...result.extensions, http: { status: 503 } } });
+    },
+  };
 }
 
 /**
@@ -231,6 +253,7 @@ export function createGraphQLHandler({ db, config, logger }: YogaDeps): Yoga {
       useRequestLimits(config),
       ...(config.introspection ? [] : [useNoIntrospection()]),
       useSecurityHeaders(),
+      useDatabaseFailureStatus(),
       useGraphQLMiddleware([permissions]),
     ],
   });

@@ -18,6 +18,85 @@ export function isConflict(error: unknown): boolean {
 }
 
 /**
+ * What a failure of the database itself means to a caller: `UNAVAILABLE` (it cannot be reached, or
+ * it closed the connection: restart, crash, failover, too many connections) or `TIMEOUT` (no
+ * pooled connection within DB_CONNECT_TIMEOUT, a statement past DB_STATEMENT_TIMEOUT, a transaction
+ * past its time). Null for every other error. Found by running Prisma 7 + @prisma/adapter-pg
+ * against a stopped, restarting, crashing, silent and saturated PostgreSQL:
+ * - a PrismaClientKnownRequestError (P1001, P2010, P2037, P2039, ...) whose
+ *   meta.driverAdapterError.cause holds the adapter's `kind` and PostgreSQL's `originalCode`;
+ * - plain Errors of pg and pg-pool (no code) that the adapter passes through unchanged.
+ */
+export type DatabaseFailure = "UNAVAILABLE" | "TIMEOUT";
+
+const FAILURE_BY_CODE: Record<string, DatabaseFailure> = {
+  // Prisma: can't reach the server, server reached but timed out, server closed the connection,
+  // pool timeout (the Rust engine's), and P2028 below for transactions.
+  P1001: "UNAVAILABLE",
+  P1002: "TIMEOUT",
+  P1017: "UNAVAILABLE",
+  P2024: "TIMEOUT",
+  // PostgreSQL: admin_shutdown (stop, restart, pg_terminate_backend), crash_shutdown,
+  // cannot_connect_now (starting up, shutting down, in recovery), too_many_connections;
+  // query_canceled (statement_timeout), idle_in_transaction_session_timeout. Class 08 below.
+  "57P01": "UNAVAILABLE",
+  "57P02": "UNAVAILABLE",
+  "57P03": "UNAVAILABLE",
+  "53300": "UNAVAILABLE",
+  "57014": "TIMEOUT",
+  "25P03": "TIMEOUT",
+  // Node's socket errors (the adapter maps some to the kinds below, and passes others through).
+  ECONNREFUSED: "UNAVAILABLE",
+  ECONNRESET: "UNAVAILABLE",
+  EPIPE: "UNAVAILABLE",
+  EHOSTUNREACH: "UNAVAILABLE",
+  ENETUNREACH: "UNAVAILABLE",
+  ETIMEDOUT: "TIMEOUT",
+  // @prisma/adapter-pg's kinds.
+  DatabaseNotReachable: "UNAVAILABLE",
+  ConnectionClosed: "UNAVAILABLE",
+  TooManyConnections: "UNAVAILABLE",
+  SocketTimeout: "TIMEOUT",
+};
+
+/** pg and pg-pool throw these as plain Errors; the adapter rethrows them as they are. */
+const FAILURE_BY_MESSAGE: Record<string, DatabaseFailure> = {
+  "timeout exceeded when trying to connect": "TIMEOUT", // pg-pool: no free connection in time
+  "Connection terminated due to connection timeout": "TIMEOUT", // pg: the server did not answer the connect
+  "Connection terminated unexpectedly": "UNAVAILABLE", // pg: the server closed the socket (crash, immediate stop)
+  "Connection terminated": "UNAVAILABLE",
+  "Client has encountered a connection error and is not queryable": "UNAVAILABLE",
+};
+
+export function databaseFailure(error: unknown): DatabaseFailure | null {
+  let current: unknown = error;
+  // The error, then what it wraps: GraphQLError.originalError, Prisma's meta.driverAdapterError,
+  // the adapter's cause.
+  for (let depth = 0; depth < 6 && typeof current === "object" && current !== null; depth++) {
+    const e = current as {
+      code?: unknown;
+      originalCode?: unknown;
+      kind?: unknown;
+      message?: unknown;
+      originalError?: unknown;
+      meta?: { driverAdapterError?: unknown };
+      cause?: unknown;
+    };
+    for (const code of [e.code, e.originalCode, e.kind]) {
+      if (typeof code !== "string") continue;
+      const failure = FAILURE_BY_CODE[code] ?? (/^08[0-9A-Z]{3}$/.test(code) ? "UNAVAILABLE" : null);
+      if (failure) return failure;
+      if (code === "P2028" && typeof e.message === "string" && /in the given time|expired transaction/.test(e.message))
+        return "TIMEOUT";
+    }
+    if (typeof e.message === "string" && Object.hasOwn(FAILURE_BY_MESSAGE, e.message))
+      return FAILURE_BY_MESSAGE[e.message] as DatabaseFailure;
+    current = e.originalError ?? e.meta?.driverAdapterError ?? e.cause;
+  }
+  return null;
+}
+
+/**
  * Row locks (SELECT ... FOR UPDATE) taken before a read-check-write, so that a concurrent join,
  * revoke or refresh of the same invite or link waits for this transaction instead of acting on
  * what it read before. Returns the ids that exist.
