@@ -1,7 +1,9 @@
+import type { GraphQLError } from "graphql";
 import { allow, deny, rule, shield } from "graphql-shield";
 import type { Context } from "./builder.js";
 import { hasAtLeast } from "./domain/roles.js";
-import { badUserInput, forbidden, unauthenticated } from "./graphql-errors.js";
+import { databaseFailure } from "./domain/tx.js";
+import { badUserInput, databaseFailureError, forbidden, unauthenticated } from "./graphql-errors.js";
 
 /**
  * Who may read or call what: one table, fail-closed. A field without a rule is denied
@@ -23,27 +25,46 @@ const isAuthenticated = rule({ cache: "contextual" })((_parent, _args, ctx: Cont
   ctx.viewer ? true : unauthenticated(),
 );
 
+/**
+ * graphql-shield turns an error thrown inside a rule into a denial (FORBIDDEN, whatever
+ * allowExternalErrors says). A database that fails is no denial: the rule answers with
+ * SERVICE_UNAVAILABLE or TIMEOUT instead; any other error is still a denial (fail-closed).
+ */
+async function unlessDatabaseFails(check: () => Promise<true | GraphQLError>): Promise<true | GraphQLError> {
+  try {
+    return await check();
+  } catch (error) {
+    const failure = databaseFailure(error);
+    if (failure) return databaseFailureError(failure);
+    throw error;
+  }
+}
+
 /** A member (any role, guests too) or an admin of the organization that `pick` names. */
 function roleRule(name: string, minimum: "GUEST" | "ADMIN", pick: (parent: Parent, args: Args) => unknown) {
-  return rule(name, { cache: "no_cache" })(async (parent: Parent, args: Args, ctx: Context) => {
-    if (!ctx.viewer) return unauthenticated();
-    const organizationId = pick(parent, args);
-    if (typeof organizationId !== "string") return forbidden();
-    if (hasAtLeast(await ctx.access.roleIn(organizationId), minimum)) return true;
-    return forbidden(
-      minimum === "ADMIN"
-        ? "Only admins of this organization may do this"
-        : "Only members of this organization may see this",
-    );
-  });
+  return rule(name, { cache: "no_cache" })((parent: Parent, args: Args, ctx: Context) =>
+    unlessDatabaseFails(async () => {
+      if (!ctx.viewer) return unauthenticated();
+      const organizationId = pick(parent, args);
+      if (typeof organizationId !== "string") return forbidden();
+      if (hasAtLeast(await ctx.access.roleIn(organizationId), minimum)) return true;
+      return forbidden(
+        minimum === "ADMIN"
+          ? "Only admins of this organization may do this"
+          : "Only members of this organization may see this",
+      );
+    }),
+  );
 }
 
 /** A check on the parent object, for the fields of one type. */
 function parentRule(name: string, check: (parent: Parent, ctx: Context & { viewer: object }) => Promise<boolean>) {
-  return rule(name, { cache: "no_cache" })(async (parent: Parent, _args: Args, ctx: Context) => {
-    if (!ctx.viewer) return unauthenticated();
-    return (await check(parent, ctx as Context & { viewer: object })) ? true : forbidden();
-  });
+  return rule(name, { cache: "no_cache" })((parent: Parent, _args: Args, ctx: Context) =>
+    unlessDatabaseFails(async () => {
+      if (!ctx.viewer) return unauthenticated();
+      return (await check(parent, ctx as Context & { viewer: object })) ? true : forbidden();
+    }),
+  );
 }
 
 const isMemberOfIdArg = roleRule("isMemberOfIdArg", "GUEST", (_p, args) => args.id);

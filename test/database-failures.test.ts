@@ -5,6 +5,7 @@ import { loadConfig } from "../src/config.js";
 import { createDatabase, type Database } from "../src/db.js";
 import { databaseFailure } from "../src/domain/tx.js";
 import { createLogger } from "../src/logger.js";
+import { ruleTree } from "../src/permissions.js";
 import { createGraphQLHandler } from "../src/yoga.js";
 
 // A database that fails, without a PostgreSQL server: a closed port (connection refused), a port
@@ -201,5 +202,33 @@ describe("the GraphQL answer while the database is down", () => {
     expect(res.body.errors?.map((e) => [e.message, e.extensions.code])).toEqual([
       ["The database did not answer in time; try again shortly", "TIMEOUT"],
     ]);
+  });
+});
+
+describe("a shield rule whose lookup fails", () => {
+  // graphql-shield turns an error thrown in a rule into `false` (a FORBIDDEN denial); seen in the
+  // stress suite under pool exhaustion. A failing database must say so; other errors still deny.
+  const rule = ruleTree.Mutation.createLinkInvite as unknown as {
+    resolve(parent: unknown, args: unknown, ctx: unknown, info: unknown, options: unknown): Promise<unknown>;
+  };
+  const resolveWith = (failure: Error) =>
+    rule.resolve(
+      {},
+      { organizationId: "org" },
+      { viewer: { id: "u" }, access: { roleIn: () => Promise.reject(failure) } },
+      {},
+      { debug: false },
+    );
+
+  it("answers SERVICE_UNAVAILABLE or TIMEOUT, not a denial", async () => {
+    const timeout = await resolveWith(new Error("timeout exceeded when trying to connect"));
+    expect(timeout).toBeInstanceOf(GraphQLError);
+    expect((timeout as GraphQLError).extensions.code).toBe("TIMEOUT");
+    const down = await resolveWith(new Error("Connection terminated unexpectedly"));
+    expect((down as GraphQLError).extensions.code).toBe("SERVICE_UNAVAILABLE");
+  });
+
+  it("still denies on any other error (fail-closed)", async () => {
+    expect(await resolveWith(new Error("boom"))).toBe(false);
   });
 });
