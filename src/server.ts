@@ -39,9 +39,15 @@ export async function startServer(
   // Benchmarks only (bench/run.ts): how many SQL statements the Prisma client has sent.
   let sqlCount = 0;
   const stopCountingSql = config.benchCountSql ? database.onQuery(() => sqlCount++) : () => {};
+  // Responses not yet sent: on shutdown they close their connection when done (no keep-alive).
+  const inFlight = new Set<ServerResponse>();
 
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (shuttingDown) res.setHeader("connection", "close");
+    else {
+      inFlight.add(res);
+      res.once("close", () => inFlight.delete(res));
+    }
     const path = (req.url ?? "/").split("?")[0];
     if (req.method === "GET" && path === "/health") return sendJson(res, 200, { status: "ok" });
     if (req.method === "GET" && path === "/ready") {
@@ -78,6 +84,7 @@ export async function startServer(
       // Stop accepting first; in-flight requests get SHUTDOWN_GRACE to finish.
       const closed = new Promise<void>((resolve) => server.close(() => resolve()));
       server.closeIdleConnections();
+      for (const res of inFlight) if (!res.headersSent) res.setHeader("connection", "close");
       const timer = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);
       await closeOperatorSocket();
       await closed;
