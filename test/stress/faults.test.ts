@@ -226,7 +226,7 @@ describe.skipIf(skipReason)("faults on a private PostgreSQL cluster", () => {
       const endAt = now();
 
       const errors = outcomes.filter((o) => o.code !== null);
-      const firstError = Math.min(...errors.map((o) => o.t));
+      const firstError = Math.min(...errors.map((o) => o.t + o.ms));
       const lastErrorEnd = Math.max(...errors.map((o) => o.t + o.ms));
       const recovered = outcomes.filter((o) => o.code === null && o.t >= lastErrorEnd).map((o) => o.t + o.ms);
       const recoveredAt = Math.min(...recovered);
@@ -234,11 +234,11 @@ describe.skipIf(skipReason)("faults on a private PostgreSQL cluster", () => {
       const ready503 = ready.filter((r) => r.status === 503);
       console.log(
         `[faults] restart: ${outcomes.length} requests in ${endAt} ms; PostgreSQL stop at +${stopAt} ms (down +${stoppedAt}), ` +
-          `start at +${startAt} ms (up +${startedAt}); first error at +${firstError} ms, last error ended +${lastErrorEnd} ms; ` +
+          `start at +${startAt} ms (command returned +${startedAt}); first error answered at +${firstError} ms, last at +${lastErrorEnd} ms; ` +
           `${errors.length} errors ${JSON.stringify(count(errors, (o) => `${o.op}:${o.code}:${o.status}`))}; ` +
           `error latency median ${errorMs[Math.floor(errorMs.length / 2)]} ms, max ${errorMs.at(-1)} ms; ` +
           `/ready 503 x${ready503.length} (+${ready503[0]?.t}..+${ready503.at(-1)?.t} ms, max ${Math.max(...ready503.map((r) => r.ms))} ms); ` +
-          `recovery: first success after the last error at +${recoveredAt} ms (${recoveredAt - startAt} ms after the start command, which returned at +${startedAt}); ` +
+          `recovery: first success after the last error at +${recoveredAt} ms (${recoveredAt - startAt} ms after the start command); ` +
           `joins ${JSON.stringify(joins)}`,
       );
 
