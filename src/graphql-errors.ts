@@ -19,8 +19,15 @@ export function forbidden(message = "You are not allowed to do this"): GraphQLEr
   return new GraphQLError(message, { extensions: { code: "FORBIDDEN" } });
 }
 
-export function badUserInput(message: string): GraphQLError {
-  return new GraphQLError(message, { extensions: { code: "BAD_USER_INPUT" } });
+/** The caller's mistake; `at` is an error it replaces, whose path and locations it keeps. */
+export function badUserInput(message: string, at?: GraphQLError): GraphQLError {
+  return new GraphQLError(message, {
+    nodes: at?.nodes,
+    source: at?.source,
+    positions: at?.positions,
+    path: at?.path,
+    extensions: { code: "BAD_USER_INPUT" },
+  });
 }
 
 /**

@@ -9,9 +9,9 @@ import { viewerFromRequest } from "./auth.js";
 import type { Context } from "./builder.js";
 import type { Config } from "./config.js";
 import { createAccess } from "./domain/access.js";
-import { databaseFailure } from "./domain/tx.js";
+import { databaseFailure, isUnstorableText } from "./domain/tx.js";
 import type { PrismaClient } from "./generated/prisma/client.js";
-import { DATABASE_FAILURE_CODES, databaseFailureError } from "./graphql-errors.js";
+import { badUserInput, DATABASE_FAILURE_CODES, databaseFailureError } from "./graphql-errors.js";
 import { createJwtVerifier } from "./jwt.js";
 import type { Logger } from "./logger.js";
 import { permissions } from "./permissions.js";
@@ -27,6 +27,12 @@ import { schema } from "./schema/index.js";
 function maskWithInputErrors(error: unknown, message: string): Error {
   const failure = databaseFailure(error);
   if (failure) return databaseFailureError(failure, error instanceof GraphQLError ? error : undefined);
+  if (isUnstorableText(error)) {
+    return badUserInput(
+      "An argument holds text that cannot be stored or looked up (NUL or malformed Unicode)",
+      error instanceof GraphQLError ? error : undefined,
+    );
+  }
   if (error instanceof GraphQLError) {
     if (error.nodes?.[0]?.kind === Kind.VARIABLE_DEFINITION && !error.extensions.code) {
       markBadInput(error);

@@ -182,3 +182,41 @@ describe.each(DB_KINDS)("AUTO_MIGRATE=false and npm run db:migrate (%s)", (kind)
     expect(JSON.parse(second.stdout)).toEqual({ applied: [] });
   });
 });
+
+describe.each(DB_KINDS)("text the database cannot hold, in query arguments (%s)", (kind) => {
+  const app = useTestApp(kind);
+
+  it("answers NUL or malformed Unicode in ids with BAD_USER_INPUT (or not found), never a masked crash", async () => {
+    const owner = await app.current.seed.user();
+    const org = await app.current.seed.org(owner);
+    for (const bad of ["a\u0000b", "é\udfff", "\ud800"]) {
+      const responses = [
+        await app.current.gql(
+          "query($o: ID!, $i: ID!) { linkInvitePreview(organizationId: $o, inviteId: $i) { status } }",
+          {
+            variables: { o: org.id, i: bad },
+          },
+        ),
+        await app.current.gql("query($o: ID!, $i: ID!) { organization(id: $o) { linkInvite(id: $i) { id } } }", {
+          variables: { o: org.id, i: bad },
+          token: owner.token,
+        }),
+        await app.current.gql("query($r: [_Any!]!) { _entities(representations: $r) { ... on Organization { id } } }", {
+          variables: {
+            r: ["Organization", "LinkInvite", "User", "Invite"].map((__typename) => ({ __typename, id: bad })),
+          },
+          token: owner.token,
+        }),
+      ];
+      for (const res of responses) {
+        expect(res.status, JSON.stringify(bad)).toBe(200);
+        for (const error of res.errors ?? []) {
+          expect(error.extensions?.code, `${JSON.stringify(bad)}: ${error.message}`).toBe("BAD_USER_INPUT");
+        }
+      }
+      if (bad.includes("\u0000")) {
+        expect(responses.every((res) => res.errors?.[0]?.message.match(/NUL or malformed Unicode/))).toBe(true);
+      }
+    }
+  });
+});

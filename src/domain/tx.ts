@@ -68,20 +68,28 @@ const FAILURE_BY_MESSAGE: Record<string, DatabaseFailure> = {
   "Client has encountered a connection error and is not queryable": "UNAVAILABLE",
 };
 
-export function databaseFailure(error: unknown): DatabaseFailure | null {
+type ErrorLink = {
+  code?: unknown;
+  originalCode?: unknown;
+  kind?: unknown;
+  message?: unknown;
+  originalError?: unknown;
+  meta?: { driverAdapterError?: unknown };
+  cause?: unknown;
+};
+
+/** The error, then what it wraps: GraphQLError.originalError, Prisma's meta.driverAdapterError, the adapter's cause. */
+function* errorChain(error: unknown): Generator<ErrorLink> {
   let current: unknown = error;
-  // The error, then what it wraps: GraphQLError.originalError, Prisma's meta.driverAdapterError,
-  // the adapter's cause.
   for (let depth = 0; depth < 6 && typeof current === "object" && current !== null; depth++) {
-    const e = current as {
-      code?: unknown;
-      originalCode?: unknown;
-      kind?: unknown;
-      message?: unknown;
-      originalError?: unknown;
-      meta?: { driverAdapterError?: unknown };
-      cause?: unknown;
-    };
+    const e = current as ErrorLink;
+    yield e;
+    current = e.originalError ?? e.meta?.driverAdapterError ?? e.cause;
+  }
+}
+
+export function databaseFailure(error: unknown): DatabaseFailure | null {
+  for (const e of errorChain(error)) {
     for (const code of [e.code, e.originalCode, e.kind]) {
       if (typeof code !== "string") continue;
       const failure = FAILURE_BY_CODE[code] ?? (/^08[0-9A-Z]{3}$/.test(code) ? "UNAVAILABLE" : null);
@@ -91,9 +99,21 @@ export function databaseFailure(error: unknown): DatabaseFailure | null {
     }
     if (typeof e.message === "string" && Object.hasOwn(FAILURE_BY_MESSAGE, e.message))
       return FAILURE_BY_MESSAGE[e.message] as DatabaseFailure;
-    current = e.originalError ?? e.meta?.driverAdapterError ?? e.cause;
   }
   return null;
+}
+
+/**
+ * PostgreSQL refused a text argument it cannot hold: NUL (U+0000) or malformed Unicode such as a
+ * lone surrogate (22021 character_not_in_repertoire, 22P05 untranslatable_character). Mutations
+ * validate their input first (storableText); this catches the same mistake on any other path
+ * (an id in a query, an `_entities` representation): the caller's bad input, not a crash.
+ */
+export function isUnstorableText(error: unknown): boolean {
+  for (const e of errorChain(error)) {
+    for (const code of [e.code, e.originalCode]) if (code === "22021" || code === "22P05") return true;
+  }
+  return false;
 }
 
 /**
