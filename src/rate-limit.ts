@@ -69,14 +69,17 @@ export function createRequestRateLimiter(config: Config, logger: Logger): Reques
 }
 
 /**
- * Who a request counts against: its credential when it has one (a fingerprint, never the token
+ * Who a request counts against: its bearer token when it has one (a fingerprint, never the token
  * itself: the key is stored in Redis), else its client address. Counting before authentication
- * means a flood of bad tokens is limited too, without a database round trip.
+ * means a flood of one bad token is limited too, without a database round trip.
+ *
+ * The token is read as src/auth.ts reads it (scheme in any case, any whitespace around it), so
+ * that `bearer T`, `Bearer  T` and `Bearer T` share one count: keyed on the raw header, each
+ * spelling of a valid token would be a fresh budget. A header auth.ts refuses without a lookup
+ * counts against the address.
  */
 export function callerKey(request: Request, clientAddress: string | undefined): string {
-  const authorization = request.headers.get("authorization")?.trim();
-  if (authorization) {
-    return `cred:${createHash("sha256").update(authorization, "utf8").digest("base64url").slice(0, 32)}`;
-  }
+  const token = /^\s*Bearer\s+(\S+)\s*$/i.exec(request.headers.get("authorization") ?? "")?.[1];
+  if (token) return `cred:${createHash("sha256").update(token, "utf8").digest("base64url").slice(0, 32)}`;
   return `addr:${clientAddress ?? "unknown"}`;
 }

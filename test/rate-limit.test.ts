@@ -64,6 +64,25 @@ describe("RATE_LIMIT_PER_MINUTE, counted in memory (no REDIS_URL)", () => {
     expect(await app.current.db.invite.count({ where: { organizationId: org.id } })).toBe(0);
   });
 
+  it("counts one token as one caller however its header is spelled", async () => {
+    const erin = await app.current.seed.user("erin");
+    const spellings = [
+      `Bearer ${erin.token}`,
+      `bearer ${erin.token}`,
+      `BEARER  ${erin.token}`,
+      `Bearer\t${erin.token}`,
+      `Bearer ${erin.token} `,
+      `bEaReR   ${erin.token}`,
+    ];
+    const statuses: number[] = [];
+    for (const authorization of spellings) {
+      const res = await post(app.current.yoga, "{ viewer { id } }", { authorization });
+      statuses.push(res.status);
+      if (res.status === 200) expect(res.body.data).toEqual({ viewer: { id: erin.id } });
+    }
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
+  });
+
   it("limits a flood of bad tokens too, without looking each one up", async () => {
     const header = { authorization: "Bearer igw_not-a-real-token" };
     for (let i = 0; i < 5; i++) {
