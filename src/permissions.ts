@@ -1,4 +1,4 @@
-import type { GraphQLError } from "graphql";
+import { type GraphQLError, type GraphQLResolveInfo, isUnionType } from "graphql";
 import { allow, deny, rule, shield } from "graphql-shield";
 import type { Context } from "./builder.js";
 import { hasAtLeast } from "./domain/roles.js";
@@ -89,12 +89,29 @@ const isSelf = rule("isSelf", { cache: "no_cache" })((parent: { id: string }, _a
   return parent.id === ctx.viewer.id ? true : forbidden("Only the user themself may see their pending invites");
 });
 
-/** A gateway's `_entities` call may carry at most MAX_ENTITY_REPRESENTATIONS representations. */
+/**
+ * A gateway's `_entities` call may carry at most MAX_ENTITY_REPRESENTATIONS representations, each
+ * an object naming an entity type of this subgraph and its `id` as a string (`_Any` accepts any
+ * JSON: anything else would reach resolveReference and crash as "Unexpected error.").
+ */
 const withinRepresentationLimit = rule("withinRepresentationLimit", { cache: "no_cache" })(
-  (_parent, args: Args, ctx: Context) => {
-    const count = Array.isArray(args.representations) ? args.representations.length : 0;
+  (_parent, args: Args, ctx: Context, info: GraphQLResolveInfo) => {
+    const representations = Array.isArray(args.representations) ? (args.representations as unknown[]) : [];
     const limit = ctx.config.limits.entityRepresentations;
-    return count <= limit ? true : badUserInput(`At most ${limit} representations per _entities call (got ${count})`);
+    if (representations.length > limit) {
+      return badUserInput(`At most ${limit} representations per _entities call (got ${representations.length})`);
+    }
+    const entity = info.schema.getType("_Entity");
+    const entityTypes = new Set(isUnionType(entity) ? entity.getTypes().map((t) => t.name) : []);
+    const index = representations.findIndex((r) => {
+      const { __typename, id } = (typeof r === "object" && r !== null ? r : {}) as Record<string, unknown>;
+      return typeof __typename !== "string" || !entityTypes.has(__typename) || typeof id !== "string";
+    });
+    return index === -1
+      ? true
+      : badUserInput(
+          `Representation ${index} must be an object with the __typename of an entity (${[...entityTypes].join(", ")}) and a string id`,
+        );
   },
 );
 

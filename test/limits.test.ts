@@ -60,6 +60,30 @@ describe("request limits (graphql-armor) and HTTP hygiene", () => {
     expect(res.errors?.[0]?.message).toMatch(/At most 120 representations/);
   });
 
+  it("refuses a malformed _entities representation with BAD_USER_INPUT, not a masked crash", async () => {
+    const org = await app.current.seed.org();
+    const malformed: unknown[] = [
+      { __typename: "Organization", id: 5 },
+      { __typename: "Organization", id: { a: 1 } },
+      { __typename: "Organization" },
+      { __typename: "User", id: ["a"] },
+      { __typename: "Invite", id: null },
+      { __typename: "Nope", id: "1" },
+      { __typename: "__proto__", id: "1" },
+      { __typename: "Space", id: "1" }, // a reference to another subgraph's entity, not resolvable here
+      { id: "1" },
+      "Organization",
+    ];
+    for (const bad of malformed) {
+      const res = await app.current.gql(
+        "query($reps: [_Any!]!) { _entities(representations: $reps) { ... on Organization { id } } }",
+        { token: org.owner.token, variables: { reps: [{ __typename: "Organization", id: org.id }, bad] } },
+      );
+      expect(codes(res), JSON.stringify(bad)).toEqual(["BAD_USER_INPUT"]);
+      expect(res.errors?.[0]?.message).toMatch(/Representation 1 must be/);
+    }
+  });
+
   it("refuses a request body above MAX_BODY_BYTES with 413", async () => {
     const response = await app.current.yoga.fetch("http://localhost/graphql", {
       method: "POST",
