@@ -125,7 +125,9 @@ function useSecurityHeaders(): Plugin {
  * preflight (a GET, or a POST as a form or text/plain) must carry a header that forces one. Clients
  * that POST JSON are unaffected; GET requests add `x-graphql-yoga-csrf` (or Apollo's
  * `apollo-require-preflight`), or carry an Authorization header, which no form can set. The refusal
- * is HTTP 403 with extensions.code BAD_REQUEST.
+ * is HTTP 403 with extensions.code BAD_REQUEST. (`authorization` is on the list only because Bearer
+ * tokens are the sole credential: a browser attaches cookies or Basic credentials by itself, never a
+ * Bearer token. Should cookie or Basic sign-in ever be added, it must come off the list.)
  */
 export const CSRF_HEADERS = [
   "x-graphql-yoga-csrf",
@@ -251,7 +253,14 @@ export function createGraphQLHandler({ db, config, logger }: YogaDeps): Yoga {
     maxRequestBodySize: config.limits.bodyBytes,
     // No cross-origin access unless CORS_ORIGINS lists the origin (Yoga would reflect any origin).
     cors: config.corsOrigins.length
-      ? { origin: config.corsOrigins, credentials: true, methods: ["GET", "POST"], maxAge: 600 }
+      ? {
+          origin: config.corsOrigins,
+          credentials: true,
+          methods: ["GET", "POST"],
+          maxAge: 600,
+          // A browser app may read how long to wait after a 429.
+          exposedHeaders: ["Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
+        }
       : false,
     plugins: [
       ...(rateLimiter ? [useRequestRateLimit(rateLimiter, config.trustProxy)] : []),

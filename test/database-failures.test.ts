@@ -159,13 +159,18 @@ describe("the GraphQL answer while the database is down", () => {
   async function post(port: number, query: string, token?: string) {
     const { config, database } = openDatabase(port);
     const yoga = createGraphQLHandler({ db: database.prisma, config, logger: createLogger("silent") });
-    const response = await yoga.fetch("http://localhost/graphql", {
-      method: "POST",
-      headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
-      body: JSON.stringify({ query }),
-    });
-    const text = await response.text();
-    return { status: response.status, text, body: JSON.parse(text) as { data?: any; errors?: any[] } };
+    try {
+      const response = await yoga.fetch("http://localhost/graphql", {
+        method: "POST",
+        headers: { "content-type": "application/json", ...(token ? { authorization: `Bearer ${token}` } : {}) },
+        body: JSON.stringify({ query }),
+      });
+      const text = await response.text();
+      return { status: response.status, text, body: JSON.parse(text) as { data?: any; errors?: any[] } };
+    } finally {
+      await yoga.dispose();
+      await database.close();
+    }
   }
   const preview = '{ linkInvitePreview(organizationId: "o", inviteId: "i") { status } }';
 

@@ -153,6 +153,13 @@ describe("CORS_ORIGINS and INTROSPECTION=false", () => {
     expect((await ask("https://app.example.com")).headers.get("access-control-allow-origin")).toBe(
       "https://app.example.com",
     );
+    const actual = await app.current.yoga.fetch("http://localhost/graphql", {
+      method: "POST",
+      headers: { origin: "https://app.example.com", "content-type": "application/json" },
+      body: JSON.stringify({ query: "{ __typename }" }),
+    });
+    expect(actual.headers.get("access-control-allow-origin")).toBe("https://app.example.com");
+    expect(actual.headers.get("access-control-expose-headers")?.toLowerCase()).toContain("retry-after");
     // Another origin is never echoed back (the browser then refuses the response).
     expect((await ask("https://evil.example.com")).headers.get("access-control-allow-origin")).not.toBe(
       "https://evil.example.com",

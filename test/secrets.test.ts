@@ -2,18 +2,7 @@ import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { secretsEqual } from "../src/domain/ids.js";
 import { runCliProcess, type ServerProcess, startServerProcess, stopServerProcess } from "./helpers/process.js";
-
-describe("secretsEqual", () => {
-  it("compares in constant time whatever the lengths, and says whether they are equal", () => {
-    expect(secretsEqual("igw_abc", "igw_abc")).toBe(true);
-    expect(secretsEqual("igw_abc", "igw_abd")).toBe(false);
-    expect(secretsEqual("igw_abc", "igw_ab")).toBe(false);
-    expect(secretsEqual("", "")).toBe(true);
-    expect(secretsEqual("é", "e\u0301")).toBe(false);
-  });
-});
 
 /**
  * The most verbose server there is (LOG_LEVEL=trace), fed every kind of secret the service knows:
