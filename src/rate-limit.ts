@@ -26,6 +26,7 @@ export function createRequestRateLimiter(config: Config, logger: Logger): Reques
   const memory = new RateLimiterMemory(options);
   let redis: Redis | null = null;
   let limiter: RateLimiterMemory | RateLimiterRedis = memory;
+  let firstConnection: Promise<void> | null = null;
   if (redisUrl) {
     redis = new Redis(redisUrl, {
       // Fail over to memory at once instead of queueing requests behind a reconnecting client.
@@ -43,6 +44,22 @@ export function createRequestRateLimiter(config: Config, logger: Logger): Reques
     redis.on("ready", () => {
       warned = false;
     });
+    // The first requests wait for the first connection (a few ms on a LAN, at most connectTimeout)
+    // instead of being counted in memory: a replica that just started shares the count at once.
+    const client = redis;
+    firstConnection = new Promise<void>((resolve) => {
+      const timer = setTimeout(resolve, 2_000);
+      const done = () => {
+        clearTimeout(timer);
+        client.off("ready", done);
+        client.off("error", done);
+        client.off("end", done);
+        resolve();
+      };
+      client.once("ready", done);
+      client.once("error", done);
+      client.once("end", done);
+    });
     limiter = new RateLimiterRedis({
       ...options,
       storeClient: redis,
@@ -52,6 +69,10 @@ export function createRequestRateLimiter(config: Config, logger: Logger): Reques
   }
   return {
     async check(caller) {
+      if (firstConnection) {
+        await firstConnection;
+        firstConnection = null;
+      }
       try {
         await limiter.consume(caller);
         return { allowed: true };
