@@ -5,7 +5,7 @@ import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
 import { PothosValidationError } from "@pothos/core";
 import { GraphQLError, Kind, NoSchemaIntrospectionCustomRule } from "graphql";
 import { createYoga, maskError, type Plugin, type YogaServerInstance } from "graphql-yoga";
-import { viewerFromRequest } from "./auth.js";
+import { type AuthCache, viewerFromRequest } from "./auth.js";
 import type { Context } from "./builder.js";
 import type { Config } from "./config.js";
 import { createAccess } from "./domain/access.js";
@@ -202,12 +202,14 @@ export interface YogaDeps {
   db: PrismaClient;
   config: Config;
   logger: Logger;
+  /** Accepted API tokens for a few seconds (src/server.ts); none: every request looks its token up. */
+  authCache?: AuthCache | undefined;
 }
 
 export type Yoga = YogaServerInstance<Record<string, unknown>, Context>;
 
 /** The GraphQL handler. It never listens: src/server.ts does, tests call `yoga.fetch`. */
-export function createGraphQLHandler({ db, config, logger }: YogaDeps): Yoga {
+export function createGraphQLHandler({ db, config, logger, authCache }: YogaDeps): Yoga {
   const verifyJwt = config.jwt ? createJwtVerifier(config.jwt) : null;
   const rateLimiter = createRequestRateLimiter(config, logger);
   return createYoga<Record<string, unknown>, Context>({
@@ -244,7 +246,7 @@ export function createGraphQLHandler({ db, config, logger }: YogaDeps): Yoga {
     },
     // Built once per request: authenticate once; shield rules and resolvers reuse it.
     context: async ({ request }): Promise<Context> => {
-      const viewer = await viewerFromRequest(db, request, verifyJwt);
+      const viewer = await viewerFromRequest(db, request, verifyJwt, authCache);
       const now = new Date();
       return { db, config, viewer, access: createAccess(db, viewer?.id ?? null, now), now };
     },
