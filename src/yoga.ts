@@ -1,4 +1,3 @@
-import { useGraphQLMiddleware } from "@envelop/graphql-middleware";
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
 import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
@@ -14,7 +13,7 @@ import type { PrismaClient } from "./generated/prisma/client.js";
 import { badUserInput, DATABASE_FAILURE_CODES, databaseFailureError } from "./graphql-errors.js";
 import { createJwtVerifier } from "./jwt.js";
 import type { Logger } from "./logger.js";
-import { permissions } from "./permissions.js";
+import { applyPermissions } from "./permissions.js";
 import { callerKey, createRequestRateLimiter, type RequestRateLimiter } from "./rate-limit.js";
 import { schema } from "./schema/index.js";
 
@@ -198,6 +197,16 @@ function useRequestRateLimit(limiter: RequestRateLimiter, trustProxy: boolean): 
   };
 }
 
+/** graphql-shield on the schema (src/permissions.ts applyPermissions), as useGraphQLMiddleware would. */
+function useShield(): Plugin {
+  return {
+    onSchemaChange: ({ schema, replaceSchema }) => {
+      const shielded = applyPermissions(schema);
+      if (shielded !== schema) replaceSchema(shielded);
+    },
+  };
+}
+
 export interface YogaDeps {
   db: PrismaClient;
   config: Config;
@@ -262,7 +271,7 @@ export function createGraphQLHandler({ db, config, logger, authCache }: YogaDeps
       ...(config.introspection ? [] : [useNoIntrospection()]),
       useSecurityHeaders(),
       useDatabaseFailureStatus(),
-      useGraphQLMiddleware([permissions]),
+      useShield(),
     ],
   });
 }
