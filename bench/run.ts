@@ -47,6 +47,8 @@ const multiCore = os.availableParallelism() >= 2;
 const SERVER_CPU = multiCore ? "1" : "0";
 const WRK_CPU = "0";
 const runId = randomBytes(4).toString("hex");
+/** `npm start`'s entry: src/ compiled by `npm run build`. */
+const SERVICE_ENTRY = "dist/server.js";
 
 type TargetName = "service" | "floor";
 
@@ -158,7 +160,10 @@ function baseEnv(): Record<string, string> {
   return picked;
 }
 
-/** Starts `node [flags] --import tsx <script>` pinned to SERVER_CPU (taskset execs node: same pid). */
+/**
+ * Starts `node [flags] <script>` pinned to SERVER_CPU (taskset execs node: same pid): a `.js` script
+ * as it is (the service as `npm start` runs it, compiled to dist/), a `.ts` one through tsx.
+ */
 async function startServer(
   name: string,
   script: string,
@@ -166,7 +171,8 @@ async function startServer(
   nodeFlags: string[] = [],
 ): Promise<Server> {
   const port = await freePort();
-  const child = spawn("taskset", ["-c", SERVER_CPU, process.execPath, ...nodeFlags, "--import", "tsx", script], {
+  const loader = script.endsWith(".ts") ? ["--import", "tsx"] : [];
+  const child = spawn("taskset", ["-c", SERVER_CPU, process.execPath, ...nodeFlags, ...loader, script], {
     cwd: root,
     env: { ...baseEnv(), NODE_ENV: "production", HOST: "127.0.0.1", PORT: String(port), ...extraEnv },
     stdio: ["ignore", "pipe", "pipe"],
@@ -617,7 +623,10 @@ async function main(): Promise<number> {
     const floorEnv = { DATABASE_URL: dbUrl, INVITE_RATE_LIMIT: "10000000", INVITE_TTL_MS: String(7 * 86_400_000) };
 
     // Phase 1: seed, check every answer, count SQL statements (the service with BENCH_COUNT_SQL=1).
-    const counting = await startServer("service", "src/server.ts", { ...serviceEnv, BENCH_COUNT_SQL: "1" });
+    // The service as `npm start` runs it: compiled to dist/ first (`npm run build`).
+    log("building the service: npm run build");
+    execFileSync("npm", ["run", "build", "--silent"], { cwd: root, stdio: ["ignore", "inherit", "inherit"] });
+    const counting = await startServer("service", SERVICE_ENTRY, { ...serviceEnv, BENCH_COUNT_SQL: "1" });
     servers.push(counting);
     const floor = await startServer("floor", "bench/floor/server.ts", floorEnv);
     servers.push(floor);
@@ -653,7 +662,7 @@ async function main(): Promise<number> {
     if (profileDir) mkdirSync(profileDir, { recursive: true });
     const service = await startServer(
       "service",
-      "src/server.ts",
+      SERVICE_ENTRY,
       serviceEnv,
       profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [],
     );

@@ -56,6 +56,19 @@ const EnvSchema = z.object({
   INVITE_TTL: duration("7d"),
   INVITE_RATE_LIMIT: int(1000, 1, 10_000_000),
   DB_POOL_SIZE: int(10, 1, 500),
+  // How long an accepted API token is remembered (src/auth.ts); "0" turns the cache off.
+  AUTH_CACHE_TTL: z
+    .string()
+    .default("5s")
+    .transform((value, ctx) => {
+      if (value.trim() === "0") return 0;
+      const ms = parseDuration(value);
+      if (ms === null || ms > 60_000) {
+        ctx.addIssue({ code: "custom", message: `"${value}" is not 0 or a duration up to 60s like 5s` });
+        return z.NEVER;
+      }
+      return ms;
+    }),
   DB_CONNECT_TIMEOUT: duration("5s"),
   DB_STATEMENT_TIMEOUT: duration("15s"),
   SHUTDOWN_GRACE: duration("10s"),
@@ -110,6 +123,8 @@ export interface Config {
   inviteTtlMs: number;
   inviteRateLimit: number;
   dbPoolSize: number;
+  /** How long an accepted API token is cached, in ms; 0: no cache. */
+  authCacheTtlMs: number;
   dbConnectTimeoutMs: number;
   dbStatementTimeoutMs: number;
   shutdownGraceMs: number;
@@ -170,6 +185,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     inviteTtlMs: e.INVITE_TTL,
     inviteRateLimit: e.INVITE_RATE_LIMIT,
     dbPoolSize: e.DB_POOL_SIZE,
+    authCacheTtlMs: e.AUTH_CACHE_TTL,
     dbConnectTimeoutMs: e.DB_CONNECT_TIMEOUT,
     dbStatementTimeoutMs: e.DB_STATEMENT_TIMEOUT,
     shutdownGraceMs: e.SHUTDOWN_GRACE,

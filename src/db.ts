@@ -17,32 +17,50 @@ export interface Database {
   migrate(log?: (msg: string) => void): Promise<string[]>;
   /** Cheap round trip for /ready; rejects within DB_CONNECT_TIMEOUT. */
   ping(): Promise<void>;
-  /** Every SQL statement the client sends is reported here (tests and benchmarks count them). */
+  /**
+   * Every SQL statement the client sends is reported here (tests and benchmarks count them). Only
+   * with `createDatabase(config, { logQueries: true })`: Prisma's query events cost every query
+   * some CPU, so production runs without them (and this throws).
+   */
   onQuery(listener: (sql: string) => void): () => void;
   close(): Promise<void>;
 }
 
 type DatabaseConfig = Pick<Config, "database" | "dbPoolSize" | "dbConnectTimeoutMs" | "dbStatementTimeoutMs">;
 
+export interface DatabaseOptions {
+  /** A PGlite instance to use instead of opening DATA_DIR (tests). */
+  pglite?: PGlite;
+  /** Report every SQL statement to `onQuery` listeners (tests, BENCH_COUNT_SQL). Off by default. */
+  logQueries?: boolean;
+}
+
 /** The one place that creates a PrismaClient: PostgreSQL when DATABASE_URL is set, else PGlite. */
-export function createDatabase(config: DatabaseConfig, options: { pglite?: PGlite } = {}): Database {
+export function createDatabase(config: DatabaseConfig, options: DatabaseOptions = {}): Database {
   const { database } = config;
   const engine =
     database.kind === "postgres"
       ? postgresEngine(config, database.url)
       : pgliteEngine(database.dataDir, options.pglite);
-  const prisma = new PrismaClient({ adapter: engine.adapter, log: [{ emit: "event", level: "query" } as const] });
   const listeners = new Set<(sql: string) => void>();
-  prisma.$on("query", (e) => {
-    for (const l of listeners) l(e.query);
-  });
+  const prisma = options.logQueries
+    ? new PrismaClient({ adapter: engine.adapter, log: [{ emit: "event", level: "query" } as const] })
+    : new PrismaClient({ adapter: engine.adapter });
+  if (options.logQueries) {
+    (prisma as PrismaClient<"query">).$on("query", (e) => {
+      for (const l of listeners) l(e.query);
+    });
+  }
   return {
     prisma,
     kind: engine.target.kind,
     migrate: (logFn) => applyMigrations(engine.target, logFn),
     // Bounded: /ready answers 503 within DB_CONNECT_TIMEOUT even when a connection hangs.
     ping: () => withTimeout(prisma.$queryRawUnsafe("SELECT 1"), config.dbConnectTimeoutMs, "database ping timed out"),
-    onQuery: (l) => subscribe(listeners, l),
+    onQuery: (l) => {
+      if (!options.logQueries) throw new Error("onQuery needs createDatabase(config, { logQueries: true })");
+      return subscribe(listeners, l);
+    },
     close: async () => {
       await prisma.$disconnect();
       await engine.close();

@@ -1,5 +1,7 @@
-import { type GraphQLError, type GraphQLResolveInfo, isUnionType } from "graphql";
-import { allow, deny, rule, shield } from "graphql-shield";
+import { type GraphQLError, type GraphQLResolveInfo, type GraphQLSchema, isObjectType, isUnionType } from "graphql";
+import { applyMiddleware } from "graphql-middleware";
+import { allow, deny, type IRules, rule, shield } from "graphql-shield";
+
 import type { Context } from "./builder.js";
 import { hasAtLeast } from "./domain/roles.js";
 import { databaseFailure } from "./domain/tx.js";
@@ -40,38 +42,78 @@ async function unlessDatabaseFails(check: () => Promise<true | GraphQLError>): P
   }
 }
 
+type Decision = Promise<true | GraphQLError>;
+const decisions = new WeakMap<Context, WeakMap<object, Map<string, Decision>>>();
+
+/**
+ * A rule that depends only on its parent object (and the request) decides once per object: the
+ * other fields of that object reuse the answer (an Invite of a list is checked once, not once per
+ * field). Kept per request and per object, so nothing is shared between requests or aliases.
+ */
+function oncePerParent(name: string, parent: unknown, ctx: Context, decide: () => Decision): Decision {
+  if (typeof parent !== "object" || parent === null) return decide();
+  let byParent = decisions.get(ctx);
+  if (!byParent) {
+    byParent = new WeakMap();
+    decisions.set(ctx, byParent);
+  }
+  let byRule = byParent.get(parent);
+  if (!byRule) {
+    byRule = new Map();
+    byParent.set(parent, byRule);
+  }
+  let decision = byRule.get(name);
+  if (!decision) {
+    decision = decide();
+    byRule.set(name, decision);
+  }
+  return decision;
+}
+
 /** A member (any role, guests too) or an admin of the organization that `pick` names. */
-function roleRule(name: string, minimum: "GUEST" | "ADMIN", pick: (parent: Parent, args: Args) => unknown) {
-  return rule(name, { cache: "no_cache" })((parent: Parent, args: Args, ctx: Context) =>
-    unlessDatabaseFails(async () => {
-      if (!ctx.viewer) return unauthenticated();
-      const organizationId = pick(parent, args);
-      if (typeof organizationId !== "string") return forbidden();
-      if (hasAtLeast(await ctx.access.roleIn(organizationId), minimum)) return true;
-      return forbidden(
-        minimum === "ADMIN"
-          ? "Only admins of this organization may do this"
-          : "Only members of this organization may see this",
-      );
-    }),
-  );
+function roleRule(
+  name: string,
+  minimum: "GUEST" | "ADMIN",
+  pick: (parent: Parent, args: Args) => unknown,
+  /** `pick` reads only the parent: decide once per parent object (oncePerParent). */
+  { perParent }: { perParent: boolean },
+) {
+  return rule(name, { cache: "no_cache" })((parent: Parent, args: Args, ctx: Context) => {
+    const decide = () =>
+      unlessDatabaseFails(async () => {
+        if (!ctx.viewer) return unauthenticated();
+        const organizationId = pick(parent, args);
+        if (typeof organizationId !== "string") return forbidden();
+        if (hasAtLeast(await ctx.access.roleIn(organizationId), minimum)) return true;
+        return forbidden(
+          minimum === "ADMIN"
+            ? "Only admins of this organization may do this"
+            : "Only members of this organization may see this",
+        );
+      });
+    return perParent ? oncePerParent(name, parent, ctx, decide) : decide();
+  });
 }
 
 /** A check on the parent object, for the fields of one type. */
 function parentRule(name: string, check: (parent: Parent, ctx: Context & { viewer: object }) => Promise<boolean>) {
   return rule(name, { cache: "no_cache" })((parent: Parent, _args: Args, ctx: Context) =>
-    unlessDatabaseFails(async () => {
-      if (!ctx.viewer) return unauthenticated();
-      return (await check(parent, ctx as Context & { viewer: object })) ? true : forbidden();
-    }),
+    oncePerParent(name, parent, ctx, () =>
+      unlessDatabaseFails(async () => {
+        if (!ctx.viewer) return unauthenticated();
+        return (await check(parent, ctx as Context & { viewer: object })) ? true : forbidden();
+      }),
+    ),
   );
 }
 
-const isMemberOfIdArg = roleRule("isMemberOfIdArg", "GUEST", (_p, args) => args.id);
-const isAdminOfArgOrg = roleRule("isAdminOfArgOrg", "ADMIN", (_p, args) => args.organizationId);
-const isMemberOfParentOrg = roleRule("isMemberOfParentOrg", "GUEST", (parent) => parent.id);
-const isAdminOfParentOrg = roleRule("isAdminOfParentOrg", "ADMIN", (parent) => parent.id);
-const isAdminOfItsOrg = roleRule("isAdminOfItsOrg", "ADMIN", (parent) => parent.organizationId);
+const byArgs = { perParent: false };
+const byParent = { perParent: true };
+const isMemberOfIdArg = roleRule("isMemberOfIdArg", "GUEST", (_p, args) => args.id, byArgs);
+const isAdminOfArgOrg = roleRule("isAdminOfArgOrg", "ADMIN", (_p, args) => args.organizationId, byArgs);
+const isMemberOfParentOrg = roleRule("isMemberOfParentOrg", "GUEST", (parent) => parent.id, byParent);
+const isAdminOfParentOrg = roleRule("isAdminOfParentOrg", "ADMIN", (parent) => parent.id, byParent);
+const isAdminOfItsOrg = roleRule("isAdminOfItsOrg", "ADMIN", (parent) => parent.organizationId, byParent);
 
 /** Members and people invited to it. */
 const canSeeOrganization = parentRule("canSeeOrganization", (org, ctx) =>
@@ -218,7 +260,7 @@ export const ruleTree = {
   ...Object.fromEntries(PAYLOAD_TYPES.map((type) => [type, allow])),
 };
 
-export const permissions = shield(ruleTree, {
+export const permissions = shield(ruleTree as IRules, {
   fallbackRule: deny,
   fallbackError: () => forbidden(),
   // Errors thrown by resolvers pass through to Yoga (and its masking) instead of turning into
@@ -226,3 +268,33 @@ export const permissions = shield(ruleTree, {
   allowExternalErrors: true,
   debug: false,
 });
+
+const SHIELD_APPLIED = "invites-gateway.shieldApplied";
+
+/**
+ * The schema with `permissions` applied (graphql-middleware wraps every field resolver in shield's
+ * rule check), then the fields whose rule is `allow` given back their own resolver: shield would
+ * only call it (an `allow` rule always passes, and with allowExternalErrors a resolver's error is
+ * passed on as it is), at the cost of a few promises per field and per list item. Every other field,
+ * those without a rule (fallbackRule: deny) included, stays wrapped: still fail-closed.
+ */
+export function applyPermissions(schema: GraphQLSchema): GraphQLSchema {
+  if (schema.extensions?.[SHIELD_APPLIED]) return schema;
+  const shielded = applyMiddleware(schema, permissions);
+  const rules = ruleTree as Record<string, unknown>;
+  for (const [typeName, typeRules] of Object.entries(rules)) {
+    const type = shielded.getType(typeName);
+    const original = schema.getType(typeName);
+    if (!isObjectType(type) || !isObjectType(original)) continue;
+    const originalFields = original.getFields();
+    for (const [fieldName, field] of Object.entries(type.getFields())) {
+      const fieldRule = typeRules === allow ? allow : (typeRules as Record<string, unknown>)[fieldName];
+      const own = originalFields[fieldName];
+      if (fieldRule !== allow || !own) continue;
+      field.resolve = own.resolve;
+      field.subscribe = own.subscribe;
+    }
+  }
+  shielded.extensions = { ...schema.extensions, [SHIELD_APPLIED]: true };
+  return shielded;
+}

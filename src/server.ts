@@ -1,10 +1,12 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { pathToFileURL } from "node:url";
+import { createAuthCache } from "./auth.js";
 import { type Config, ConfigError, loadConfig } from "./config.js";
 import { createDatabase, type Database } from "./db.js";
 import { createLogger, type Logger } from "./logger.js";
 import { serveOperatorSocket } from "./operator-socket.js";
+import { listenForRevocations } from "./revocations.js";
 import { createGraphQLHandler } from "./yoga.js";
 
 export interface RunningServer {
@@ -24,12 +26,20 @@ export async function startServer(
   config: Config,
   logger: Logger = createLogger(config.logLevel),
 ): Promise<RunningServer> {
-  const database = createDatabase(config);
+  const database = createDatabase(config, { logQueries: config.benchCountSql });
   if (config.autoMigrate) {
     const applied = await database.migrate((msg) => logger.debug(msg));
     logger.info({ applied }, applied.length ? "applied migrations" : "database schema is up to date");
   }
-  const yoga = createGraphQLHandler({ db: database.prisma, config, logger });
+  // Accepted API tokens for AUTH_CACHE_TTL. With PostgreSQL, revocations by other processes
+  // (the CLI, other replicas) arrive by NOTIFY; with PGlite every revocation is made in this process.
+  const authCache =
+    config.authCacheTtlMs > 0 ? createAuthCache({ ttlMs: config.authCacheTtlMs, maxEntries: 10_000 }) : undefined;
+  const revocations =
+    authCache && config.database.kind === "postgres"
+      ? listenForRevocations(config.database.url, authCache, logger, config.dbConnectTimeoutMs)
+      : undefined;
+  const yoga = createGraphQLHandler({ db: database.prisma, config, logger, authCache });
   // With the embedded database, operator commands run in this process (see operator-socket.ts).
   const closeOperatorSocket =
     config.database.kind === "pglite" && !config.database.dataDir.startsWith("memory://")
@@ -90,6 +100,8 @@ export async function startServer(
       await closed;
       clearTimeout(timer);
       await yoga.dispose();
+      await revocations?.close();
+      authCache?.close();
       stopCountingSql();
       await database.close();
     })();

@@ -1,11 +1,10 @@
-import { useGraphQLMiddleware } from "@envelop/graphql-middleware";
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
 import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import { renderGraphiQL } from "@graphql-yoga/render-graphiql";
 import { PothosValidationError } from "@pothos/core";
 import { GraphQLError, Kind, NoSchemaIntrospectionCustomRule } from "graphql";
 import { createYoga, maskError, type Plugin, type YogaServerInstance } from "graphql-yoga";
-import { viewerFromRequest } from "./auth.js";
+import { type AuthCache, viewerFromRequest } from "./auth.js";
 import type { Context } from "./builder.js";
 import type { Config } from "./config.js";
 import { createAccess } from "./domain/access.js";
@@ -14,7 +13,7 @@ import type { PrismaClient } from "./generated/prisma/client.js";
 import { badUserInput, DATABASE_FAILURE_CODES, databaseFailureError } from "./graphql-errors.js";
 import { createJwtVerifier } from "./jwt.js";
 import type { Logger } from "./logger.js";
-import { permissions } from "./permissions.js";
+import { applyPermissions } from "./permissions.js";
 import { callerKey, createRequestRateLimiter, type RequestRateLimiter } from "./rate-limit.js";
 import { schema } from "./schema/index.js";
 
@@ -200,16 +199,28 @@ function useRequestRateLimit(limiter: RequestRateLimiter, trustProxy: boolean): 
   };
 }
 
+/** graphql-shield on the schema (src/permissions.ts applyPermissions), as useGraphQLMiddleware would. */
+function useShield(): Plugin {
+  return {
+    onSchemaChange: ({ schema, replaceSchema }) => {
+      const shielded = applyPermissions(schema);
+      if (shielded !== schema) replaceSchema(shielded);
+    },
+  };
+}
+
 export interface YogaDeps {
   db: PrismaClient;
   config: Config;
   logger: Logger;
+  /** Accepted API tokens for a few seconds (src/server.ts); none: every request looks its token up. */
+  authCache?: AuthCache | undefined;
 }
 
 export type Yoga = YogaServerInstance<Record<string, unknown>, Context>;
 
 /** The GraphQL handler. It never listens: src/server.ts does, tests call `yoga.fetch`. */
-export function createGraphQLHandler({ db, config, logger }: YogaDeps): Yoga {
+export function createGraphQLHandler({ db, config, logger, authCache }: YogaDeps): Yoga {
   const verifyJwt = config.jwt ? createJwtVerifier(config.jwt) : null;
   const rateLimiter = createRequestRateLimiter(config, logger);
   return createYoga<Record<string, unknown>, Context>({
@@ -246,7 +257,7 @@ export function createGraphQLHandler({ db, config, logger }: YogaDeps): Yoga {
     },
     // Built once per request: authenticate once; shield rules and resolvers reuse it.
     context: async ({ request }): Promise<Context> => {
-      const viewer = await viewerFromRequest(db, request, verifyJwt);
+      const viewer = await viewerFromRequest(db, request, verifyJwt, authCache);
       const now = new Date();
       return { db, config, viewer, access: createAccess(db, viewer?.id ?? null, now), now };
     },
@@ -269,7 +280,7 @@ export function createGraphQLHandler({ db, config, logger }: YogaDeps): Yoga {
       ...(config.introspection ? [] : [useNoIntrospection()]),
       useSecurityHeaders(),
       useDatabaseFailureStatus(),
-      useGraphQLMiddleware([permissions]),
+      useShield(),
     ],
   });
 }

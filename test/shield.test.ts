@@ -8,6 +8,7 @@ import { useGraphQLMiddleware } from "@envelop/graphql-middleware";
 import {
   extendSchema,
   GraphQLError,
+  type GraphQLObjectType,
   type GraphQLSchema,
   isInterfaceType,
   isIntrospectionType,
@@ -19,7 +20,7 @@ import type { IRules } from "graphql-shield";
 import { allow, deny, shield } from "graphql-shield";
 import { createSchema, createYoga } from "graphql-yoga";
 import { describe, expect, it } from "vitest";
-import { permissions, ruleTree } from "../src/permissions.js";
+import { applyPermissions, permissions, ruleTree } from "../src/permissions.js";
 import { schema } from "../src/schema/index.js";
 import type { GqlResponse } from "./helpers/app.js";
 import { useTestApp } from "./helpers/app.js";
@@ -245,6 +246,52 @@ describe("(d) fallbackRule deny: a field without a rule is denied", () => {
     expect(body.data, show(body)).toEqual({ unruled: null });
     expect(body.errors?.map((e) => [e.extensions?.code, e.path])).toEqual([["FORBIDDEN", ["unruled"]]]);
     expect(body.errors?.[0]?.message).not.toMatch(/^(Unexpected error\.|Not Authorised!)$/);
+  });
+
+  it("applyPermissions (what the service runs) unwraps only `allow` fields: unruled and guarded fields stay wrapped", async () => {
+    const extended = extendSchema(schema, parse("extend type Query { unruled: String }"));
+    const unruled = extended.getQueryType()?.getFields().unruled;
+    if (!unruled) throw new Error("extension failed");
+    unruled.resolve = () => "leaked";
+    const shielded = applyPermissions(extended);
+    const own = (type: string, field: string) =>
+      (extended.getType(type) as GraphQLObjectType).getFields()[field]?.resolve;
+    const served = (type: string, field: string) =>
+      (shielded.getType(type) as GraphQLObjectType).getFields()[field]?.resolve;
+    // allow: the field's own resolver (or none: the default resolver), as before shield.
+    for (const [type, field] of [
+      ["Query", "viewer"],
+      ["Invite", "id"],
+      ["InviteEdge", "node"],
+      ["PageInfo", "hasNextPage"],
+    ]) {
+      expect(served(type as string, field as string), `${type}.${field}`).toBe(own(type as string, field as string));
+    }
+    // a rule, or no rule at all (the fallback denies): wrapped by shield.
+    for (const [type, field] of [
+      ["Query", "unruled"],
+      ["Query", "organization"],
+      ["Invite", "email"],
+      ["Organization", "title"],
+    ]) {
+      expect(served(type as string, field as string), `${type}.${field}`).toBeTypeOf("function");
+      expect(served(type as string, field as string), `${type}.${field}`).not.toBe(
+        own(type as string, field as string),
+      );
+    }
+    const yoga = createYoga({
+      schema: shielded,
+      maskedErrors: true,
+      logging: false,
+      context: () => ({ viewer: null }),
+    });
+    const response = await yoga.fetch("http://localhost/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ query: "{ unruled }" }),
+    });
+    const body = (await response.json()) as GqlResponse;
+    expect(body.errors?.map((e) => [e.extensions?.code, e.path])).toEqual([["FORBIDDEN", ["unruled"]]]);
   });
 });
 

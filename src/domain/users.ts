@@ -18,25 +18,59 @@ export interface Viewer {
   subject: string | null;
 }
 
-export type AuthResult = { ok: true; viewer: Viewer } | { ok: false; reason: string };
+/** A token's row joined to its user, from one statement. */
+interface TokenRow {
+  id: string;
+  tokenHash: string;
+  revoked: boolean;
+  expired: boolean;
+  expiresAt: Date | null;
+  userId: string;
+  email: string | null;
+  emailVerified: boolean;
+}
 
-/** Looks a bearer token up by its hash. Revoked, expired or unknown tokens are rejected. */
-export async function authenticateToken(db: PrismaClient, token: string, now = new Date()): Promise<AuthResult> {
+export type TokenAuthResult =
+  | { ok: true; viewer: Viewer; tokenHash: string; expiresAt: Date | null }
+  | { ok: false; reason: string };
+
+/**
+ * Looks a bearer token up by its hash, joined to its user in one statement. Revoked, expired or
+ * unknown tokens are rejected.
+ */
+export async function authenticateToken(db: PrismaClient, token: string, now = new Date()): Promise<TokenAuthResult> {
   // The token itself is never compared, here or in the database: it is found by its SHA-256, so
   // what the index lookup's timing could reveal is about hashes the caller chose, not the token.
-  const row = await db.apiToken.findUnique({
-    where: { tokenHash: hashToken(token) },
-    select: {
-      id: true,
-      revokedAt: true,
-      expiresAt: true,
-      user: { select: { id: true, email: true, emailVerified: true } },
-    },
-  });
+  const tokenHash = hashToken(token);
+  const rows = await db.$queryRaw<TokenRow[]>`
+    SELECT t."id", t."tokenHash", t."revokedAt" IS NOT NULL AS "revoked",
+           (t."expiresAt" IS NOT NULL AND t."expiresAt" <= ${now}) AS "expired", t."expiresAt",
+           u."id" AS "userId", u."email", u."emailVerified"
+    FROM "ApiToken" t JOIN "User" u ON u."id" = t."userId"
+    WHERE t."tokenHash" = ${tokenHash}`;
+  const row = rows[0];
   if (!row) return { ok: false, reason: "Invalid API token" };
-  if (row.revokedAt) return { ok: false, reason: "API token has been revoked" };
-  if (row.expiresAt && row.expiresAt <= now) return { ok: false, reason: "API token has expired" };
-  return { ok: true, viewer: { ...row.user, tokenId: row.id, subject: null } };
+  if (row.revoked) return { ok: false, reason: "API token has been revoked" };
+  if (row.expired) return { ok: false, reason: "API token has expired" };
+  return {
+    ok: true,
+    viewer: { id: row.userId, email: row.email, emailVerified: row.emailVerified, tokenId: row.id, subject: null },
+    tokenHash,
+    expiresAt: row.expiresAt === null ? null : new Date(row.expiresAt),
+  };
+}
+
+/**
+ * Revocations, for caches of authenticated tokens (src/auth.ts): listeners in this process hear of
+ * every revocation made in it; other processes hear of it through PostgreSQL's NOTIFY on
+ * TOKEN_REVOKED_CHANNEL (the payload is the token's hash), sent in the revoking transaction.
+ */
+export const TOKEN_REVOKED_CHANNEL = "igw_token_revoked";
+const revocationListeners = new Set<(tokenHash: string) => void>();
+
+export function onTokenRevoked(listener: (tokenHash: string) => void): () => void {
+  revocationListeners.add(listener);
+  return () => revocationListeners.delete(listener);
 }
 
 /**
@@ -85,7 +119,14 @@ export async function revokeToken(db: PrismaClient, token: string, now = new Dat
   const tokenHash = hashToken(token);
   const found = await db.apiToken.findUnique({ where: { tokenHash }, select: { id: true, revokedAt: true } });
   if (!found) throw new NotFoundError("No such token");
-  if (!found.revokedAt) await db.apiToken.update({ where: { tokenHash }, data: { revokedAt: now } });
+  if (!found.revokedAt) {
+    await db.$transaction([
+      db.apiToken.update({ where: { tokenHash }, data: { revokedAt: now } }),
+      db.$executeRaw`SELECT pg_notify(${TOKEN_REVOKED_CHANNEL}, ${tokenHash})`,
+    ]);
+  }
+  // Also when it was revoked already: a cache must never hold a revoked token.
+  for (const listener of revocationListeners) listener(tokenHash);
 }
 
 /**

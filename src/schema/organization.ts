@@ -2,7 +2,7 @@ import { builder, connectionPaging, idKey } from "../builder.js";
 import { type InviteStatus, inviteStatusWhere } from "../domain/invites.js";
 import { createOrganization } from "../domain/organizations.js";
 import type { Organization } from "../generated/prisma/client.js";
-import { requireViewer } from "./context-helpers.js";
+import { loadEntity, requireViewer } from "./context-helpers.js";
 import { mutationErrors } from "./errors.js";
 import { InviteStatusEnum } from "./invite.js";
 import { MemberRoleEnum } from "./member.js";
@@ -87,7 +87,7 @@ export const OrganizationRef = builder.prismaObject("Organization", {
 
 builder.asEntity(OrganizationRef, {
   key: idKey(),
-  resolveReference: ({ id }, ctx) => ctx.db.organization.findUnique({ where: { id } }),
+  resolveReference: ({ id }, ctx) => loadEntity(ctx, "organization", id),
 });
 
 builder.queryField("organization", (t) =>

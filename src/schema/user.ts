@@ -1,5 +1,6 @@
 import { builder, idKey } from "../builder.js";
 import { inviteStatusWhere } from "../domain/invites.js";
+import { loadEntity } from "./context-helpers.js";
 
 export const UserRef = builder.prismaObject("User", {
   fields: (t) => ({
@@ -29,7 +30,7 @@ export const UserRef = builder.prismaObject("User", {
 // batched by Prisma into one statement.
 builder.asEntity(UserRef, {
   key: idKey(),
-  resolveReference: ({ id }, ctx) => ctx.db.user.findUnique({ where: { id } }),
+  resolveReference: ({ id }, ctx) => loadEntity(ctx, "user", id),
 });
 
 builder.queryField("viewer", (t) =>

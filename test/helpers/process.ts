@@ -69,7 +69,10 @@ export interface ServerProcess {
   exited: Promise<number | null>;
 }
 
-/** Starts `npm start`'s entry (tsx src/server.ts) on a free port and waits for its URL. */
+/**
+ * Starts the server from its sources (tsx src/server.ts; `npm start` runs the same code compiled to
+ * dist/) on a free port and waits for its URL.
+ */
 export function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [TSX_CLI, "src/server.ts"], {
