@@ -5,6 +5,16 @@ import { unauthenticated } from "./graphql-errors.js";
 import { JwtRejected, type JwtVerifier, looksLikeJwt } from "./jwt.js";
 
 /**
+ * The token of an `Authorization` header: null when there is none (anonymous), undefined when it is
+ * not `Bearer <token>` (the scheme in any case, any whitespace around it). The one reading of the
+ * header: authentication and the request rate limit (src/rate-limit.ts) agree on who is calling.
+ */
+export function bearerToken(header: string | null): string | null | undefined {
+  if (header === null || header.trim() === "") return null;
+  return /^\s*Bearer\s+(\S+)\s*$/i.exec(header)?.[1];
+}
+
+/**
  * The viewer of one request, from its Authorization header. No header: anonymous (null). A bearer
  * token is a JWT from the identity provider (when JWT mode is on) or an API token; anything that
  * does not verify is rejected, never treated as anonymous.
@@ -15,11 +25,10 @@ export async function viewerFromRequest(
   verifyJwt: JwtVerifier | null,
   cache?: AuthCache,
 ): Promise<Viewer | null> {
-  const header = request.headers.get("authorization");
-  if (header === null || header.trim() === "") return null;
-  const match = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  if (!match?.[1]) throw unauthenticated("The Authorization header must be `Bearer <token>`", { httpStatus: 401 });
-  const token = match[1];
+  const token = bearerToken(request.headers.get("authorization"));
+  if (token === null) return null;
+  if (token === undefined)
+    throw unauthenticated("The Authorization header must be `Bearer <token>`", { httpStatus: 401 });
   if (verifyJwt && looksLikeJwt(token)) {
     try {
       return await userForJwtIdentity(db, await verifyJwt(token));

@@ -1,6 +1,7 @@
 import { createHash } from "node:crypto";
 import { Redis } from "ioredis";
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
+import { bearerToken } from "./auth.js";
 import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
 
@@ -94,13 +95,13 @@ export function createRequestRateLimiter(config: Config, logger: Logger): Reques
  * itself: the key is stored in Redis), else its client address. Counting before authentication
  * means a flood of one bad token is limited too, without a database round trip.
  *
- * The token is read as src/auth.ts reads it (scheme in any case, any whitespace around it), so
+ * The token is read by src/auth.ts's bearerToken (scheme in any case, any whitespace around it), so
  * that `bearer T`, `Bearer  T` and `Bearer T` share one count: keyed on the raw header, each
  * spelling of a valid token would be a fresh budget. A header auth.ts refuses without a lookup
  * counts against the address.
  */
 export function callerKey(request: Request, clientAddress: string | undefined): string {
-  const token = /^\s*Bearer\s+(\S+)\s*$/i.exec(request.headers.get("authorization") ?? "")?.[1];
+  const token = bearerToken(request.headers.get("authorization"));
   if (token) return `cred:${createHash("sha256").update(token, "utf8").digest("base64url").slice(0, 32)}`;
   return `addr:${clientAddress ?? "unknown"}`;
 }
