@@ -1,7 +1,7 @@
 import { builder, connectionPaging, idKey } from "../builder.js";
 import { type InviteStatus, inviteStatusWhere } from "../domain/invites.js";
 import { createOrganization } from "../domain/organizations.js";
-import type { Organization } from "../generated/prisma/client.js";
+import { type Organization, Prisma } from "../generated/prisma/client.js";
 import { requireViewer } from "./context-helpers.js";
 import { mutationErrors } from "./errors.js";
 import { InviteStatusEnum } from "./invite.js";
@@ -97,14 +97,22 @@ builder.queryField("organization", (t) =>
     nullable: true,
     description: "An organization the viewer is a member of (FORBIDDEN otherwise, whether or not it exists).",
     args: { id: t.arg.id({ required: true }) },
-    // The rule has loaded the row with the viewer's role (ctx.access): when no relation is selected
-    // (plugin-prisma's `query` is empty), that row is the answer, and the request makes one statement.
+    // The rule has loaded the row with the viewer's role (ctx.access): when the query selects columns
+    // only (no relation, no count), that row is the answer, and the request makes one statement.
     resolve: (query, _root, args, ctx) =>
-      Object.keys(query).length === 0
+      selectsColumnsOnly(query)
         ? ctx.access.organization(args.id)
         : ctx.db.organization.findUnique({ ...query, where: { id: args.id } }),
   }),
 );
+
+/** plugin-prisma's query for an Organization asks for nothing but its own columns. */
+function selectsColumnsOnly(query: { include?: unknown; select?: Record<string, unknown> }): boolean {
+  if (query.include) return false;
+  return Object.entries(query.select ?? {}).every(
+    ([field, wanted]) => wanted === true && field in Prisma.OrganizationScalarFieldEnum,
+  );
+}
 
 const CreateOrganizationInput = builder.inputType("CreateOrganizationInput", {
   fields: (t) => ({ title: t.string({ required: true }) }),
