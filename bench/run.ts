@@ -661,15 +661,10 @@ async function main(): Promise<number> {
     // Phase 2: the timed runs, without SQL counting; service then floor for each workload.
     const profileDir = env.BENCH_CPU_PROF ? path.resolve(env.BENCH_CPU_PROF) : undefined;
     if (profileDir) mkdirSync(profileDir, { recursive: true });
-    const service = await startServer(
-      "service",
-      SERVICE_ENTRY,
-      serviceEnv,
-      [
-        ...(env.BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? []),
-        ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []),
-      ],
-    );
+    const service = await startServer("service", SERVICE_ENTRY, serviceEnv, [
+      ...(env.BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? []),
+      ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []),
+    ]);
     servers.push(service);
     for (const workload of workloads) {
       const result = results.find((r) => r.id === workload.id) as WorkloadResult;
