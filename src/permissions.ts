@@ -184,6 +184,8 @@ const PAYLOAD_TYPES = [
   "CreateLinkInviteSuccess",
   "UpdateLinkInviteSuccess",
   "RevokeLinkInviteSuccess",
+  "UpdateOrganizationDomainsSuccess",
+  "JoinOrganizationByDomainSuccess",
   "ValidationIssue",
   "ValidationError",
   "NotFoundError",
@@ -218,6 +220,9 @@ export const ruleTree = {
     createLinkInvite: isAdminOfArgOrg,
     updateLinkInvite: isAdminOfArgOrg,
     revokeLinkInvite: isAdminOfArgOrg,
+    updateOrganizationDomains: isAdminOfArgOrg,
+    // Any signed-in user: the domain function decides (verified email in an allowed domain).
+    joinOrganizationByDomain: isAuthenticated,
   },
   User: {
     ...allButId(["email", "displayName", "organizations"], canSeeUser),
@@ -230,6 +235,7 @@ export const ruleTree = {
     linkInvites: isAdminOfParentOrg,
     linkInvite: isAdminOfParentOrg,
     auditLog: isAdminOfParentOrg,
+    allowedDomains: isAdminOfParentOrg,
   },
   Invite: allButId(
     ["organization", "email", "role", "sso", "status", "user", "invitedBy", "createdAt", "expiresAt", "acceptedAt"],
