@@ -233,7 +233,10 @@ export const routes: Route[] = [
         // GitBook lists items as InviteLinkToOrganization (`role` required): a space or collection
         // link carries `role: null` there too (its joiner becomes a guest of the organization).
         // A single link (OrganizationInviteLink, oneOf) must not, or it would match two schemas.
-        items: (connection.edges as Array<{ node: GraphQLLink }>).map((e) => ({ role: null, ...restLink(e.node) })),
+        items: (connection.edges as Array<{ node: GraphQLLink }>).map((e) => {
+          const item = restLink(e.node);
+          return "role" in item ? item : { ...item, role: null };
+        }),
         count: connection.totalCount,
       };
       if (connection.pageInfo.hasNextPage) body.next = { page: connection.pageInfo.endCursor };
