@@ -388,3 +388,51 @@ describe("REST twin and the request rate limit", () => {
     expect(await limited.json()).toMatchObject({ error: { code: 429, reason: "RATE_LIMITED" } });
   });
 });
+
+describe("REST twin: cross-origin requests", () => {
+  const app = useTestApp("pglite", { CORS_ORIGINS: "https://app.example.com" });
+
+  it("an allowed origin may preflight PATCH and DELETE; another origin is not echoed back", async () => {
+    const a = app.current;
+    const org = await a.seed.org();
+    const path = `http://localhost/v1/orgs/${org.id}/link-invites/abc`;
+    const preflight = await a.yoga.fetch(path, {
+      method: "OPTIONS",
+      headers: {
+        origin: "https://app.example.com",
+        "access-control-request-method": "PATCH",
+        "access-control-request-headers": "authorization, content-type",
+      },
+    });
+    expect(preflight.headers.get("access-control-allow-origin")).toBe("https://app.example.com");
+    expect(preflight.headers.get("access-control-allow-methods")).toContain("PATCH");
+    expect(preflight.headers.get("access-control-allow-methods")).toContain("DELETE");
+    const evil = await a.yoga.fetch(path, {
+      method: "OPTIONS",
+      headers: { origin: "https://evil.example.com", "access-control-request-method": "DELETE" },
+    });
+    // Yoga answers with the configured origin, never the caller's: the browser refuses the request.
+    expect(evil.headers.get("access-control-allow-origin")).not.toBe("https://evil.example.com");
+  });
+
+  it("a cross-site form post (no credential, not JSON) is refused before anything runs, nothing written", async () => {
+    const a = app.current;
+    const org = await a.seed.org();
+    for (const contentType of ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x"]) {
+      const res = await a.yoga.fetch(`http://localhost/v1/orgs/${org.id}/link-invites`, {
+        method: "POST",
+        headers: { "content-type": contentType, origin: "https://evil.example.com" },
+        body: "role=admin",
+      });
+      expect(res.status, contentType).toBe(400);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/application\/json/);
+    }
+    const withToken = await a.yoga.fetch(`http://localhost/v1/orgs/${org.id}/link-invites`, {
+      method: "POST",
+      headers: { "content-type": "text/plain", authorization: `Bearer ${org.owner.token}` },
+      body: JSON.stringify({ role: "read" }),
+    });
+    expect(withToken.status).toBe(400);
+    expect(await a.db.linkInvite.count({ where: { organizationId: org.id } })).toBe(0);
+  });
+});
