@@ -215,7 +215,7 @@ describe.each(DB_KINDS)("REST twin /v1 (%s)", (kind) => {
     conforms(page2, LINKS, "GET", 200);
     expect(page2.json?.items.map((i: Json) => i.id)).toEqual([id]);
     expect(page2.json?.next).toBeUndefined();
-    const all = await rest("GET", `/orgs/${org.id}/link-invites`, { token });
+    const all = await rest("GET", `/orgs/${org.id}/link-invites?limit=&page=`, { token });
     expect(all.json?.items).toHaveLength(4);
 
     const patched = await rest("PATCH", `/orgs/${org.id}/link-invites/${id}`, { token, body: { role: "comment" } });
@@ -331,6 +331,9 @@ describe.each(DB_KINDS)("REST twin /v1 (%s)", (kind) => {
     expect(unknown.json).toMatchObject({ error: { code: 404, reason: "NOT_FOUND" } });
     const badId = await rest("POST", `/orgs/${org.id}/invites/bad%20id`, { token: other.token });
     expect(badId.status).toBe(400);
+    const malformed = await rest("POST", `/orgs/${org.id}/invites/%E0%A4%A`, { token: other.token });
+    expect(malformed.status).toBe(400);
+    expect(malformed.json?.error.code).toBe(400);
   });
 
   it("POST /orgs/{id}/join: 204 for a verified email in an allowed domain; 400 otherwise; 401 anonymous", async () => {

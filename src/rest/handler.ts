@@ -60,7 +60,11 @@ function match(path: string): { routes: Array<{ route: Route; params: Record<str
     if (!m) continue;
     const params: Record<string, string> = {};
     names.forEach((name, i) => {
-      params[name] = decodeURIComponent(m[i + 1] as string);
+      try {
+        params[name] = decodeURIComponent(m[i + 1] as string);
+      } catch {
+        throw new RestError(400, `Invalid ${name}: malformed percent-encoding`, "VALIDATION");
+      }
     });
     found.push({ route, params });
   }
@@ -154,9 +158,9 @@ export function useRestTwin(graphql: () => GraphQLFetch, config: Config): Plugin
         );
         return;
       }
-      const found = match(path).routes;
-      const hit = found.find((r) => r.route.method === request.method);
       try {
+        const found = match(path).routes;
+        const hit = found.find((r) => r.route.method === request.method);
         if (!hit) {
           if (found.length === 0) throw new RestError(404, `No route ${request.method} /v1${path}`);
           const allow = found.map((r) => r.route.method).join(", ");

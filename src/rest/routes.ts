@@ -224,7 +224,9 @@ export const routes: Route[] = [
       }
       ${LINK_FIELDS}`,
     variables: ({ params, query }) => {
-      const q = parseInput(listQuery, Object.fromEntries(query), "query");
+      // An empty value (`?limit=`) is no value, not 0.
+      const given = Object.fromEntries([...query].filter(([, value]) => value !== ""));
+      const q = parseInput(listQuery, given, "query");
       return { organizationId: params.organizationId, first: q.limit, after: q.page };
     },
     reply: (data) => {
