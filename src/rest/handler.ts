@@ -50,7 +50,7 @@ function errorResponse(error: RestError, headers: Record<string, string> = {}): 
   const body = {
     error: { code: error.status, message: error.message, ...(error.reason ? { reason: error.reason } : {}) },
   };
-  return json(error.status, body, headers);
+  return json(error.status, body, { ...error.headers, ...headers });
 }
 
 function match(path: string): { routes: Array<{ route: Route; params: Record<string, string> }> } {
@@ -126,12 +126,7 @@ async function runRoute(
   if (first) {
     const code = first.extensions?.code ?? "";
     const status = TOP_LEVEL_STATUS[code] ?? (response.status >= 400 ? response.status : 500);
-    throw Object.assign(
-      new RestError(status, status === 500 ? "Unexpected error." : first.message, code || undefined),
-      {
-        headers: passed,
-      },
-    );
+    throw new RestError(status, status === 500 ? "Unexpected error." : first.message, code || undefined, passed);
   }
   const reply: RestReply = route.reply(answer.data ?? {});
   return json(reply.status, reply.body, passed);
@@ -172,7 +167,7 @@ export function useRestTwin(graphql: () => GraphQLFetch, config: Config): Plugin
         );
       } catch (error) {
         if (!(error instanceof RestError)) throw error;
-        endResponse(errorResponse(error, (error as RestError & { headers?: Record<string, string> }).headers));
+        endResponse(errorResponse(error));
       }
     },
   };

@@ -26,6 +26,8 @@ export class RestError extends Error {
     message: string,
     /** The GraphQL error code behind it (VALIDATION, DOMAIN_NOT_ALLOWED, ...), sent as error.reason. */
     readonly reason?: string,
+    /** Response headers to send with it (a 429's Retry-After). */
+    readonly headers: Record<string, string> = {},
   ) {
     super(message);
   }
