@@ -230,6 +230,8 @@ const PAYLOAD_TYPES = [
   "CreateLinkInviteSuccess",
   "UpdateLinkInviteSuccess",
   "RevokeLinkInviteSuccess",
+  "UpdateOrganizationDomainsSuccess",
+  "JoinOrganizationByDomainSuccess",
   "ValidationIssue",
   "ValidationError",
   "NotFoundError",
@@ -264,6 +266,9 @@ export const ruleTree = {
     createLinkInvite: isAdminOfArgOrg,
     updateLinkInvite: isAdminOfArgOrg,
     revokeLinkInvite: isAdminOfArgOrg,
+    updateOrganizationDomains: isAdminOfArgOrg,
+    // Any signed-in user: the domain function decides (verified email in an allowed domain).
+    joinOrganizationByDomain: isAuthenticated,
   },
   User: {
     ...allButId(["email", "displayName", "organizations"], canSeeUser),
@@ -276,6 +281,7 @@ export const ruleTree = {
     linkInvites: isAdminOfParentOrg,
     linkInvite: isAdminOfParentOrg,
     auditLog: isAdminOfParentOrg,
+    allowedDomains: isAdminOfParentOrg,
   },
   Invite: allButId(
     ["organization", "email", "role", "sso", "status", "user", "invitedBy", "createdAt", "expiresAt", "acceptedAt"],

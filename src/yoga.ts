@@ -14,6 +14,7 @@ import { createJwtVerifier } from "./jwt.js";
 import type { Logger } from "./logger.js";
 import { applyPermissions } from "./permissions.js";
 import { callerKey, createRequestRateLimiter, type RequestRateLimiter } from "./rate-limit.js";
+import { useRestTwin } from "./rest/handler.js";
 import { schema } from "./schema/index.js";
 
 /**
@@ -276,7 +277,7 @@ export type Yoga = YogaServerInstance<Record<string, unknown>, Context>;
 export function createGraphQLHandler({ db, config, logger, authCache }: YogaDeps): Yoga {
   const verifyJwt = config.jwt ? createJwtVerifier(config.jwt) : null;
   const rateLimiter = createRequestRateLimiter(config, logger);
-  return createYoga<Record<string, unknown>, Context>({
+  const yoga: Yoga = createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: "/graphql",
     landingPage: false,
@@ -323,13 +324,20 @@ export function createGraphQLHandler({ db, config, logger, authCache }: YogaDeps
       ? {
           origin: config.corsOrigins,
           credentials: true,
-          methods: ["GET", "POST"],
+          // PATCH and DELETE: the REST twin under /v1.
+          methods: ["GET", "POST", "PATCH", "DELETE"],
           maxAge: 600,
           // A browser app may read how long to wait after a 429.
           exposedHeaders: ["Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset"],
         }
       : false,
     plugins: [
+      // GitBook's REST operations under /v1, each run as a GraphQL request through this instance
+      // (first: the GraphQL request it makes is the one the rate limit counts).
+      useRestTwin(
+        () => async (url, init, serverContext) => yoga.fetch(url, init, serverContext as Record<string, unknown>),
+        config,
+      ),
       ...(rateLimiter ? [useRequestRateLimit(rateLimiter, config.trustProxy)] : []),
       useCsrfPrevention(),
       useBodySizeLimit(config.limits.bodyBytes),
@@ -340,4 +348,5 @@ export function createGraphQLHandler({ db, config, logger, authCache }: YogaDeps
       useShield(),
     ],
   });
+  return yoga;
 }

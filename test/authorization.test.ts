@@ -334,6 +334,44 @@ const ROWS: Row[] = [
       });
     },
   },
+  {
+    name: "Mutation.updateOrganizationDomains",
+    expect: ADMINS,
+    call: async (_c, w) => {
+      const domain = `d${randomUUID().slice(0, 8)}.example.org`;
+      return {
+        query: `mutation($org: ID!, $domains: [String!]!) { updateOrganizationDomains(organizationId: $org, domains: $domains) {
+          __typename ... on UpdateOrganizationDomainsSuccess { organization { id allowedDomains } } } }`,
+        variables: { org: w.org.id, domains: [domain] },
+        deniedAt: ["updateOrganizationDomains"],
+        unchanged: async () => {
+          const row = await w.app.db.organization.findUniqueOrThrow({ where: { id: w.org.id } });
+          expect(row.allowedDomains).not.toContain(domain);
+        },
+      };
+    },
+    ok: (data, _c, w) => {
+      expect(data?.updateOrganizationDomains).toMatchObject({
+        __typename: "UpdateOrganizationDomainsSuccess",
+        organization: { id: w.org.id },
+      });
+      expect(data?.updateOrganizationDomains.organization.allowedDomains).toHaveLength(1);
+    },
+  },
+  {
+    name: "Mutation.joinOrganizationByDomain",
+    // Any signed-in user may ask; the answer is a result (members: ALREADY_MEMBER; the non-member's
+    // example.com is not an allowed domain of the matrix organization: DOMAIN_NOT_ALLOWED).
+    expect: SIGNED_IN,
+    call: async (_c, w) => ({
+      query: `mutation($org: ID!) { joinOrganizationByDomain(organizationId: $org) { __typename ... on Error { code } } }`,
+      variables: { org: w.org.id },
+      deniedAt: ["joinOrganizationByDomain"],
+    }),
+    ok: (data, caller) => {
+      expect(data?.joinOrganizationByDomain.code).toBe(isMember(caller) ? "ALREADY_MEMBER" : "DOMAIN_NOT_ALLOWED");
+    },
+  },
 
   // --- federation: `_service` for gateways, `_entities` under the same type rules ---
   {
@@ -459,6 +497,17 @@ const ROWS: Row[] = [
       expect(data?.organization?.auditLog.edges).toContainEqual({
         node: { action: "link.created", targetId: w.link.id, actor: { id: w.users.ADMIN.id } },
       });
+    },
+  },
+  {
+    name: "Organization.allowedDomains",
+    expect: ADMINS,
+    call: async (caller, w) => ({
+      ...orgRoute(caller, "allowedDomains", "allowedDomains"),
+      variables: { org: w.org.id },
+    }),
+    ok: (data) => {
+      expect(Array.isArray(data?.organization?.allowedDomains)).toBe(true);
     },
   },
   {

@@ -198,7 +198,7 @@ describe("the served schema against the contract", () => {
       expect(names).toContain(`${prefix}Edge`);
     }
     const mutations = Object.keys(contract.getMutationType()?.getFields() ?? {});
-    expect(mutations).toHaveLength(7);
+    expect(mutations).toHaveLength(9);
     for (const m of mutations) {
       const name = m[0]?.toUpperCase() + m.slice(1);
       expect(names).toContain(`${name}Result`);

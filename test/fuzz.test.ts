@@ -95,6 +95,18 @@ const MUTATIONS = {
     vars: ["o", "i"],
     errors: ["VALIDATION"],
   },
+  updateOrganizationDomains: {
+    doc: `mutation ($o: ID!, $domains: [String!]!) { updateOrganizationDomains(organizationId: $o, domains: $domains) {
+      ${ERR} ... on UpdateOrganizationDomainsSuccess { organization { id allowedDomains } } } }`,
+    vars: ["o", "domains"],
+    errors: ["VALIDATION"],
+  },
+  joinOrganizationByDomain: {
+    doc: `mutation ($o: ID!) { joinOrganizationByDomain(organizationId: $o) {
+      ${ERR} ... on JoinOrganizationByDomainSuccess { member { role organization { id } user { id } } } } }`,
+    vars: ["o"],
+    errors: ["VALIDATION", "ALREADY_MEMBER", "DOMAIN_NOT_ALLOWED"],
+  },
 } as const;
 type MutationName = keyof typeof MUTATIONS;
 const MUTATION_NAMES = Object.keys(MUTATIONS) as MutationName[];
@@ -320,6 +332,28 @@ const createLinkInput = fc.oneof(plausibleLinkInput, hostileLinkInput);
 const updateLinkInput = fc.record(
   { role: optional(role), expiresAt: optional(dateValue), maxUses: optional(intValue) },
   { requiredKeys: [] },
+);
+
+/** An allowed-domain entry: the fuzz users' own domain (so joins succeed), valid, near-valid or hostile. */
+const domainValue = fc.oneof(
+  {
+    arbitrary: fc.constantFrom(
+      "fuzz.test",
+      " FUZZ.Test ",
+      "sub.fuzz.test",
+      "example.com",
+      "localhost",
+      "10.0.0.1",
+      "*.fuzz.test",
+      "a..b",
+      "-a.com",
+      "fuzz.test.",
+      "xn--bcher-kva.ch",
+    ),
+    weight: 4,
+  },
+  { arbitrary: fc.domain(), weight: 2 },
+  { arbitrary: hostileString, weight: 1 },
 );
 
 /** Who calls: weighted to the admin, whose calls reach the domain rules. */
@@ -700,6 +734,31 @@ describe.each(DB_KINDS)("property: hostile input to every mutation (%s)", (kind)
       await runCase(who, "revokeLinkInvite", { o: resolveOrg(org), i: inviteId }, (payload) => {
         expect(payload.existed).toBe(payload.linkInvite !== null);
         if (payload.existed) expect(payload.linkInvite.status).toBe("REVOKED");
+      });
+    });
+  });
+
+  it("updateOrganizationDomains: any list of domains", async () => {
+    await property(
+      [caller, orgRef, orWrong(fc.array(domainValue, { maxLength: 55 }))],
+      200,
+      async (who, org, domains) => {
+        await runCase(who, "updateOrganizationDomains", { o: resolveOrg(org), domains: v(domains) }, (payload) => {
+          const sent = v(domains) as string[];
+          expect(payload.organization.allowedDomains).toEqual([...new Set(sent.map((d) => d.trim().toLowerCase()))]);
+          expect(payload.organization.allowedDomains.length).toBeLessThanOrEqual(50);
+        });
+      },
+    );
+  });
+
+  it("joinOrganizationByDomain: any organization, as anyone", async () => {
+    await property([caller, orgRef], 150, async (who, org) => {
+      await runCase(who, "joinOrganizationByDomain", { o: resolveOrg(org) }, (payload, before, after) => {
+        expect(payload.member.role).toBe("READ");
+        expect(payload.member.organization.id).toBe(resolveOrg(org));
+        expect(count(after.Member) - count(before.Member)).toBe(1);
+        expect(count(after.AuditEvent) - count(before.AuditEvent)).toBe(1);
       });
     });
   });

@@ -1,7 +1,7 @@
 import type { Tx } from "./tx.js";
 import type { Viewer } from "./users.js";
 
-/** What the audit log records. `targetId` is the invite's or the link's id. */
+/** What the audit log records. `targetId` is the invite's or the link's id, or the joining user's id (`member.joined_by_domain`). */
 export const AUDIT_ACTIONS = [
   "invite.created",
   "invite.refreshed",
@@ -11,6 +11,7 @@ export const AUDIT_ACTIONS = [
   "link.updated",
   "link.revoked",
   "link.used",
+  "member.joined_by_domain",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 

@@ -10,10 +10,13 @@ export const AuditEventRef = builder.prismaObject("AuditEvent", {
     id: t.exposeID("id"),
     action: t.exposeString("action", {
       description:
-        "invite.created, invite.refreshed, invite.revoked, invite.accepted, link.created, link.updated, link.revoked or link.used.",
+        "invite.created, invite.refreshed, invite.revoked, invite.accepted, link.created, link.updated, link.revoked, link.used or member.joined_by_domain.",
     }),
     actor: t.relation("actor", { nullable: true, description: "Who made the change; null once that user is deleted." }),
-    targetId: t.exposeID("targetId", { nullable: true, description: "The invite's or the link's id." }),
+    targetId: t.exposeID("targetId", {
+      nullable: true,
+      description: "The invite's or the link's id; the joining user's id for member.joined_by_domain.",
+    }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
   }),
 });

@@ -1,6 +1,8 @@
 import { builder } from "../builder.js";
+import { joinOrganizationByDomain } from "../domain/domains.js";
 import {
   AlreadyMemberError,
+  DomainNotAllowedError,
   InviteAlreadyAcceptedError,
   InviteEmailMismatchError,
   InviteExpiredError,
@@ -48,5 +50,22 @@ builder.mutationField("joinOrganizationWithInvite", (t) =>
     ]),
     args: { organizationId: t.arg.id({ required: true }), inviteId: t.arg.id({ required: true }) },
     resolve: async (_root, args, ctx) => ({ member: await joinWithInvite(ctx.db, requireViewer(ctx), args) }),
+  }),
+);
+
+const JoinOrganizationByDomainSuccess = builder
+  .objectRef<{ member: Member }>("JoinOrganizationByDomainSuccess")
+  .implement({ fields: (t) => ({ member: t.field({ type: MemberRef, resolve: (r) => r.member }) }) });
+
+builder.mutationField("joinOrganizationByDomain", (t) =>
+  t.field({
+    type: JoinOrganizationByDomainSuccess,
+    description:
+      "Any signed-in user whose verified email's domain is one of the organization's allowedDomains (exactly; no subdomains) joins as READ. DOMAIN_NOT_ALLOWED otherwise, also for an organization that does not exist.",
+    errors: mutationErrors("JoinOrganizationByDomain", [AlreadyMemberError, DomainNotAllowedError]),
+    args: { organizationId: t.arg.id({ required: true }) },
+    resolve: async (_root, args, ctx) => ({
+      member: await joinOrganizationByDomain(ctx.db, requireViewer(ctx), args),
+    }),
   }),
 );

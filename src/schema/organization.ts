@@ -1,4 +1,5 @@
 import { builder, connectionPaging, idKey } from "../builder.js";
+import { updateOrganizationDomains } from "../domain/domains.js";
 import { type InviteStatus, inviteStatusWhere } from "../domain/invites.js";
 import { createOrganization } from "../domain/organizations.js";
 import { type Organization, Prisma } from "../generated/prisma/client.js";
@@ -17,6 +18,9 @@ export const OrganizationRef = builder.prismaObject("Organization", {
       nullable: true,
       description: "null when the viewer is not a member.",
       resolve: (org, _args, ctx) => ctx.access.roleIn(org.id),
+    }),
+    allowedDomains: t.exposeStringList("allowedDomains", {
+      description: "Email domains whose verified users may join as READ (joinOrganizationByDomain). Admins only.",
     }),
     members: t.relatedConnection(
       "members",
@@ -133,5 +137,22 @@ builder.mutationField("createOrganization", (t) =>
     resolve: async (_root, args, ctx) => ({
       organization: await createOrganization(ctx.db, requireViewer(ctx).id, args.input.title),
     }),
+  }),
+);
+
+const UpdateOrganizationDomainsSuccess = builder
+  .objectRef<{ organization: Organization }>("UpdateOrganizationDomainsSuccess")
+  .implement({
+    fields: (t) => ({ organization: t.field({ type: OrganizationRef, resolve: (r) => r.organization }) }),
+  });
+
+builder.mutationField("updateOrganizationDomains", (t) =>
+  t.field({
+    type: UpdateOrganizationDomainsSuccess,
+    description:
+      "Admins. Replaces the allowed email domains (trimmed, lower-cased, deduplicated, at most 50; [] turns joining by domain off).",
+    errors: mutationErrors("UpdateOrganizationDomains", []),
+    args: { organizationId: t.arg.id({ required: true }), domains: t.arg.stringList({ required: true }) },
+    resolve: async (_root, args, ctx) => ({ organization: await updateOrganizationDomains(ctx.db, args) }),
   }),
 );

@@ -1,0 +1,441 @@
+/**
+ * The REST twin (/v1): GitBook's Organization invites operations at their paths, answered through
+ * the same Yoga instance (yoga.fetch here, no socket). Every success and error body is validated
+ * with ajv against the OpenAPI document the service serves, whose schemas are GitBook's excerpt.
+ */
+import { existsSync, readFileSync } from "node:fs";
+import { Ajv2020 } from "ajv/dist/2020.js";
+import addFormats from "ajv-formats";
+import { beforeAll, describe, expect, it } from "vitest";
+import { createUserWithToken } from "../src/domain/users.js";
+import excerpt from "../src/rest/gitbook-openapi-excerpt.json" with { type: "json" };
+import { type TestApp, type TestUser, uniqueEmail, useTestApp } from "./helpers/app.js";
+import { DB_KINDS } from "./helpers/db.js";
+
+type Json = Record<string, any>;
+
+const MISSION_EXCERPT = "/work/shared/mission/gitbook-openapi-invites-excerpt.json";
+
+describe("the OpenAPI excerpt", () => {
+  it.skipIf(!existsSync(MISSION_EXCERPT))("in the repository is the mission's, unchanged", () => {
+    expect(excerpt).toEqual(JSON.parse(readFileSync(MISSION_EXCERPT, "utf8")));
+  });
+});
+
+describe.each(DB_KINDS)("REST twin /v1 (%s)", (kind) => {
+  const app = useTestApp(kind);
+  let a: TestApp;
+  let doc: Json;
+  let ajv: InstanceType<typeof Ajv2020>;
+
+  beforeAll(async () => {
+    a = app.current;
+    const res = await a.yoga.fetch("http://localhost/v1/openapi.json");
+    expect(res.status).toBe(200);
+    doc = (await res.json()) as Json;
+    // strict: false: OpenAPI's own keywords (example, the int32 format) are annotations here.
+    ajv = new Ajv2020({ strict: false, allErrors: true });
+    addFormats.default(ajv);
+  });
+
+  async function rest(
+    method: string,
+    path: string,
+    options: { token?: string | null; body?: unknown; rawBody?: string; headers?: Record<string, string> } = {},
+  ) {
+    const headers: Record<string, string> = { ...options.headers };
+    if (options.token) headers.authorization = `Bearer ${options.token}`;
+    let body: string | undefined;
+    if (options.rawBody !== undefined) body = options.rawBody;
+    else if (options.body !== undefined) {
+      body = JSON.stringify(options.body);
+      headers["content-type"] ??= "application/json";
+    }
+    const res = await a.yoga.fetch(`http://localhost/v1${path}`, { method, headers, body });
+    const text = await res.text();
+    return { status: res.status, headers: res.headers, text, json: text ? (JSON.parse(text) as Json) : undefined };
+  }
+
+  /** The schema of `status`'s JSON body for the operation at `template`, from the served document. */
+  function responseSchema(template: string, method: string, status: number): Json | undefined {
+    let response = doc.paths[template]?.[method.toLowerCase()]?.responses?.[String(status)];
+    expect(response, `${method} ${template} documents ${status}`).toBeDefined();
+    if (response.$ref) response = doc.components.responses[response.$ref.split("/").at(-1)];
+    return response.content?.["application/json"]?.schema;
+  }
+
+  /** Asserts the status, and that the body matches the documented schema (refs resolved in the document). */
+  function conforms(
+    res: { status: number; json?: Json; text: string },
+    template: string,
+    method: string,
+    status: number,
+  ) {
+    expect(res.status, res.text).toBe(status);
+    const schema = responseSchema(template, method, status);
+    if (!schema) {
+      expect(res.text).toBe("");
+      return;
+    }
+    const validate = ajv.compile({ ...schema, components: doc.components });
+    const ok = validate(res.json);
+    expect(ok, `${method} ${template} ${status}: ${JSON.stringify(validate.errors)} in ${res.text}`).toBe(true);
+  }
+
+  async function verifiedUserAt(domain: string): Promise<TestUser> {
+    const { user, token } = await createUserWithToken(a.db, {
+      email: uniqueEmail("rest").replace("example.com", domain),
+    });
+    return { id: user.id, email: user.email as string, token };
+  }
+
+  const INVITES = "/orgs/{organizationId}/invites";
+  const JOIN_INVITE = "/orgs/{organizationId}/invites/{inviteId}";
+  const LINKS = "/orgs/{organizationId}/link-invites";
+  const LINK = "/orgs/{organizationId}/link-invites/{inviteId}";
+  const JOIN = "/orgs/{organizationId}/join";
+
+  it("serves an OpenAPI 3.1 document holding every operation and the excerpt's schemas unchanged", () => {
+    expect(doc.openapi).toBe("3.1.0");
+    expect(doc.servers[0].url).toMatch(/\/v1$/);
+    const operations = Object.entries(doc.paths as Json).flatMap(([path, ops]) =>
+      Object.entries(ops as Json).map(([method, op]) => `${method.toUpperCase()} ${path} ${op.operationId}`),
+    );
+    expect(operations.sort()).toEqual(
+      [
+        `POST ${INVITES} inviteUsersToOrganization`,
+        `POST ${JOIN_INVITE} joinOrganizationWithInvite`,
+        `GET ${LINKS} listOrganizationInviteLinks`,
+        `POST ${LINKS} createOrganizationInvite`,
+        `GET ${LINK} getOrganizationInviteLink`,
+        `PATCH ${LINK} updateOrganizationInviteById`,
+        `DELETE ${LINK} deleteOrganizationInviteById`,
+        `POST ${JOIN} joinOrganization`,
+      ].sort(),
+    );
+    for (const [name, schema] of Object.entries(excerpt.components.schemas)) {
+      expect(doc.components.schemas[name], name).toEqual(schema);
+    }
+    // Every $ref resolves (the excerpt's Space, Collection and NotFoundError are completed).
+    const refs = JSON.stringify(doc).match(/"#\/components\/[^"]+"/g) ?? [];
+    for (const ref of new Set(refs)) {
+      const [, , section, name] = JSON.parse(ref).split("/");
+      expect(doc.components[section]?.[name], ref).toBeDefined();
+    }
+  });
+
+  it("POST /orgs/{id}/invites: 200 {users, invited, failedSSOEmails}, lower-case roles, null = guest", async () => {
+    const org = await a.seed.org();
+    const known = await a.seed.user("known");
+    const fresh = uniqueEmail("fresh");
+    const guest = uniqueEmail("guest");
+    const res = await rest("POST", `/orgs/${org.id}/invites`, {
+      token: org.owner.token,
+      body: { emails: [known.email, { email: fresh, role: "edit" }, { email: guest, role: null }], role: "comment" },
+    });
+    conforms(res, INVITES, "POST", 200);
+    expect(res.json?.invited).toBe(3);
+    expect(res.json?.failedSSOEmails).toEqual([]);
+    expect(res.json?.users).toHaveLength(3);
+    expect(res.json?.users).toContain(known.id);
+    const invites = await a.db.invite.findMany({ where: { organizationId: org.id } });
+    const roleOf = (email: string) => invites.find((i) => i.email === email)?.role;
+    expect([roleOf(known.email), roleOf(fresh), roleOf(guest)]).toEqual(["COMMENT", "EDIT", "GUEST"]);
+  });
+
+  it("POST /orgs/{id}/invites: 400 for a bad body, a bad email (nothing written), not JSON; 401; 403", async () => {
+    const org = await a.seed.org();
+    const member = await a.seed.user("member");
+    await a.seed.member(org.id, member, "EDIT");
+    const bad = [
+      { body: { emails: "x@example.com" } },
+      { body: { emails: [uniqueEmail()], role: "owner" } },
+      { body: { emails: [uniqueEmail(), "not an email"] } },
+      { rawBody: "{not json", headers: { "content-type": "application/json" } },
+      { rawBody: `{"emails":["${uniqueEmail()}"]}`, headers: { "content-type": "text/plain" } },
+    ];
+    for (const options of bad) {
+      const res = await rest("POST", `/orgs/${org.id}/invites`, { token: org.owner.token, ...options });
+      conforms(res, INVITES, "POST", 400);
+    }
+    expect(await a.db.invite.count({ where: { organizationId: org.id } })).toBe(0);
+    const body = { emails: [uniqueEmail()] };
+    conforms(await rest("POST", `/orgs/${org.id}/invites`, { body }), INVITES, "POST", 401);
+    conforms(await rest("POST", `/orgs/${org.id}/invites`, { body, token: "igw_not_a_token" }), INVITES, "POST", 401);
+    conforms(await rest("POST", `/orgs/${org.id}/invites`, { body, token: member.token }), INVITES, "POST", 403);
+    const stranger = await a.seed.user("stranger");
+    const unknownOrg = "00000000-0000-4000-8000-000000000000";
+    conforms(await rest("POST", `/orgs/${unknownOrg}/invites`, { body, token: stranger.token }), INVITES, "POST", 403);
+    expect(await a.db.invite.count({ where: { organizationId: org.id } })).toBe(0);
+  });
+
+  it("link invites: create 201, get 200, list with page/limit, patch 200, delete 205 then 204", async () => {
+    const org = await a.seed.org();
+    const token = org.owner.token;
+    const created = await rest("POST", `/orgs/${org.id}/link-invites`, { token, body: { role: "read" } });
+    conforms(created, LINKS, "POST", 201);
+    expect(created.json).toMatchObject({ object: "invite", role: "read", redundant: true, status: "active" });
+    const space = await rest("POST", `/orgs/${org.id}/link-invites`, {
+      token,
+      body: { level: "edit", space: "space-1" },
+    });
+    conforms(space, LINKS, "POST", 201);
+    expect(space.json).toMatchObject({ level: "edit", space: { object: "space", id: "space-1" } });
+    const collection = await rest("POST", `/orgs/${org.id}/link-invites`, {
+      token,
+      body: { level: "comment", collection: "col-1", maxUses: 3 },
+    });
+    conforms(collection, LINKS, "POST", 201);
+    expect(collection.json).toMatchObject({ level: "comment", collection: { id: "col-1" }, maxUses: 3 });
+    const guestLink = await rest("POST", `/orgs/${org.id}/link-invites`, { token, body: { role: "admin" } });
+    conforms(guestLink, LINKS, "POST", 201);
+    expect(guestLink.json?.role).toBe("admin");
+    // null (guest) is a role GitBook's schema allows, but a link granting GUEST is the domain's VALIDATION.
+    const guest = await rest("POST", `/orgs/${org.id}/link-invites`, { token, body: { role: null } });
+    conforms(guest, LINKS, "POST", 400);
+    expect(guest.json?.error.reason).toBe("VALIDATION");
+
+    const id = created.json?.id as string;
+    const got = await rest("GET", `/orgs/${org.id}/link-invites/${id}`, { token });
+    conforms(got, LINK, "GET", 200);
+    expect(got.json).toEqual(created.json);
+
+    const page1 = await rest("GET", `/orgs/${org.id}/link-invites?limit=3`, { token });
+    conforms(page1, LINKS, "GET", 200);
+    expect(page1.json?.count).toBe(4);
+    expect(page1.json?.items).toHaveLength(3);
+    expect(page1.json?.items[0].id).toBe(guestLink.json?.id); // newest first
+    const page2 = await rest(
+      "GET",
+      `/orgs/${org.id}/link-invites?limit=3&page=${encodeURIComponent(page1.json?.next.page)}`,
+      {
+        token,
+      },
+    );
+    conforms(page2, LINKS, "GET", 200);
+    expect(page2.json?.items.map((i: Json) => i.id)).toEqual([id]);
+    expect(page2.json?.next).toBeUndefined();
+    const all = await rest("GET", `/orgs/${org.id}/link-invites?limit=&page=`, { token });
+    expect(all.json?.items).toHaveLength(4);
+
+    const patched = await rest("PATCH", `/orgs/${org.id}/link-invites/${id}`, { token, body: { role: "comment" } });
+    conforms(patched, LINK, "PATCH", 200);
+    expect(patched.json).toMatchObject({ id, role: "comment" });
+    const patchedSpace = await rest("PATCH", `/orgs/${org.id}/link-invites/${space.json?.id}`, {
+      token,
+      body: { level: "read" },
+    });
+    conforms(patchedSpace, LINK, "PATCH", 200);
+    expect(patchedSpace.json?.level).toBe("read");
+    const gotSpace = await rest("GET", `/orgs/${org.id}/link-invites/${space.json?.id}`, { token });
+    conforms(gotSpace, LINK, "GET", 200);
+    expect(gotSpace.json).not.toHaveProperty("role");
+
+    const deleted = await rest("DELETE", `/orgs/${org.id}/link-invites/${id}`, { token });
+    expect(deleted.status).toBe(205);
+    expect(deleted.text).toBe("");
+    const again = await rest("DELETE", `/orgs/${org.id}/link-invites/${id}`, { token });
+    expect(again.status).toBe(205); // revoked, still there: revoking twice is harmless
+    const never = await rest("DELETE", `/orgs/${org.id}/link-invites/NoSuchLink123`, { token });
+    expect(never.status).toBe(204);
+    expect(never.text).toBe("");
+    const revoked = await rest("GET", `/orgs/${org.id}/link-invites/${id}`, { token });
+    expect(revoked.json?.status).toBe("revoked");
+  });
+
+  it("link invites: 400 bad body or limit, 401 anonymous, 403 non-admin, 404 unknown invite", async () => {
+    const org = await a.seed.org();
+    const token = org.owner.token;
+    const editor = await a.seed.user("editor");
+    await a.seed.member(org.id, editor, "EDIT");
+    const link = (await rest("POST", `/orgs/${org.id}/link-invites`, { token, body: { role: "read" } })).json?.id;
+
+    for (const body of [{}, { role: "boss" }, { level: "read", space: 7 }, { role: "read", maxUses: 0 }]) {
+      conforms(await rest("POST", `/orgs/${org.id}/link-invites`, { token, body }), LINKS, "POST", 400);
+    }
+    for (const q of ["limit=1001", "limit=-1", "limit=abc", "page=not-a-cursor"]) {
+      conforms(await rest("GET", `/orgs/${org.id}/link-invites?${q}`, { token }), LINKS, "GET", 400);
+    }
+    conforms(
+      await rest("PATCH", `/orgs/${org.id}/link-invites/${link}`, { token, body: { role: 5 } }),
+      LINK,
+      "PATCH",
+      400,
+    );
+
+    conforms(await rest("GET", `/orgs/${org.id}/link-invites`), LINKS, "GET", 401);
+    conforms(await rest("POST", `/orgs/${org.id}/link-invites`, { body: { role: "read" } }), LINKS, "POST", 401);
+    conforms(await rest("DELETE", `/orgs/${org.id}/link-invites/${link}`), LINK, "DELETE", 401);
+
+    const asEditor = { token: editor.token };
+    conforms(await rest("GET", `/orgs/${org.id}/link-invites`, asEditor), LINKS, "GET", 403);
+    conforms(await rest("GET", `/orgs/${org.id}/link-invites/${link}`, asEditor), LINK, "GET", 403);
+    conforms(
+      await rest("POST", `/orgs/${org.id}/link-invites`, { ...asEditor, body: { role: "read" } }),
+      LINKS,
+      "POST",
+      403,
+    );
+    conforms(
+      await rest("PATCH", `/orgs/${org.id}/link-invites/${link}`, { ...asEditor, body: { role: "admin" } }),
+      LINK,
+      "PATCH",
+      403,
+    );
+    conforms(await rest("DELETE", `/orgs/${org.id}/link-invites/${link}`, asEditor), LINK, "DELETE", 403);
+
+    conforms(await rest("GET", `/orgs/${org.id}/link-invites/NoSuchLink123`, { token }), LINK, "GET", 404);
+    conforms(
+      await rest("PATCH", `/orgs/${org.id}/link-invites/NoSuchLink123`, { token, body: { role: "read" } }),
+      LINK,
+      "PATCH",
+      404,
+    );
+    expect((await a.db.linkInvite.findUniqueOrThrow({ where: { id: link } })).role).toBe("READ");
+  });
+
+  it("POST /orgs/{id}/invites/{inviteId}: 200 {} with an email invite or a link; 400/401/404", async () => {
+    const org = await a.seed.org();
+    const invitee = await a.seed.user("invitee");
+    const invited = await rest("POST", `/orgs/${org.id}/invites`, {
+      token: org.owner.token,
+      body: { emails: [invitee.email] },
+    });
+    expect(invited.status).toBe(200);
+    const invite = await a.db.invite.findFirstOrThrow({ where: { organizationId: org.id, email: invitee.email } });
+    conforms(await rest("POST", `/orgs/${org.id}/invites/${invite.id}`), JOIN_INVITE, "POST", 401);
+    const joined = await rest("POST", `/orgs/${org.id}/invites/${invite.id}`, { token: invitee.token });
+    conforms(joined, JOIN_INVITE, "POST", 200);
+    expect(joined.json).toEqual({});
+    const again = await rest("POST", `/orgs/${org.id}/invites/${invite.id}`, { token: invitee.token });
+    expect(again.status).toBe(400);
+    expect(again.json?.error).toMatchObject({ code: 400, reason: "ALREADY_MEMBER" });
+
+    const link = (
+      await rest("POST", `/orgs/${org.id}/link-invites`, { token: org.owner.token, body: { role: "comment" } })
+    ).json?.id;
+    const linkUser = await a.seed.user("link-user");
+    conforms(
+      await rest("POST", `/orgs/${org.id}/invites/${link}`, { token: linkUser.token }),
+      JOIN_INVITE,
+      "POST",
+      200,
+    );
+    expect((await a.db.member.findFirstOrThrow({ where: { organizationId: org.id, userId: linkUser.id } })).role).toBe(
+      "COMMENT",
+    );
+
+    const other = await a.seed.user("other");
+    const unknown = await rest("POST", `/orgs/${org.id}/invites/NoSuchInvite123`, { token: other.token });
+    expect(unknown.status).toBe(404);
+    expect(unknown.json).toMatchObject({ error: { code: 404, reason: "NOT_FOUND" } });
+    const badId = await rest("POST", `/orgs/${org.id}/invites/bad%20id`, { token: other.token });
+    expect(badId.status).toBe(400);
+    const malformed = await rest("POST", `/orgs/${org.id}/invites/%E0%A4%A`, { token: other.token });
+    expect(malformed.status).toBe(400);
+    expect(malformed.json?.error.code).toBe(400);
+  });
+
+  it("POST /orgs/{id}/join: 204 for a verified email in an allowed domain; 400 otherwise; 401 anonymous", async () => {
+    const org = await a.seed.org();
+    const domain = `rest-${Date.now().toString(36)}.example.net`;
+    const set = await a.gql(
+      `mutation ($o: ID!, $d: [String!]!) { updateOrganizationDomains(organizationId: $o, domains: $d) { __typename } }`,
+      { variables: { o: org.id, d: [domain] }, token: org.owner.token },
+    );
+    expect(set.data?.updateOrganizationDomains.__typename).toBe("UpdateOrganizationDomainsSuccess");
+    const user = await verifiedUserAt(domain);
+    const joined = await rest("POST", `/orgs/${org.id}/join`, { token: user.token });
+    conforms(joined, JOIN, "POST", 204);
+    expect((await a.db.member.findFirstOrThrow({ where: { organizationId: org.id, userId: user.id } })).role).toBe(
+      "READ",
+    );
+    const again = await rest("POST", `/orgs/${org.id}/join`, { token: user.token });
+    conforms(again, JOIN, "POST", 400);
+    expect(again.json?.error.reason).toBe("ALREADY_MEMBER");
+    const outsider = await a.seed.user("outsider");
+    const refused = await rest("POST", `/orgs/${org.id}/join`, { token: outsider.token });
+    conforms(refused, JOIN, "POST", 400);
+    expect(refused.json?.error.reason).toBe("DOMAIN_NOT_ALLOWED");
+    conforms(await rest("POST", `/orgs/${org.id}/join`), JOIN, "POST", 401);
+  });
+
+  it("unknown routes are 404, other methods 405, both with the error shape; security headers apply", async () => {
+    const org = await a.seed.org();
+    const missing = await rest("GET", "/nothing-here", { token: org.owner.token });
+    expect(missing.status).toBe(404);
+    expect(missing.json).toMatchObject({ error: { code: 404 } });
+    const wrong = await rest("PUT", `/orgs/${org.id}/link-invites`, { token: org.owner.token, body: {} });
+    expect(wrong.status).toBe(405);
+    expect(wrong.headers.get("allow")).toBe("GET, POST");
+    const listed = await rest("GET", `/orgs/${org.id}/link-invites`, { token: org.owner.token });
+    expect(listed.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(listed.headers.get("content-type")).toMatch(/^application\/json/);
+  });
+});
+
+describe("REST twin and the request rate limit", () => {
+  const app = useTestApp("pglite", { RATE_LIMIT_PER_MINUTE: "3" });
+
+  it("counts a /v1 request once (as the GraphQL request it makes), and answers 429 in the error shape", async () => {
+    const a = app.current;
+    const org = await a.seed.org();
+    const get = () =>
+      a.yoga.fetch(`http://localhost/v1/orgs/${org.id}/link-invites`, {
+        headers: { authorization: `Bearer ${org.owner.token}` },
+      });
+    for (let i = 0; i < 3; i++) expect((await get()).status).toBe(200);
+    const limited = await get();
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
+    expect(await limited.json()).toMatchObject({ error: { code: 429, reason: "RATE_LIMITED" } });
+  });
+});
+
+describe("REST twin: cross-origin requests", () => {
+  const app = useTestApp("pglite", { CORS_ORIGINS: "https://app.example.com" });
+
+  it("an allowed origin may preflight PATCH and DELETE; another origin is not echoed back", async () => {
+    const a = app.current;
+    const org = await a.seed.org();
+    const path = `http://localhost/v1/orgs/${org.id}/link-invites/abc`;
+    const preflight = await a.yoga.fetch(path, {
+      method: "OPTIONS",
+      headers: {
+        origin: "https://app.example.com",
+        "access-control-request-method": "PATCH",
+        "access-control-request-headers": "authorization, content-type",
+      },
+    });
+    expect(preflight.headers.get("access-control-allow-origin")).toBe("https://app.example.com");
+    expect(preflight.headers.get("access-control-allow-methods")).toContain("PATCH");
+    expect(preflight.headers.get("access-control-allow-methods")).toContain("DELETE");
+    const evil = await a.yoga.fetch(path, {
+      method: "OPTIONS",
+      headers: { origin: "https://evil.example.com", "access-control-request-method": "DELETE" },
+    });
+    // Yoga answers with the configured origin, never the caller's: the browser refuses the request.
+    expect(evil.headers.get("access-control-allow-origin")).not.toBe("https://evil.example.com");
+  });
+
+  it("a cross-site form post (no credential, not JSON) is refused before anything runs, nothing written", async () => {
+    const a = app.current;
+    const org = await a.seed.org();
+    for (const contentType of ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x"]) {
+      const res = await a.yoga.fetch(`http://localhost/v1/orgs/${org.id}/link-invites`, {
+        method: "POST",
+        headers: { "content-type": contentType, origin: "https://evil.example.com" },
+        body: "role=admin",
+      });
+      expect(res.status, contentType).toBe(400);
+      expect(((await res.json()) as { error: { message: string } }).error.message).toMatch(/application\/json/);
+    }
+    const withToken = await a.yoga.fetch(`http://localhost/v1/orgs/${org.id}/link-invites`, {
+      method: "POST",
+      headers: { "content-type": "text/plain", authorization: `Bearer ${org.owner.token}` },
+      body: JSON.stringify({ role: "read" }),
+    });
+    expect(withToken.status).toBe(400);
+    expect(await a.db.linkInvite.count({ where: { organizationId: org.id } })).toBe(0);
+  });
+});
