@@ -175,7 +175,8 @@ const PAYLOAD_TYPES = [
   "LinkInviteEdge",
   "AuditEventConnection",
   "AuditEventEdge",
-  // Reachable only through Organization.auditLog (admins); its `actor` is a User, under the User rules.
+  // Reachable only through Organization.auditLog and Subscription.organizationEvents (admins); its
+  // `actor` is a User, under the User rules.
   "AuditEvent",
   "CreateOrganizationSuccess",
   "InviteUsersToOrganizationSuccess",
@@ -218,6 +219,10 @@ export const ruleTree = {
     createLinkInvite: isAdminOfArgOrg,
     updateLinkInvite: isAdminOfArgOrg,
     revokeLinkInvite: isAdminOfArgOrg,
+  },
+  Subscription: {
+    // Checked when the subscription starts (graphql-middleware wraps `subscribe`).
+    organizationEvents: isAdminOfArgOrg,
   },
   User: {
     ...allButId(["email", "displayName", "organizations"], canSeeUser),
