@@ -59,7 +59,12 @@ export async function startServer(
     if (shuttingDown) res.setHeader("connection", "close");
     else {
       inFlight.add(res);
-      res.once("close", () => inFlight.delete(res));
+      res.once("close", () => {
+        inFlight.delete(res);
+        // A response that ends during shutdown (an SSE subscription ended by it, one whose headers
+        // went out before) leaves a kept-alive socket: close it once idle rather than at the grace's end.
+        if (shuttingDown) setImmediate(() => server.closeIdleConnections());
+      });
     }
     const path = (req.url ?? "/").split("?")[0];
     if (req.method === "GET" && path === "/health") return sendJson(res, 200, { status: "ok" });

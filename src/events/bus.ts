@@ -16,6 +16,8 @@ export interface EventBus {
   publish(event: OutboxPayload): Promise<void>;
   /** The organization's events from now on, until the caller stops or the bus closes. */
   subscribe(organizationId: string): AsyncIterableIterator<OutboxPayload>;
+  /** Subscriptions open in this process. */
+  subscriptions(): number;
   /** Ends every open subscription (their SSE responses complete): the first step of a shutdown. */
   endSubscriptions(): Promise<void>;
   close(): Promise<void>;
@@ -83,6 +85,7 @@ export function createEventBus(config: Pick<EventsConfig, "redisUrl" | "channelP
       };
       return events;
     },
+    subscriptions: () => open.size,
     async endSubscriptions() {
       await Promise.all([...open].map((events) => events.return?.()));
     },
