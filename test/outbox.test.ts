@@ -8,6 +8,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createDatabase } from "../src/db.js";
 import { recordAuditEvents } from "../src/domain/audit.js";
 import { inTransaction } from "../src/domain/tx.js";
 import { type Events, startEvents } from "../src/events/service.js";
@@ -159,6 +160,32 @@ describe.each(DB_KINDS)("outbox (%s)", (kind) => {
   });
 });
 
+describe.each(DB_KINDS)("outbox relay (%s)", (kind) => {
+  const app = useTestApp(kind);
+
+  it("publishes rows committed while no relay ran (a crash between commit and publish) when one starts", async () => {
+    const a = app.current;
+    const admin = await a.seed.user("crash-admin");
+    const org = await a.seed.org(admin, "Crashed");
+    await a.gql(CREATE_LINK, { variables: { o: org.id }, token: admin.token });
+    const row = await a.db.outboxEvent.findFirstOrThrow({ where: { organizationId: org.id } });
+    expect(row.publishedAt).toBeNull();
+
+    const events = startEvents({ db: a.db, config: a.testDb.config, logger: createLogger("silent") });
+    try {
+      await until("the relay to publish the row", async () => {
+        const r = await a.db.outboxEvent.findUniqueOrThrow({ where: { id: row.id } });
+        return r.publishedAt !== null;
+      });
+      // No webhooks configured: nothing is due for delivery.
+      const published = await a.db.outboxEvent.findUniqueOrThrow({ where: { id: row.id } });
+      expect(published).toMatchObject({ webhookNextAttemptAt: null, webhookAttempts: 0 });
+    } finally {
+      await events.close();
+    }
+  });
+});
+
 describe.each(DB_KINDS)("webhooks (%s)", (kind) => {
   const plans = new Map<string, number[]>();
   let receiver: Awaited<ReturnType<typeof startReceiver>>;
@@ -221,6 +248,41 @@ describe.each(DB_KINDS)("webhooks (%s)", (kind) => {
     // A body changed in transit, or signed with another secret, does not verify.
     const first = mine[0] as Received;
     expect(verify(first.headers, first.body.replace(org.id, "someone-else"))).toBe(false);
+  });
+
+  it("two replicas' dispatchers share the work: each event is claimed and delivered once", async () => {
+    const admin = await a.seed.user("shared-admin");
+    const org = await a.seed.org(admin, "Shared");
+    plans.set(org.id, [200]);
+    // A second replica: on PostgreSQL a client (pool) of its own on the same database.
+    const second = kind === "postgres" ? createDatabase(a.testDb.config) : null;
+    const other = startEvents({
+      db: second?.prisma ?? a.db,
+      config: a.testDb.config,
+      logger: createLogger("silent"),
+    });
+    try {
+      for (let i = 0; i < 20; i++) {
+        const res = await a.gql(CREATE_LINK, { variables: { o: org.id }, token: admin.token });
+        expect(res.errors).toBeUndefined();
+      }
+      await until("all 20 deliveries", async () => {
+        const delivered = await a.db.outboxEvent.count({
+          where: { organizationId: org.id, webhookDeliveredAt: { not: null } },
+        });
+        return delivered === 20;
+      });
+    } finally {
+      await other.close();
+      await second?.close();
+    }
+    const ids = receiver.received
+      .filter((r) => JSON.parse(r.body).organizationId === org.id)
+      .map((r) => r.headers["x-igw-event-id"]);
+    expect(new Set(ids).size).toBe(20);
+    expect(ids).toHaveLength(20);
+    const rows = await a.db.outboxEvent.findMany({ where: { organizationId: org.id } });
+    expect(rows.every((r) => r.webhookAttempts === 1)).toBe(true);
   });
 
   it("gives up after WEBHOOK_MAX_ATTEMPTS, keeping the last error", async () => {
