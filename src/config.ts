@@ -130,6 +130,11 @@ const EnvSchema = z.object({
   WEBHOOK_BACKOFF: shortDuration("5s"),
   WEBHOOK_MAX_BACKOFF: shortDuration("1h"),
   WEBHOOK_TIMEOUT: shortDuration("10s"),
+  SMTP_URL: z.url({ protocol: /^smtps?$/, message: "must be an smtp:// or smtps:// URL" }).optional(),
+  SMTP_FROM: z.string().min(3).default("invites-gateway <no-reply@localhost>"),
+  EMAIL_MAX_ATTEMPTS: int(10, 1, 1000),
+  EMAIL_BACKOFF: shortDuration("30s"),
+  EMAIL_MAX_BACKOFF: shortDuration("1h"),
 });
 
 export type Env = z.input<typeof EnvSchema>;
@@ -186,6 +191,18 @@ export interface EventsConfig {
   retentionMs: number;
   /** Webhook delivery (WEBHOOK_URL); null: off. */
   webhook: WebhookConfig | null;
+  /** Invite emails (SMTP_URL); null: off. */
+  mail: MailConfig | null;
+}
+
+export interface MailConfig {
+  smtpUrl: string;
+  from: string;
+  /** Base of the accept link in the email (PUBLIC_URL). */
+  publicUrl: string;
+  maxAttempts: number;
+  backoffMs: number;
+  maxBackoffMs: number;
 }
 
 export interface WebhookConfig {
@@ -259,6 +276,16 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       pollIntervalMs: e.OUTBOX_POLL_INTERVAL,
       retentionMs: e.OUTBOX_RETENTION,
       webhook: webhookConfig(e),
+      mail: e.SMTP_URL
+        ? {
+            smtpUrl: e.SMTP_URL,
+            from: e.SMTP_FROM,
+            publicUrl: (e.PUBLIC_URL ?? `http://${hostForUrl}:${e.PORT}`).replace(/\/+$/, ""),
+            maxAttempts: e.EMAIL_MAX_ATTEMPTS,
+            backoffMs: e.EMAIL_BACKOFF,
+            maxBackoffMs: Math.max(e.EMAIL_MAX_BACKOFF, e.EMAIL_BACKOFF),
+          }
+        : null,
     },
   };
 }

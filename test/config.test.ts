@@ -26,7 +26,19 @@ describe("configuration", () => {
       pollIntervalMs: 1_000,
       retentionMs: 7 * 86_400_000,
       webhook: null,
+      mail: null,
     });
+    expect(
+      loadConfig({ SMTP_URL: "smtp://mail.example.com:587", PUBLIC_URL: "https://app.example.com/" }).events.mail,
+    ).toEqual({
+      smtpUrl: "smtp://mail.example.com:587",
+      from: "invites-gateway <no-reply@localhost>",
+      publicUrl: "https://app.example.com",
+      maxAttempts: 10,
+      backoffMs: 30_000,
+      maxBackoffMs: 3_600_000,
+    });
+    expect(() => loadConfig({ SMTP_URL: "http://mail.example.com" })).toThrow(/SMTP_URL/);
     const on = loadConfig({
       WEBHOOK_URL: "https://hooks.example.com/igw",
       WEBHOOK_SECRET: "0123456789abcdef",

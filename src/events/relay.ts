@@ -5,6 +5,8 @@ import type { EventBus } from "./bus.js";
 import { startWorker, type Worker } from "./worker.js";
 
 const BATCH = 100;
+/** The actions whose invite is emailed (SMTP_URL). */
+export const MAILED_ACTIONS = ["invite.created", "invite.refreshed"];
 const PRUNE_EVERY_MS = 60_000;
 
 export interface RelayOptions {
@@ -15,8 +17,10 @@ export interface RelayOptions {
   retentionMs: number;
   /** Webhooks are on: each published row becomes due for delivery. */
   webhooks: boolean;
-  /** After a batch made webhook deliveries due. */
-  onWebhooksDue?: () => void;
+  /** Invite emails are on: each published invite.created / invite.refreshed row becomes due. */
+  emails: boolean;
+  /** After a batch made deliveries due. */
+  onDeliveriesDue?: () => void;
 }
 
 /**
@@ -28,7 +32,7 @@ export interface RelayOptions {
  * relay after its commit (src/domain/outbox.ts); the poll picks up what a crashed replica left.
  */
 export function startRelay(options: RelayOptions): Worker {
-  const { db, bus, webhooks } = options;
+  const { db, bus, webhooks, emails } = options;
   let lastPrune = 0;
 
   async function round(): Promise<boolean> {
@@ -41,13 +45,15 @@ export function startRelay(options: RelayOptions): Worker {
         for (const row of rows) await bus.publish(row.payload);
         const now = new Date();
         await tx.$executeRaw`
-          UPDATE "OutboxEvent" SET "publishedAt" = ${now}, "webhookNextAttemptAt" = ${webhooks ? now : null}
+          UPDATE "OutboxEvent" SET "publishedAt" = ${now}, "webhookNextAttemptAt" = ${webhooks ? now : null},
+            "emailNextAttemptAt" = CASE WHEN ${emails} AND "action" IN (${Prisma.join(MAILED_ACTIONS)})
+              THEN ${now}::timestamp(3) ELSE NULL END
           WHERE "id" IN (${Prisma.join(rows.map((r) => r.id))})`;
         return rows.length;
       },
       { maxWait: 10_000, timeout: 20_000 },
     );
-    if (published > 0 && webhooks) options.onWebhooksDue?.();
+    if (published > 0 && (webhooks || emails)) options.onDeliveriesDue?.();
     if (Date.now() - lastPrune > PRUNE_EVERY_MS) {
       lastPrune = Date.now();
       await prune();
@@ -55,13 +61,13 @@ export function startRelay(options: RelayOptions): Worker {
     return published === BATCH;
   }
 
-  /** Deletes rows older than OUTBOX_RETENTION that are done: published, and no webhook attempt due. */
+  /** Deletes rows older than OUTBOX_RETENTION that are done: published, and no delivery attempt due. */
   async function prune(): Promise<void> {
     const cutoff = new Date(Date.now() - options.retentionMs);
     const deleted = await db.$executeRaw`
       DELETE FROM "OutboxEvent" WHERE "id" IN (
         SELECT "id" FROM "OutboxEvent" WHERE "createdAt" < ${cutoff}
-          AND "publishedAt" IS NOT NULL AND "webhookNextAttemptAt" IS NULL
+          AND "publishedAt" IS NOT NULL AND "webhookNextAttemptAt" IS NULL AND "emailNextAttemptAt" IS NULL
         LIMIT 10000)`;
     if (deleted > 0) options.logger.debug({ deleted }, "outbox rows past OUTBOX_RETENTION deleted");
   }
