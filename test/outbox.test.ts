@@ -161,7 +161,28 @@ describe.each(DB_KINDS)("outbox (%s)", (kind) => {
 });
 
 describe.each(DB_KINDS)("outbox relay (%s)", (kind) => {
-  const app = useTestApp(kind);
+  // Polls once an hour: a row published within the test was published because a commit woke the relay.
+  const app = useTestApp(kind, { OUTBOX_POLL_INTERVAL: "1h" });
+
+  it("is woken by the commit that wrote outbox rows (no poll needed)", async () => {
+    const a = app.current;
+    const admin = await a.seed.user("wake-admin");
+    const org = await a.seed.org(admin, "Woken");
+    const events = startEvents({ db: a.db, config: a.testDb.config, logger: createLogger("silent") });
+    try {
+      // The first row may be published by the round the relay runs at start; once it is, that round
+      // is over, and only a wake-up (the second commit) or the hourly poll starts another.
+      for (const n of [1, 2]) {
+        await a.gql(CREATE_LINK, { variables: { o: org.id }, token: admin.token });
+        await until(`the relay to publish row ${n}`, async () => {
+          const rows = await a.db.outboxEvent.findMany({ where: { organizationId: org.id } });
+          return rows.length === n && rows.every((r) => r.publishedAt !== null);
+        });
+      }
+    } finally {
+      await events.close();
+    }
+  });
 
   it("publishes rows committed while no relay ran (a crash between commit and publish) when one starts", async () => {
     const a = app.current;
