@@ -8,6 +8,7 @@ import { Kind } from "graphql";
 import type { Config } from "./config.js";
 import type { Access } from "./domain/access.js";
 import type { Viewer } from "./domain/users.js";
+import type { EventBus } from "./events/bus.js";
 import type PrismaTypes from "./generated/pothos-types.js";
 import { getDatamodel } from "./generated/pothos-types.js";
 import type { PrismaClient } from "./generated/prisma/client.js";
@@ -23,6 +24,8 @@ export interface Context {
   access: Access;
   /** The request's clock: statuses derived from expiry use one instant per request. */
   now: Date;
+  /** Published outbox events, for Subscription.organizationEvents. */
+  events: EventBus;
 }
 
 export const builder = new SchemaBuilder<{
@@ -58,6 +61,7 @@ export const builder = new SchemaBuilder<{
 
 builder.queryType({});
 builder.mutationType({});
+builder.subscriptionType({});
 
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:\d{2})$/;
 

@@ -32,6 +32,21 @@ const duration = (fallback: string) =>
       return ms;
     });
 
+/** Like `duration`, and `250ms` too: the outbox's poll interval and webhook backoff may be short. */
+const shortDuration = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((value, ctx) => {
+      const ms = /^\s*(\d{1,9})ms\s*$/.exec(value);
+      const parsed = ms ? Number(ms[1]) || null : parseDuration(value);
+      if (parsed === null) {
+        ctx.addIssue({ code: "custom", message: `"${value}" is not a duration like 250ms, 5s or 1h` });
+        return z.NEVER;
+      }
+      return parsed;
+    });
+
 const bool = (fallback: boolean) =>
   z
     .enum(["true", "false", "1", "0"], { message: "must be true or false" })
@@ -107,6 +122,19 @@ const EnvSchema = z.object({
   JWT_AUDIENCE: z.string().min(1).optional(),
   JWT_JWKS_COOLDOWN: duration("30s"),
   BENCH_COUNT_SQL: bool(false),
+  OUTBOX_POLL_INTERVAL: shortDuration("1s"),
+  OUTBOX_RETENTION: duration("7d"),
+  WEBHOOK_URL: z.url({ protocol: /^https?$/, message: "must be an http:// or https:// URL" }).optional(),
+  WEBHOOK_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
+  WEBHOOK_MAX_ATTEMPTS: int(10, 1, 1000),
+  WEBHOOK_BACKOFF: shortDuration("5s"),
+  WEBHOOK_MAX_BACKOFF: shortDuration("1h"),
+  WEBHOOK_TIMEOUT: shortDuration("10s"),
+  SMTP_URL: z.url({ protocol: /^smtps?$/, message: "must be an smtp:// or smtps:// URL" }).optional(),
+  SMTP_FROM: z.string().min(3).default("invites-gateway <no-reply@localhost>"),
+  EMAIL_MAX_ATTEMPTS: int(10, 1, 1000),
+  EMAIL_BACKOFF: shortDuration("30s"),
+  EMAIL_MAX_BACKOFF: shortDuration("1h"),
 });
 
 export type Env = z.input<typeof EnvSchema>;
@@ -148,6 +176,44 @@ export interface Config {
   jwt: JwtConfig | null;
   /** BENCH_COUNT_SQL=1 (benchmarks only): GET /debug/sql-count answers the SQL statements sent so far. */
   benchCountSql: boolean;
+  /** The outbox (src/events/): subscriptions across replicas through Redis, and webhooks. */
+  events: EventsConfig;
+}
+
+export interface EventsConfig {
+  /** Redis pub/sub for organizationEvents across replicas; null: in this process only. */
+  redisUrl: string | null;
+  /** Prefix of the Redis channels (REDIS_KEY_PREFIX). */
+  channelPrefix: string;
+  /** How often the relay and the webhook dispatcher look for work they were not woken for. */
+  pollIntervalMs: number;
+  /** Outbox rows done with (published, and delivered or given up) are deleted after this. */
+  retentionMs: number;
+  /** Webhook delivery (WEBHOOK_URL); null: off. */
+  webhook: WebhookConfig | null;
+  /** Invite emails (SMTP_URL); null: off. */
+  mail: MailConfig | null;
+}
+
+export interface MailConfig {
+  smtpUrl: string;
+  from: string;
+  /** Base of the accept link in the email (PUBLIC_URL). */
+  publicUrl: string;
+  maxAttempts: number;
+  backoffMs: number;
+  maxBackoffMs: number;
+}
+
+export interface WebhookConfig {
+  url: string;
+  /** HMAC-SHA256 key of the x-igw-signature header. */
+  secret: string;
+  maxAttempts: number;
+  /** The first retry's delay; each next one doubles, up to maxBackoffMs. */
+  backoffMs: number;
+  maxBackoffMs: number;
+  timeoutMs: number;
 }
 
 export interface JwtConfig {
@@ -204,6 +270,42 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       bodyBytes: e.MAX_BODY_BYTES,
     },
     benchCountSql: e.BENCH_COUNT_SQL,
+    events: {
+      redisUrl: e.REDIS_URL ?? null,
+      channelPrefix: e.REDIS_KEY_PREFIX,
+      pollIntervalMs: e.OUTBOX_POLL_INTERVAL,
+      retentionMs: e.OUTBOX_RETENTION,
+      webhook: webhookConfig(e),
+      mail: e.SMTP_URL
+        ? {
+            smtpUrl: e.SMTP_URL,
+            from: e.SMTP_FROM,
+            publicUrl: (e.PUBLIC_URL ?? `http://${hostForUrl}:${e.PORT}`).replace(/\/+$/, ""),
+            maxAttempts: e.EMAIL_MAX_ATTEMPTS,
+            backoffMs: e.EMAIL_BACKOFF,
+            maxBackoffMs: Math.max(e.EMAIL_MAX_BACKOFF, e.EMAIL_BACKOFF),
+          }
+        : null,
+    },
+  };
+}
+
+/** Webhooks are on when WEBHOOK_URL is set; they are always signed, so WEBHOOK_SECRET is required then. */
+function webhookConfig(e: z.output<typeof EnvSchema>): WebhookConfig | null {
+  if (!e.WEBHOOK_URL) {
+    if (e.WEBHOOK_SECRET) throw new ConfigError("Invalid configuration: WEBHOOK_SECRET: set WEBHOOK_URL too");
+    return null;
+  }
+  if (!e.WEBHOOK_SECRET) {
+    throw new ConfigError("Invalid configuration: WEBHOOK_SECRET: required when WEBHOOK_URL is set");
+  }
+  return {
+    url: e.WEBHOOK_URL,
+    secret: e.WEBHOOK_SECRET,
+    maxAttempts: e.WEBHOOK_MAX_ATTEMPTS,
+    backoffMs: e.WEBHOOK_BACKOFF,
+    maxBackoffMs: Math.max(e.WEBHOOK_MAX_BACKOFF, e.WEBHOOK_BACKOFF),
+    timeoutMs: e.WEBHOOK_TIMEOUT,
   };
 }
 

@@ -1,6 +1,6 @@
 import { type GraphQLError, type GraphQLResolveInfo, type GraphQLSchema, isObjectType, isUnionType } from "graphql";
 import { applyMiddleware } from "graphql-middleware";
-import { allow, deny, type IRules, rule, shield } from "graphql-shield";
+import { allow, deny, type IRule, type IRules, rule, shield } from "graphql-shield";
 
 import type { Context } from "./builder.js";
 import { hasAtLeast } from "./domain/roles.js";
@@ -221,7 +221,8 @@ const PAYLOAD_TYPES = [
   "LinkInviteEdge",
   "AuditEventConnection",
   "AuditEventEdge",
-  // Reachable only through Organization.auditLog (admins); its `actor` is a User, under the User rules.
+  // Reachable only through Organization.auditLog and Subscription.organizationEvents (admins); its
+  // `actor` is a User, under the User rules.
   "AuditEvent",
   "CreateOrganizationSuccess",
   "InviteUsersToOrganizationSuccess",
@@ -269,6 +270,10 @@ export const ruleTree = {
     updateOrganizationDomains: isAdminOfArgOrg,
     // Any signed-in user: the domain function decides (verified email in an allowed domain).
     joinOrganizationByDomain: isAuthenticated,
+  },
+  Subscription: {
+    // Checked when the subscription starts (graphql-middleware wraps `subscribe`).
+    organizationEvents: isAdminOfArgOrg,
   },
   User: {
     ...allButId(["email", "displayName", "organizations"], canSeeUser),
@@ -324,6 +329,28 @@ export const permissions = shield(ruleTree as IRules, {
 const SHIELD_APPLIED = "invites-gateway.shieldApplied";
 
 /**
+ * graphql-middleware wraps a subscription field's `resolve` (run per event) when it has one, and its
+ * `subscribe` only when it has none: a caller the rule refuses would get a running subscription
+ * whose every event is a denial. So the `subscribe` of every Subscription field is guarded here by
+ * the field's rule (none: deny), and a refused caller gets the rule's error at once, with no
+ * subscription started. The per-event check stays (memoized per request: it costs no query).
+ */
+function guardSubscriptions(schema: GraphQLSchema): void {
+  const rules = (ruleTree as Record<string, Record<string, unknown>>).Subscription ?? {};
+  for (const [name, field] of Object.entries(schema.getSubscriptionType()?.getFields() ?? {})) {
+    const own = field.subscribe;
+    if (!own) continue;
+    const fieldRule = (rules[name] ?? deny) as IRule;
+    field.subscribe = async (parent, args, ctx: Context, info) => {
+      const options = { debug: false } as Parameters<IRule["resolve"]>[4];
+      const decision = await fieldRule.resolve(parent, args, ctx as never, info, options);
+      if (decision === true) return own(parent, args, ctx, info);
+      return decision instanceof Error ? decision : forbidden();
+    };
+  }
+}
+
+/**
  * The schema with `permissions` applied (graphql-middleware wraps every field resolver in shield's
  * rule check), then the fields whose rule is `allow` given back their own resolver: shield would
  * only call it (an `allow` rule always passes, and with allowExternalErrors a resolver's error is
@@ -347,6 +374,7 @@ export function applyPermissions(schema: GraphQLSchema): GraphQLSchema {
       field.subscribe = own.subscribe;
     }
   }
+  guardSubscriptions(shielded);
   shielded.extensions = { ...schema.extensions, [SHIELD_APPLIED]: true };
   return shielded;
 }

@@ -4,6 +4,7 @@ import { pathToFileURL } from "node:url";
 import { createAuthCache } from "./auth.js";
 import { type Config, ConfigError, loadConfig } from "./config.js";
 import { createDatabase, type Database } from "./db.js";
+import { startEvents } from "./events/service.js";
 import { createLogger, type Logger } from "./logger.js";
 import { serveOperatorSocket } from "./operator-socket.js";
 import { listenForRevocations } from "./revocations.js";
@@ -39,7 +40,9 @@ export async function startServer(
     authCache && config.database.kind === "postgres"
       ? listenForRevocations(config.database.url, authCache, logger, config.dbConnectTimeoutMs)
       : undefined;
-  const yoga = createGraphQLHandler({ db: database.prisma, config, logger, authCache });
+  // The outbox relay (organizationEvents, through Redis with REDIS_URL) and, with WEBHOOK_URL, webhooks.
+  const events = startEvents({ db: database.prisma, config, logger });
+  const yoga = createGraphQLHandler({ db: database.prisma, config, logger, authCache, events: events.bus });
   // With the embedded database, operator commands run in this process (see operator-socket.ts).
   const closeOperatorSocket =
     config.database.kind === "pglite" && !config.database.dataDir.startsWith("memory://")
@@ -56,7 +59,12 @@ export async function startServer(
     if (shuttingDown) res.setHeader("connection", "close");
     else {
       inFlight.add(res);
-      res.once("close", () => inFlight.delete(res));
+      res.once("close", () => {
+        inFlight.delete(res);
+        // A response that ends during shutdown (an SSE subscription ended by it, one whose headers
+        // went out before) leaves a kept-alive socket: close it once idle rather than at the grace's end.
+        if (shuttingDown) setImmediate(() => server.closeIdleConnections());
+      });
     }
     const path = (req.url ?? "/").split("?")[0];
     if (req.method === "GET" && path === "/health") return sendJson(res, 200, { status: "ok" });
@@ -96,10 +104,14 @@ export async function startServer(
       server.closeIdleConnections();
       for (const res of inFlight) if (!res.headersSent) res.setHeader("connection", "close");
       const timer = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);
+      // Open subscriptions end (their SSE responses complete) instead of holding the grace period.
+      await events.bus.endSubscriptions();
       await closeOperatorSocket();
       await closed;
       clearTimeout(timer);
       await yoga.dispose();
+      // The relay and the webhook dispatcher finish their round before the database closes.
+      await events.close();
       await revocations?.close();
       authCache?.close();
       stopCountingSql();

@@ -8,6 +8,7 @@ import type { Context } from "./builder.js";
 import type { Config } from "./config.js";
 import { createAccess } from "./domain/access.js";
 import { databaseFailure, isUnstorableText } from "./domain/tx.js";
+import { createEventBus, type EventBus } from "./events/bus.js";
 import type { PrismaClient } from "./generated/prisma/client.js";
 import { badUserInput, DATABASE_FAILURE_CODES, databaseFailureError } from "./graphql-errors.js";
 import { createJwtVerifier } from "./jwt.js";
@@ -269,12 +270,18 @@ export interface YogaDeps {
   logger: Logger;
   /** Accepted API tokens for a few seconds (src/server.ts); none: every request looks its token up. */
   authCache?: AuthCache | undefined;
+  /**
+   * Where organizationEvents subscribe (src/events/service.ts startEvents, which also publishes).
+   * None: a bus of this handler's own that nothing publishes on.
+   */
+  events?: EventBus | undefined;
 }
 
 export type Yoga = YogaServerInstance<Record<string, unknown>, Context>;
 
 /** The GraphQL handler. It never listens: src/server.ts does, tests call `yoga.fetch`. */
-export function createGraphQLHandler({ db, config, logger, authCache }: YogaDeps): Yoga {
+export function createGraphQLHandler({ db, config, logger, authCache, events }: YogaDeps): Yoga {
+  const bus = events ?? createEventBus({ redisUrl: null, channelPrefix: config.events.channelPrefix }, logger);
   const verifyJwt = config.jwt ? createJwtVerifier(config.jwt) : null;
   const rateLimiter = createRequestRateLimiter(config, logger);
   const yoga: Yoga = createYoga<Record<string, unknown>, Context>({
@@ -315,7 +322,7 @@ export function createGraphQLHandler({ db, config, logger, authCache }: YogaDeps
     context: async ({ request }): Promise<Context> => {
       const viewer = await viewerFromRequest(db, request, verifyJwt, authCache);
       const now = new Date();
-      return { db, config, viewer, access: createAccess(db, viewer?.id ?? null, now), now };
+      return { db, config, viewer, access: createAccess(db, viewer?.id ?? null, now), now, events: bus };
     },
     // Checked by useBodySizeLimit instead (the same limit and errors, without a stream per request).
     maxRequestBodySize: false,

@@ -19,6 +19,54 @@ describe("configuration", () => {
     });
   });
 
+  it("events: no webhooks by default; WEBHOOK_URL needs WEBHOOK_SECRET; short durations in ms", () => {
+    expect(loadConfig({}).events).toEqual({
+      redisUrl: null,
+      channelPrefix: "invites-gateway",
+      pollIntervalMs: 1_000,
+      retentionMs: 7 * 86_400_000,
+      webhook: null,
+      mail: null,
+    });
+    expect(
+      loadConfig({ SMTP_URL: "smtp://mail.example.com:587", PUBLIC_URL: "https://app.example.com/" }).events.mail,
+    ).toEqual({
+      smtpUrl: "smtp://mail.example.com:587",
+      from: "invites-gateway <no-reply@localhost>",
+      publicUrl: "https://app.example.com",
+      maxAttempts: 10,
+      backoffMs: 30_000,
+      maxBackoffMs: 3_600_000,
+    });
+    expect(() => loadConfig({ SMTP_URL: "http://mail.example.com" })).toThrow(/SMTP_URL/);
+    const on = loadConfig({
+      WEBHOOK_URL: "https://hooks.example.com/igw",
+      WEBHOOK_SECRET: "0123456789abcdef",
+      WEBHOOK_BACKOFF: "250ms",
+      OUTBOX_POLL_INTERVAL: "100ms",
+      REDIS_URL: "redis://127.0.0.1:6379",
+    });
+    expect(on.events).toMatchObject({ redisUrl: "redis://127.0.0.1:6379", pollIntervalMs: 100 });
+    expect(on.events.webhook).toEqual({
+      url: "https://hooks.example.com/igw",
+      secret: "0123456789abcdef",
+      maxAttempts: 10,
+      backoffMs: 250,
+      maxBackoffMs: 3_600_000,
+      timeoutMs: 10_000,
+    });
+    expect(() => loadConfig({ WEBHOOK_URL: "https://hooks.example.com/igw" })).toThrow(
+      "Invalid configuration: WEBHOOK_SECRET: required when WEBHOOK_URL is set",
+    );
+    expect(() => loadConfig({ WEBHOOK_URL: "https://h.example.com", WEBHOOK_SECRET: "short" })).toThrow(
+      /WEBHOOK_SECRET: must be at least 16 characters/,
+    );
+    expect(() => loadConfig({ WEBHOOK_URL: "ftp://h.example.com", WEBHOOK_SECRET: "0123456789abcdef" })).toThrow(
+      /WEBHOOK_URL/,
+    );
+    expect(() => loadConfig({ OUTBOX_POLL_INTERVAL: "0ms" })).toThrow(/OUTBOX_POLL_INTERVAL/);
+  });
+
   it("reads durations written 30m, 12h, 7d", () => {
     expect(parseDuration("30m")).toBe(1_800_000);
     expect(parseDuration("12h")).toBe(43_200_000);

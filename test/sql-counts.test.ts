@@ -216,8 +216,9 @@ const SCENARIOS: Scenario[] = [
     name: "inviteUsersToOrganization(N emails) with invites.organization and invitedBy",
     sizes: [5, 50],
     // 13 before the audit log; + the one INSERT of all its audit events (createMany); - 1 since the
-    // token lookup joins ApiToken to User in one statement; - 2 with relationJoins.
-    statements: 12,
+    // token lookup joins ApiToken to User in one statement; - 2 with relationJoins; + the one INSERT of
+    // all its outbox rows (createMany, src/domain/audit.ts).
+    statements: 13,
     async prepare(app) {
       const admin = await app.seed.user("mutation-admin");
       const org = await app.seed.org(admin, "Invited in bulk");

@@ -1,3 +1,5 @@
+import { randomUUID } from "node:crypto";
+import { markOutboxWritten, type OutboxPayload } from "./outbox.js";
 import type { Tx } from "./tx.js";
 import type { Viewer } from "./users.js";
 
@@ -33,7 +35,9 @@ export interface AuditEntry {
 
 /**
  * Records events in the caller's transaction (`tx`), so they commit or roll back with the change
- * they describe. One statement for any number of events.
+ * they describe: the audit log, and the same events in the outbox (OutboxEvent, same id), which the
+ * relay publishes to subscribers and webhooks once the transaction has committed. Two statements for
+ * any number of events, whatever the action (every entry of AUDIT_ACTIONS alike).
  */
 export async function recordAuditEvents(
   tx: Tx,
@@ -42,14 +46,23 @@ export async function recordAuditEvents(
   entries: readonly AuditEntry[],
 ): Promise<void> {
   if (entries.length === 0) return;
+  const createdAt = new Date();
+  const events = entries.map((entry) => ({
+    id: randomUUID(),
+    organizationId,
+    action: entry.action,
+    targetId: entry.targetId,
+    actorId: actor.userId,
+    createdAt,
+  }));
   await tx.auditEvent.createMany({
-    data: entries.map((entry) => ({
-      organizationId,
-      action: entry.action,
-      targetId: entry.targetId,
-      actorId: actor.userId,
-      actorTokenId: actor.tokenId,
-      actorSubject: actor.subject,
-    })),
+    data: events.map((event) => ({ ...event, actorTokenId: actor.tokenId, actorSubject: actor.subject })),
   });
+  await tx.outboxEvent.createMany({
+    data: events.map((event) => {
+      const payload: OutboxPayload = { ...event, createdAt: createdAt.toISOString() };
+      return { ...event, payload: { ...payload } };
+    }),
+  });
+  markOutboxWritten(tx);
 }

@@ -1,4 +1,5 @@
 import { Prisma, type PrismaClient } from "../generated/prisma/client.js";
+import { afterCommit } from "./outbox.js";
 
 export type Tx = Prisma.TransactionClient;
 
@@ -141,7 +142,8 @@ export async function lockLinkInvite(tx: Tx, organizationId: string, id: string)
 /**
  * Runs `fn` as one transaction. On a conflict with a concurrent writer (a unique violation a
  * concurrent insert caused) the whole transaction is retried from the start, so `fn` sees the
- * winner's row on the next attempt. Everything `fn` wrote is rolled back when it throws.
+ * winner's row on the next attempt. Everything `fn` wrote is rolled back when it throws; after a
+ * commit that recorded audit events, the outbox relay is woken (src/domain/outbox.ts).
  */
 export async function inTransaction<T>(
   db: PrismaClient,
@@ -151,7 +153,17 @@ export async function inTransaction<T>(
   const retries = options.retries ?? 0;
   for (let attempt = 0; ; attempt++) {
     try {
-      return await db.$transaction(fn, { maxWait: 10_000, timeout: 20_000 });
+      let used: Tx | undefined;
+      const result = await db.$transaction(
+        (tx) => {
+          used = tx;
+          return fn(tx);
+        },
+        { maxWait: 10_000, timeout: 20_000 },
+      );
+      // Committed: wake the outbox relay if this transaction recorded events.
+      if (used) afterCommit(db, used);
+      return result;
     } catch (error) {
       if (attempt < retries && isConflict(error)) continue;
       throw error;

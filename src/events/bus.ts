@@ -1,0 +1,97 @@
+import { createRedisEventTarget } from "@graphql-yoga/redis-event-target";
+import { createPubSub } from "graphql-yoga";
+import { Redis } from "ioredis";
+import type { EventsConfig } from "../config.js";
+import type { OutboxPayload } from "../domain/outbox.js";
+import type { Logger } from "../logger.js";
+
+/**
+ * Where published outbox events meet organizationEvents subscribers: Yoga's PubSub, in this process
+ * or, with REDIS_URL, through Redis pub/sub (`@graphql-yoga/redis-event-target`), so a subscriber on
+ * any replica sees an event that any replica's relay published. Topic: `<REDIS_KEY_PREFIX>:
+ * organizationEvents:<organizationId>` (one Redis channel per organization with subscribers).
+ */
+export interface EventBus {
+  /** Resolves once the event is handed on (with Redis: once Redis accepted the PUBLISH). */
+  publish(event: OutboxPayload): Promise<void>;
+  /** The organization's events from now on, until the caller stops or the bus closes. */
+  subscribe(organizationId: string): AsyncIterableIterator<OutboxPayload>;
+  /** Subscriptions open in this process. */
+  subscriptions(): number;
+  /** Ends every open subscription (their SSE responses complete): the first step of a shutdown. */
+  endSubscriptions(): Promise<void>;
+  close(): Promise<void>;
+}
+
+type Topics = Record<string, [organizationId: string, event: OutboxPayload]>;
+
+export function createEventBus(config: Pick<EventsConfig, "redisUrl" | "channelPrefix">, logger: Logger): EventBus {
+  const topic = `${config.channelPrefix}:organizationEvents`;
+  const clients: Redis[] = [];
+  /** The promise of the last PUBLISH the event target sent (it sends them without waiting). */
+  let lastPublish: Promise<unknown> | null = null;
+  let eventTarget: ReturnType<typeof createRedisEventTarget> | undefined;
+  if (config.redisUrl) {
+    let warned = false;
+    const client = (role: string) => {
+      const redis = new Redis(config.redisUrl as string, { maxRetriesPerRequest: 1, connectTimeout: 2_000 });
+      redis.on("error", (error: Error) => {
+        if (warned) return;
+        warned = true;
+        logger.warn({ err: error, role }, "Redis unreachable: organizationEvents wait for it (the outbox keeps them)");
+      });
+      redis.on("ready", () => {
+        warned = false;
+      });
+      clients.push(redis);
+      return redis;
+    };
+    const publishClient = client("publish");
+    const subscribeClient = client("subscribe");
+    // The event target calls publish() and subscribe() without awaiting them: keep the PUBLISH's
+    // promise for `publish` below, and never leave a rejection unhandled.
+    const publish = publishClient.publish.bind(publishClient);
+    publishClient.publish = ((channel: string, message: string) => {
+      const sent = publish(channel, message);
+      lastPublish = sent;
+      sent.catch(() => {});
+      return sent;
+    }) as typeof publishClient.publish;
+    const subscribe = subscribeClient.subscribe.bind(subscribeClient);
+    subscribeClient.subscribe = ((...channels: string[]) => {
+      const done = subscribe(...channels);
+      done.catch((error: unknown) => logger.warn({ err: error, channels }, "Redis SUBSCRIBE failed"));
+      return done;
+    }) as typeof subscribeClient.subscribe;
+    eventTarget = createRedisEventTarget({ publishClient, subscribeClient });
+  }
+  const pubSub = createPubSub<Topics>(eventTarget ? { eventTarget } : {});
+  const open = new Set<AsyncIterableIterator<OutboxPayload>>();
+
+  return {
+    async publish(event) {
+      lastPublish = null;
+      pubSub.publish(topic, event.organizationId, event);
+      const sent = lastPublish as Promise<unknown> | null;
+      if (sent) await sent;
+    },
+    subscribe(organizationId) {
+      const events = pubSub.subscribe(topic, organizationId) as AsyncIterableIterator<OutboxPayload>;
+      open.add(events);
+      const stop = events.return?.bind(events);
+      events.return = (value?: unknown) => {
+        open.delete(events);
+        return stop ? stop(value) : Promise.resolve({ done: true, value: undefined });
+      };
+      return events;
+    },
+    subscriptions: () => open.size,
+    async endSubscriptions() {
+      await Promise.all([...open].map((events) => events.return?.()));
+    },
+    async close() {
+      await this.endSubscriptions();
+      await Promise.all(clients.map((redis) => redis.quit().catch(() => redis.disconnect())));
+    },
+  };
+}

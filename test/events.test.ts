@@ -1,0 +1,287 @@
+/**
+ * Subscription.organizationEvents over SSE on a real socket: an admin's subscriber sees the
+ * organization's audit events as they commit (published by the outbox relay), nothing of other
+ * organizations; non-admins are refused when they subscribe. Single process without Redis here
+ * (PGlite, and PostgreSQL when TEST_DATABASE_URL is set); across two replicas through Redis below.
+ */
+import { randomBytes } from "node:crypto";
+import { createServer, type Server } from "node:http";
+import type { AddressInfo } from "node:net";
+import { setTimeout as sleep } from "node:timers/promises";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../src/config.js";
+import { createOrganization } from "../src/domain/organizations.js";
+import { createUserWithToken } from "../src/domain/users.js";
+import { type Events, startEvents } from "../src/events/service.js";
+import { createLogger } from "../src/logger.js";
+import { type RunningServer, startServer } from "../src/server.js";
+import { createGraphQLHandler } from "../src/yoga.js";
+import { type TestApp, uniqueEmail, useTestApp } from "./helpers/app.js";
+import { DB_KINDS, openTestDatabase, type TestDatabase } from "./helpers/db.js";
+
+const SUBSCRIBE = /* GraphQL */ `
+  subscription ($o: ID!) {
+    organizationEvents(organizationId: $o) { id action targetId createdAt actor { id } }
+  }
+`;
+const INVITE = /* GraphQL */ `
+  mutation ($o: ID!, $emails: [String!]!) {
+    inviteUsersToOrganization(organizationId: $o, input: { emails: $emails }) {
+      __typename ... on InviteUsersToOrganizationSuccess { invites { id } }
+    }
+  }
+`;
+const CREATE_LINK = /* GraphQL */ `
+  mutation ($o: ID!) {
+    createLinkInvite(organizationId: $o, input: { role: READ }) {
+      __typename ... on CreateLinkInviteSuccess { linkInvite { id } }
+    }
+  }
+`;
+
+interface SseMessage {
+  event: string;
+  data: any;
+}
+
+/** A subscription over SSE: `fetch` with `accept: text/event-stream`, read message by message. */
+async function subscribe(baseUrl: string, token: string | null, organizationId: string) {
+  const controller = new AbortController();
+  const headers: Record<string, string> = { accept: "text/event-stream", "content-type": "application/json" };
+  if (token) headers.authorization = `Bearer ${token}`;
+  const response = await fetch(`${baseUrl}/graphql`, {
+    method: "POST",
+    headers,
+    body: JSON.stringify({ query: SUBSCRIBE, variables: { o: organizationId } }),
+    signal: controller.signal,
+  });
+  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  return {
+    status: response.status,
+    contentType: response.headers.get("content-type"),
+    /** The next message (pings skipped); null when the stream ended. */
+    async next(timeoutMs = 30_000): Promise<SseMessage | null> {
+      const deadline = Date.now() + timeoutMs;
+      for (;;) {
+        const end = buffer.indexOf("\n\n");
+        if (end !== -1) {
+          const block = buffer.slice(0, end);
+          buffer = buffer.slice(end + 2);
+          const lines = block.split("\n");
+          const event = lines
+            .find((l) => l.startsWith("event:"))
+            ?.slice(6)
+            .trim();
+          const data = lines
+            .filter((l) => l.startsWith("data:"))
+            .map((l) => l.slice(5).trim())
+            .join("\n");
+          if (!event && !data) continue; // a ping (":")
+          return { event: event ?? "message", data: data ? JSON.parse(data) : null };
+        }
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`no SSE message within ${timeoutMs} ms; buffer: ${buffer}`);
+        const chunk = await Promise.race([reader.read(), sleep(left).then(() => "timeout" as const)]);
+        if (chunk === "timeout") continue;
+        if (chunk.done) return null;
+        buffer += decoder.decode(chunk.value, { stream: true });
+      }
+    },
+    close: () => controller.abort(),
+  };
+}
+
+async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await check())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+async function post(baseUrl: string, query: string, variables: Record<string, unknown>, token: string) {
+  const response = await fetch(`${baseUrl}/graphql`, {
+    method: "POST",
+    headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+    body: JSON.stringify({ query, variables }),
+  });
+  return (await response.json()) as { data?: any; errors?: unknown[] };
+}
+
+describe.each(DB_KINDS)("organizationEvents in one process, no Redis (%s)", (kind) => {
+  const app = useTestApp(kind);
+  let a: TestApp;
+  let events: Events;
+  let server: Server;
+  let url: string;
+  beforeAll(async () => {
+    a = app.current;
+    events = startEvents({ db: a.db, config: a.testDb.config, logger: createLogger("silent") });
+    const yoga = createGraphQLHandler({
+      db: a.db,
+      config: a.testDb.config,
+      logger: createLogger("silent"),
+      events: events.bus,
+    });
+    server = createServer(yoga);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  afterAll(async () => {
+    await events?.bus.endSubscriptions();
+    server?.closeAllConnections();
+    await new Promise<void>((resolve) => server?.close(() => resolve()));
+    await events?.close();
+  });
+
+  it("an admin sees the organization's events as they commit, and none of another organization", async () => {
+    const admin = await a.seed.user("sub-admin");
+    const org = await a.seed.org(admin, "Subscribed");
+    const other = await a.seed.org(admin, "Other");
+    const sub = await subscribe(url, admin.token, org.id);
+    try {
+      expect(sub.status).toBe(200);
+      expect(sub.contentType).toContain("text/event-stream");
+      await until("the subscription to start", () => events.bus.subscriptions() === 1);
+      expect((await post(url, CREATE_LINK, { o: other.id }, admin.token)).errors).toBeUndefined();
+      const invited = await post(url, INVITE, { o: org.id, emails: [uniqueEmail("sub")] }, admin.token);
+      const inviteId = invited.data.inviteUsersToOrganization.invites[0].id as string;
+      const message = await sub.next();
+      const audit = await a.db.auditEvent.findFirstOrThrow({ where: { organizationId: org.id } });
+      expect(message).toEqual({
+        event: "next",
+        data: {
+          data: {
+            organizationEvents: {
+              id: audit.id,
+              action: "invite.created",
+              targetId: inviteId,
+              createdAt: audit.createdAt.toISOString(),
+              actor: { id: admin.id },
+            },
+          },
+        },
+      });
+      const link = await post(url, CREATE_LINK, { o: org.id }, admin.token);
+      const second = await sub.next();
+      expect(second?.data.data.organizationEvents).toMatchObject({
+        action: "link.created",
+        targetId: link.data.createLinkInvite.linkInvite.id,
+      });
+    } finally {
+      sub.close();
+    }
+    await until("the subscription to end", () => events.bus.subscriptions() === 0);
+  });
+
+  it("refuses a member who is not an admin (FORBIDDEN) and an anonymous caller (UNAUTHENTICATED)", async () => {
+    const admin = await a.seed.user("sub-owner");
+    const org = await a.seed.org(admin, "Guarded");
+    const reader = await a.seed.user("sub-reader");
+    await a.seed.member(org.id, reader, "READ");
+    for (const [token, code] of [
+      [reader.token, "FORBIDDEN"],
+      [null, "UNAUTHENTICATED"],
+    ] as const) {
+      const sub = await subscribe(url, token, org.id);
+      try {
+        const message = await sub.next();
+        expect(message?.data.data ?? null).toBeNull();
+        expect(message?.data.errors?.[0]?.extensions?.code).toBe(code);
+        expect(events.bus.subscriptions()).toBe(0);
+      } finally {
+        sub.close();
+      }
+    }
+  });
+});
+
+/** `.ci/run` sets TEST_REDIS_URL (Redis on 127.0.0.1:6379). */
+const REDIS_URL = process.env.TEST_REDIS_URL;
+const replicas = process.env.TEST_DATABASE_URL && REDIS_URL;
+describe.skipIf(!replicas)(
+  `organizationEvents across two replicas through Redis${replicas ? "" : " (skipped: set TEST_DATABASE_URL and TEST_REDIS_URL)"}`,
+  () => {
+    const prefix = `igw-test-${randomBytes(4).toString("hex")}`;
+    let testDb: TestDatabase;
+    let replicaA: RunningServer;
+    let replicaB: RunningServer;
+    let redis: Redis;
+    beforeAll(async () => {
+      testDb = await openTestDatabase("postgres");
+      const env = (extra: Record<string, string>) =>
+        loadConfig({
+          NODE_ENV: "test",
+          DATABASE_URL: testDb.url as string,
+          REDIS_URL: REDIS_URL as string,
+          REDIS_KEY_PREFIX: prefix,
+          HOST: "127.0.0.1",
+          PORT: "0",
+          AUTO_MIGRATE: "false",
+          RATE_LIMIT_PER_MINUTE: "1000000",
+          ...extra,
+        });
+      // A polls its outbox once an hour: an event committed on B reaches A's subscriber only
+      // through B's relay and Redis.
+      replicaA = await startServer(env({ OUTBOX_POLL_INTERVAL: "1h" }), createLogger("silent"));
+      replicaB = await startServer(env({}), createLogger("silent"));
+      redis = new Redis(REDIS_URL as string);
+    });
+    afterAll(async () => {
+      await replicaA?.close();
+      await replicaB?.close();
+      redis?.disconnect();
+      await testDb?.close();
+    });
+
+    it("a subscriber on replica A sees an invite made on replica B", async () => {
+      const db = testDb.database.prisma;
+      const { user: owner, token } = await createUserWithToken(db, { email: uniqueEmail("replica-admin") });
+      const org = await createOrganization(db, owner.id, "Replicated");
+      const sub = await subscribe(replicaA.url, token, org.id);
+      try {
+        const channel = `${prefix}:organizationEvents:${org.id}`;
+        await until("A to subscribe in Redis", async () => {
+          const [, count] = (await redis.pubsub("NUMSUB", channel)) as [string, number];
+          return Number(count) === 1;
+        });
+        const invited = await post(replicaB.url, INVITE, { o: org.id, emails: [uniqueEmail("replicated")] }, token);
+        const inviteId = invited.data.inviteUsersToOrganization.invites[0].id as string;
+        const message = await sub.next();
+        expect(message?.data.data.organizationEvents).toMatchObject({
+          action: "invite.created",
+          targetId: inviteId,
+          actor: { id: owner.id },
+        });
+        const row = await db.outboxEvent.findFirstOrThrow({ where: { organizationId: org.id } });
+        expect(row.id).toBe(message?.data.data.organizationEvents.id);
+        expect(row.publishedAt).not.toBeNull();
+      } finally {
+        sub.close();
+      }
+    });
+
+    it("a replica that shuts down ends its open subscriptions (the SSE stream completes)", async () => {
+      const db = testDb.database.prisma;
+      const { user: owner, token } = await createUserWithToken(db, { email: uniqueEmail("closing-admin") });
+      const org = await createOrganization(db, owner.id, "Closing");
+      const sub = await subscribe(replicaA.url, token, org.id);
+      try {
+        const channel = `${prefix}:organizationEvents:${org.id}`;
+        await until("A to subscribe in Redis", async () => {
+          const [, count] = (await redis.pubsub("NUMSUB", channel)) as [string, number];
+          return Number(count) === 1;
+        });
+        const closing = replicaA.close();
+        const message = await sub.next();
+        expect(message?.event === "complete" || message === null).toBe(true);
+        await closing;
+      } finally {
+        sub.close();
+      }
+    });
+  },
+);
