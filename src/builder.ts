@@ -12,6 +12,7 @@ import type PrismaTypes from "./generated/pothos-types.js";
 import { getDatamodel } from "./generated/pothos-types.js";
 import type { PrismaClient } from "./generated/prisma/client.js";
 import { badUserInput } from "./graphql-errors.js";
+import type { Logger } from "./logger.js";
 
 /** Built once per request by the context factory in src/yoga.ts. */
 export interface Context {
@@ -23,6 +24,10 @@ export interface Context {
   access: Access;
   /** The request's clock: statuses derived from expiry use one instant per request. */
   now: Date;
+  /** The request's id (the `x-request-id` response header). */
+  requestId: string;
+  /** A pino child logger whose lines carry the request's `reqId`. */
+  log: Logger;
 }
 
 export const builder = new SchemaBuilder<{

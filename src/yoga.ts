@@ -13,9 +13,12 @@ import type { PrismaClient } from "./generated/prisma/client.js";
 import { badUserInput, DATABASE_FAILURE_CODES, databaseFailureError } from "./graphql-errors.js";
 import { createJwtVerifier } from "./jwt.js";
 import type { Logger } from "./logger.js";
+import type { Metrics } from "./metrics.js";
+import { createObservability } from "./observability.js";
 import { applyPermissions } from "./permissions.js";
 import { callerKey, createRequestRateLimiter, type RequestRateLimiter } from "./rate-limit.js";
 import { schema } from "./schema/index.js";
+import { activeTraceId, useTracing } from "./tracing.js";
 
 /**
  * Yoga's masking (crashes become "Unexpected error."), plus a code for Pothos' own argument checks
@@ -215,13 +218,16 @@ export interface YogaDeps {
   logger: Logger;
   /** Accepted API tokens for a few seconds (src/server.ts); none: every request looks its token up. */
   authCache?: AuthCache | undefined;
+  /** Prometheus metrics (src/server.ts serves them at /metrics); none: requests are only logged. */
+  metrics?: Metrics | undefined;
 }
 
 export type Yoga = YogaServerInstance<Record<string, unknown>, Context>;
 
 /** The GraphQL handler. It never listens: src/server.ts does, tests call `yoga.fetch`. */
-export function createGraphQLHandler({ db, config, logger, authCache }: YogaDeps): Yoga {
+export function createGraphQLHandler({ db, config, logger, authCache, metrics }: YogaDeps): Yoga {
   const verifyJwt = config.jwt ? createJwtVerifier(config.jwt) : null;
+  const observability = createObservability(logger, metrics, config.tracing.enabled ? activeTraceId : undefined);
   const rateLimiter = createRequestRateLimiter(config, logger);
   return createYoga<Record<string, unknown>, Context>({
     schema,
@@ -259,7 +265,18 @@ export function createGraphQLHandler({ db, config, logger, authCache }: YogaDeps
     context: async ({ request }): Promise<Context> => {
       const viewer = await viewerFromRequest(db, request, verifyJwt, authCache);
       const now = new Date();
-      return { db, config, viewer, access: createAccess(db, viewer?.id ?? null, now), now };
+      const scope = observability.scope(request);
+      return {
+        db,
+        config,
+        viewer,
+        access: createAccess(db, viewer?.id ?? null, now),
+        now,
+        requestId: scope.requestId,
+        get log() {
+          return scope.log;
+        },
+      };
     },
     maxRequestBodySize: config.limits.bodyBytes,
     // No cross-origin access unless CORS_ORIGINS lists the origin (Yoga would reflect any origin).
@@ -274,6 +291,10 @@ export function createGraphQLHandler({ db, config, logger, authCache }: YogaDeps
         }
       : false,
     plugins: [
+      // First: its onRequest must run before the rate limit's, which may end the request early, and
+      // its onResponse (the x-request-id header) before the tracing plugin's, which reads it.
+      observability.plugin,
+      ...(config.tracing.enabled ? [useTracing()] : []),
       ...(rateLimiter ? [useRequestRateLimit(rateLimiter, config.trustProxy)] : []),
       useCsrfPrevention(),
       useRequestLimits(config),
