@@ -38,12 +38,7 @@ export interface Observability {
  * Per request it reads the operation from the parsed document (no printing, no serialization) and
  * the codes of top-level errors; nothing else.
  */
-export function createObservability(
-  logger: Logger,
-  metrics: Metrics | undefined,
-  /** With tracing on: the active trace id, added to the request's line as `traceId`. */
-  traceId?: () => string | undefined,
-): Observability {
+export function createObservability(logger: Logger, metrics: Metrics | undefined): Observability {
   const records = new WeakMap<Request, RequestRecord>();
   const recordOf = (request: Request): RequestRecord => {
     let record = records.get(request);
@@ -131,7 +126,6 @@ export function createObservability(
         errorCodes: codes.length ? codes : undefined,
         status,
         durationMs: Math.round(seconds * 100_000) / 100,
-        traceId: traceId?.(),
       };
       if (status >= 500) logger.error(line, "graphql request");
       else logger.info(line, "graphql request");

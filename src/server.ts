@@ -164,7 +164,7 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, undefined, { traceContext: config.tracing.enabled });
   // Before the server: spans of the start (migrations) are not wanted, but every request's are.
   const tracing = await startTracing(config.tracing);
   if (tracing) logger.info("OpenTelemetry tracing is on");

@@ -43,11 +43,6 @@ export async function startTracing(config: Config["tracing"]): Promise<Tracing |
   return { shutdown: () => sdk.shutdown() };
 }
 
-/** The trace id of the active span (for log lines), when tracing is on. */
-export function activeTraceId(): string | undefined {
-  return trace.getActiveSpan()?.spanContext().traceId;
-}
-
 const HEADERS: TextMapGetter<Headers> = {
   keys: (headers) => [...headers.keys()],
   get: (headers, key) => headers.get(key) ?? undefined,

@@ -18,7 +18,7 @@ import { createObservability } from "./observability.js";
 import { applyPermissions } from "./permissions.js";
 import { callerKey, createRequestRateLimiter, type RequestRateLimiter } from "./rate-limit.js";
 import { schema } from "./schema/index.js";
-import { activeTraceId, useTracing } from "./tracing.js";
+import { useTracing } from "./tracing.js";
 
 /**
  * Yoga's masking (crashes become "Unexpected error."), plus a code for Pothos' own argument checks
@@ -227,7 +227,7 @@ export type Yoga = YogaServerInstance<Record<string, unknown>, Context>;
 /** The GraphQL handler. It never listens: src/server.ts does, tests call `yoga.fetch`. */
 export function createGraphQLHandler({ db, config, logger, authCache, metrics }: YogaDeps): Yoga {
   const verifyJwt = config.jwt ? createJwtVerifier(config.jwt) : null;
-  const observability = createObservability(logger, metrics, config.tracing.enabled ? activeTraceId : undefined);
+  const observability = createObservability(logger, metrics);
   const rateLimiter = createRequestRateLimiter(config, logger);
   return createYoga<Record<string, unknown>, Context>({
     schema,

@@ -4,6 +4,7 @@ import { loadConfig } from "../src/config.js";
 import { createUserWithToken } from "../src/domain/users.js";
 import { createLogger } from "../src/logger.js";
 import { createMetrics } from "../src/metrics.js";
+import { createObservability } from "../src/observability.js";
 import { type RunningServer, startServer } from "../src/server.js";
 import { createGraphQLHandler } from "../src/yoga.js";
 import { uniqueEmail } from "./helpers/app.js";
@@ -251,6 +252,19 @@ describe("request logs and metrics of early responses (yoga.fetch)", () => {
       await yoga.dispose();
       await testDb.close();
     }
+  });
+});
+
+describe("the context's logger", () => {
+  it("is a child logger whose lines carry the request's id", () => {
+    const logs = captureLogs();
+    const observability = createObservability(createLogger("info", logs.stream), undefined);
+    const request = new Request("http://localhost/graphql", { headers: { "x-request-id": "rid-child" } });
+    const scope = observability.scope(request);
+    expect(scope.requestId).toBe("rid-child");
+    scope.log.warn({ detail: 1 }, "something in a resolver");
+    expect(logs.lines).toEqual([expect.objectContaining({ reqId: "rid-child", detail: 1, level: 40 })]);
+    expect(observability.scope(request).log).toBe(scope.log); // one child per request
   });
 });
 

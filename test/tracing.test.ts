@@ -172,6 +172,12 @@ describe("OpenTelemetry tracing through a real server process (OTLP/HTTP JSON to
       expect(at?.spanId, `chain: ${chain.join(" <- ")}`).toBe(operation.spanId);
       expect(chain).toContain("prisma:client:operation");
     }
+    // The request's log line names the trace: logs and traces meet on traceId.
+    const line = server
+      .output()
+      .split("\n")
+      .find((l) => l.includes('"reqId":"rid-traced"'));
+    expect(JSON.parse(line ?? "{}")).toMatchObject({ msg: "graphql request", traceId, operationName: "Me" });
     // No secret in any span: the bearer token, nor the SQL's parameters.
     expect(JSON.stringify(receiver.spans)).not.toContain(token);
     expect(JSON.stringify(receiver.spans)).not.toContain(token.slice(4, 20));
