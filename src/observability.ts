@@ -59,8 +59,8 @@ export function createObservability(logger: Logger, metrics: Metrics | undefined
       );
     },
     onParams({ request, params }) {
-      // Until execution names it from the document (a request refused before, e.g. by validation,
-      // keeps the name the client gave).
+      // The name the client gave, until the parsed document names the operation (onValidate); a
+      // document that does not parse keeps it (in the log line; metrics count it as `none`).
       const record = records.get(request);
       if (record && typeof params.operationName === "string") record.operationName = params.operationName.slice(0, 100);
     },

@@ -165,7 +165,7 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger(config.logLevel, undefined, { traceContext: config.tracing.enabled });
-  // Before the server: spans of the start (migrations) are not wanted, but every request's are.
+  // Before the server takes requests, so that the first one is traced too.
   const tracing = await startTracing(config.tracing);
   if (tracing) logger.info("OpenTelemetry tracing is on");
   const running = await startServer(config, logger);
