@@ -1,5 +1,5 @@
-import { getOperationAST } from "graphql";
-import type { Plugin } from "graphql-yoga";
+import { type ExecutionResult, type GraphQLError, getOperationAST } from "graphql";
+import { isAsyncIterable, type Plugin } from "graphql-yoga";
 import type { Context } from "./builder.js";
 import { type Logger, requestIdFrom } from "./logger.js";
 import type { Metrics } from "./metrics.js";
@@ -25,6 +25,19 @@ export interface Observability {
   plugin: Plugin;
   /** For the context factory: the request's id and logger (a child carrying `reqId`, made on first use). */
   scope(request: Request): RequestScope;
+  /**
+   * Whether this error was already logged with its request's id (an execution error that masking
+   * replaces): Yoga's own logger skips those, so that each is logged once.
+   */
+  logged(error: unknown): boolean;
+}
+
+export interface ObservabilityOptions {
+  /**
+   * Whether masking will replace this execution error (a crash, a database failure): such errors
+   * are logged at `error` level with the request's id, before Yoga masks them.
+   */
+  willMask?: (error: GraphQLError) => boolean;
 }
 
 /**
@@ -38,8 +51,14 @@ export interface Observability {
  * Per request it reads the operation from the parsed document (no printing, no serialization) and
  * the codes of top-level errors; nothing else.
  */
-export function createObservability(logger: Logger, metrics: Metrics | undefined): Observability {
+export function createObservability(
+  logger: Logger,
+  metrics: Metrics | undefined,
+  options: ObservabilityOptions = {},
+): Observability {
   const records = new WeakMap<Request, RequestRecord>();
+  const loggedErrors = new WeakSet<object>();
+  const { willMask } = options;
   const recordOf = (request: Request): RequestRecord => {
     let record = records.get(request);
     if (!record) {
@@ -81,7 +100,26 @@ export function createObservability(logger: Logger, metrics: Metrics | undefined
     onExecute({ args }) {
       const context = args.contextValue as Partial<Context> & { request?: Request };
       const record = context.request && records.get(context.request);
-      if (record) record.viewerId = context.viewer?.id ?? null;
+      if (!record) return;
+      record.viewerId = context.viewer?.id ?? null;
+      if (!willMask) return;
+      // Before Yoga's masking (its plugin comes after ours): the original error, logged with reqId.
+      const logCrashes = (result: ExecutionResult) => {
+        for (const error of result.errors ?? []) {
+          if (loggedErrors.has(error) || !willMask(error)) continue;
+          loggedErrors.add(error);
+          logOf(record).error({ err: error.originalError ?? error, path: error.path?.join(".") }, "unexpected error");
+        }
+      };
+      return {
+        onExecuteDone({ result }) {
+          if (!isAsyncIterable(result)) {
+            if (result.errors?.length) logCrashes(result);
+            return;
+          }
+          return { onNext: ({ result: next }) => logCrashes(next) };
+        },
+      };
     },
     onSubscribe({ args }) {
       const context = args.contextValue as Partial<Context> & { request?: Request };
@@ -139,12 +177,17 @@ export function createObservability(logger: Logger, metrics: Metrics | undefined
       return {
         requestId: record.id,
         get log() {
-          record.log ??= logger.child({ reqId: record.id });
-          return record.log;
+          return logOf(record);
         },
       };
     },
+    logged: (error) => typeof error === "object" && error !== null && loggedErrors.has(error),
   };
+
+  function logOf(record: RequestRecord): Logger {
+    record.log ??= logger.child({ reqId: record.id });
+    return record.log;
+  }
 }
 
 function newRecord(id: string): RequestRecord {

@@ -227,7 +227,9 @@ export type Yoga = YogaServerInstance<Record<string, unknown>, Context>;
 /** The GraphQL handler. It never listens: src/server.ts does, tests call `yoga.fetch`. */
 export function createGraphQLHandler({ db, config, logger, authCache, metrics }: YogaDeps): Yoga {
   const verifyJwt = config.jwt ? createJwtVerifier(config.jwt) : null;
-  const observability = createObservability(logger, metrics);
+  const observability = createObservability(logger, metrics, {
+    willMask: (error) => maskWithInputErrors(error, "Unexpected error.") !== error,
+  });
   const rateLimiter = createRequestRateLimiter(config, logger);
   return createYoga<Record<string, unknown>, Context>({
     schema,
@@ -259,7 +261,11 @@ export function createGraphQLHandler({ db, config, logger, authCache, metrics }:
       debug: (...args) => logger.debug(args.length > 1 ? { args } : {}, String(args[0])),
       info: (...args) => logger.info(args.length > 1 ? { args } : {}, String(args[0])),
       warn: (...args) => logger.warn(args.length > 1 ? { args } : {}, String(args[0])),
-      error: (...args) => logger.error({ err: args.find((a) => a instanceof Error) }, String(args[0])),
+      error: (...args) => {
+        const err = args.find((a) => a instanceof Error);
+        // Execution errors that masking replaces were logged with their request's id already.
+        if (!observability.logged(err)) logger.error({ err }, String(args[0]));
+      },
     },
     // Built once per request: authenticate once; shield rules and resolvers reuse it.
     context: async ({ request }): Promise<Context> => {

@@ -255,6 +255,52 @@ describe("request logs and metrics of early responses (yoga.fetch)", () => {
   });
 });
 
+describe("unexpected errors", () => {
+  it("are logged once, with the request's id, and masked for the client", async () => {
+    const testDb = await openTestDatabase("pglite");
+    const logs = captureLogs();
+    const user = await createUserWithToken(testDb.database.prisma, { email: uniqueEmail("crash") });
+    // A real client whose model queries crash (a bug, not a database failure); the token lookup is raw SQL.
+    const db = testDb.database.prisma.$extends({
+      query: {
+        $allModels: {
+          $allOperations: () => {
+            throw new Error("boom: a bug in a resolver");
+          },
+        },
+      },
+    }) as unknown as typeof testDb.database.prisma;
+    const yoga = createGraphQLHandler({ db, config: testDb.config, logger: createLogger("info", logs.stream) });
+    try {
+      const response = await yoga.fetch("http://localhost/graphql", {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          authorization: `Bearer ${user.token}`,
+          "x-request-id": "rid-crash",
+        },
+        body: JSON.stringify({ query: "query Mine { viewer { id organizations { role } } }" }),
+      });
+      const body = (await response.json()) as { errors?: Array<{ message: string; extensions?: { code?: string } }> };
+      expect(body.errors?.[0]).toMatchObject({
+        message: "Unexpected error.",
+        extensions: { code: "INTERNAL_SERVER_ERROR" },
+      });
+      const crashes = logs.lines.filter((l) => JSON.stringify(l).includes("boom: a bug"));
+      expect(crashes).toHaveLength(1);
+      expect(crashes[0]).toMatchObject({ level: 50, reqId: "rid-crash", msg: "unexpected error" });
+      expect(logs.requests().at(-1)).toMatchObject({
+        reqId: "rid-crash",
+        outcome: "error",
+        errorCodes: ["INTERNAL_SERVER_ERROR"],
+      });
+    } finally {
+      await yoga.dispose();
+      await testDb.close();
+    }
+  });
+});
+
 describe("the context's logger", () => {
   it("is a child logger whose lines carry the request's id", () => {
     const logs = captureLogs();
