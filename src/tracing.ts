@@ -74,9 +74,11 @@ export function useTracing(): Plugin {
     instrumentation: {
       request({ request }, wrapped) {
         const parent = propagation.extract(ROOT_CONTEXT, request.headers, HEADERS);
+        const path = new URL(request.url).pathname;
+        // Named by route: `/graphql`; any other path Yoga answers (404s) gets the method alone.
         const span = tracer.startSpan(
-          `${request.method} /graphql`,
-          { kind: SpanKind.SERVER, attributes: { "http.request.method": request.method, "url.path": "/graphql" } },
+          path === "/graphql" ? `${request.method} /graphql` : request.method,
+          { kind: SpanKind.SERVER, attributes: { "http.request.method": request.method, "url.path": path } },
           parent,
         );
         httpSpans.set(request, span);
