@@ -137,6 +137,7 @@ describe.each(DB_KINDS)("request ids, request logs and /metrics (%s)", (kind) =>
     });
     expect(first?.durationMs).toEqual(expect.any(Number));
     expect(first?.errorCodes).toBeUndefined();
+    expect(first?.traceId).toBeUndefined(); // no OTEL_* variable: no tracing
     expect(second).toMatchObject({
       reqId: "rid-forbidden",
       operationName: "Org",
