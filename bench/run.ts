@@ -13,6 +13,7 @@
  *   BENCH_WARMUP        seconds of each warm-up run (default 3)
  *   BENCH_ONLY          e.g. "W2" or "W1,W3": run only these workloads
  *   BENCH_CPU_PROF      a directory: run the timed service under `node --cpu-prof` writing there
+ *   BENCH_NODE_FLAGS    extra node flags for the timed service, e.g. "--max-semi-space-size=32"
  *   BENCH_NO_WRITE      1: print the table but write no results file
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
@@ -664,7 +665,10 @@ async function main(): Promise<number> {
       "service",
       SERVICE_ENTRY,
       serviceEnv,
-      profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [],
+      [
+        ...(env.BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? []),
+        ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []),
+      ],
     );
     servers.push(service);
     for (const workload of workloads) {

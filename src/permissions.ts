@@ -44,13 +44,26 @@ async function unlessDatabaseFails(check: () => Promise<true | GraphQLError>): P
 
 type Decision = Promise<true | GraphQLError>;
 const decisions = new WeakMap<Context, WeakMap<object, Map<string, Decision>>>();
+const sharedDecisions = new WeakMap<Context, Map<string, Decision>>();
 
 /**
  * A rule that depends only on its parent object (and the request) decides once per object: the
  * other fields of that object reuse the answer (an Invite of a list is checked once, not once per
  * field). Kept per request and per object, so nothing is shared between requests or aliases.
+ *
+ * With `keyOf` (the values the rule reads: an organization id, an invite's organization and
+ * invitee), the decision is also shared between objects with the same key: the 50 copies of one
+ * organization in a list of invites are one decision, not 50. Only a pending or allowing decision is
+ * shared: a denial stays with its object and is decided again for the next one (a join earlier in
+ * the same request may change it), as ctx.access keeps no "not a member".
  */
-function oncePerParent(name: string, parent: unknown, ctx: Context, decide: () => Decision): Decision {
+function oncePerParent(
+  name: string,
+  parent: unknown,
+  ctx: Context,
+  decide: () => Decision,
+  keyOf?: (parent: Parent) => string,
+): Decision {
   if (typeof parent !== "object" || parent === null) return decide();
   let byParent = decisions.get(ctx);
   if (!byParent) {
@@ -63,10 +76,27 @@ function oncePerParent(name: string, parent: unknown, ctx: Context, decide: () =
     byParent.set(parent, byRule);
   }
   let decision = byRule.get(name);
-  if (!decision) {
-    decision = decide();
-    byRule.set(name, decision);
+  if (decision) return decision;
+  decision = keyOf ? shared(ctx, `${name}\u0000${keyOf(parent as Parent)}`, decide) : decide();
+  byRule.set(name, decision);
+  return decision;
+}
+
+function shared(ctx: Context, key: string, decide: () => Decision): Decision {
+  let byKey = sharedDecisions.get(ctx);
+  if (!byKey) {
+    byKey = new Map();
+    sharedDecisions.set(ctx, byKey);
   }
+  const known = byKey.get(key);
+  if (known) return known;
+  const keys = byKey;
+  const decision = decide();
+  keys.set(key, decision);
+  const forget = () => {
+    if (keys.get(key) === decision) keys.delete(key);
+  };
+  decision.then((answer) => answer === true || forget(), forget);
   return decision;
 }
 
@@ -91,18 +121,27 @@ function roleRule(
             : "Only members of this organization may see this",
         );
       });
-    return perParent ? oncePerParent(name, parent, ctx, decide) : decide();
+    return perParent ? oncePerParent(name, parent, ctx, decide, (p) => String(pick(p, args))) : decide();
   });
 }
 
-/** A check on the parent object, for the fields of one type. */
-function parentRule(name: string, check: (parent: Parent, ctx: Context & { viewer: object }) => Promise<boolean>) {
+/** A check on the parent object, for the fields of one type; `keyOf` names the values it reads. */
+function parentRule(
+  name: string,
+  keyOf: (parent: Parent) => string,
+  check: (parent: Parent, ctx: Context & { viewer: object }) => Promise<boolean>,
+) {
   return rule(name, { cache: "no_cache" })((parent: Parent, _args: Args, ctx: Context) =>
-    oncePerParent(name, parent, ctx, () =>
-      unlessDatabaseFails(async () => {
-        if (!ctx.viewer) return unauthenticated();
-        return (await check(parent, ctx as Context & { viewer: object })) ? true : forbidden();
-      }),
+    oncePerParent(
+      name,
+      parent,
+      ctx,
+      () =>
+        unlessDatabaseFails(async () => {
+          if (!ctx.viewer) return unauthenticated();
+          return (await check(parent, ctx as Context & { viewer: object })) ? true : forbidden();
+        }),
+      keyOf,
     ),
   );
 }
@@ -116,16 +155,23 @@ const isAdminOfParentOrg = roleRule("isAdminOfParentOrg", "ADMIN", (parent) => p
 const isAdminOfItsOrg = roleRule("isAdminOfItsOrg", "ADMIN", (parent) => parent.organizationId, byParent);
 
 /** Members and people invited to it. */
-const canSeeOrganization = parentRule("canSeeOrganization", (org, ctx) =>
-  ctx.access.canSeeOrganization(org.id as string),
+const canSeeOrganization = parentRule(
+  "canSeeOrganization",
+  (org) => String(org.id),
+  (org, ctx) => ctx.access.canSeeOrganization(org.id as string),
 );
 /** The admins of its organization, and the invitee. */
 const canSeeInvite = parentRule(
   "canSeeInvite",
+  (invite) => `${invite.userId}\u0000${invite.organizationId}`,
   async (invite, ctx) =>
     invite.userId === ctx.viewer.id || hasAtLeast(await ctx.access.roleIn(invite.organizationId as string), "ADMIN"),
 );
-const canSeeUser = parentRule("canSeeUser", (user, ctx) => ctx.access.canSeeUser(user.id as string));
+const canSeeUser = parentRule(
+  "canSeeUser",
+  (user) => String(user.id),
+  (user, ctx) => ctx.access.canSeeUser(user.id as string),
+);
 const isSelf = rule("isSelf", { cache: "no_cache" })((parent: { id: string }, _args, ctx: Context) => {
   if (!ctx.viewer) return unauthenticated();
   return parent.id === ctx.viewer.id ? true : forbidden("Only the user themself may see their pending invites");

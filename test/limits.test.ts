@@ -1,3 +1,5 @@
+import { createServer, request } from "node:http";
+import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
 import { useTestApp } from "./helpers/app.js";
 
@@ -91,6 +93,54 @@ describe("request limits (graphql-armor) and HTTP hygiene", () => {
       body: JSON.stringify({ query: `{ viewer { id } } # ${"x".repeat(25_000)}` }),
     });
     expect(response.status).toBe(413);
+  });
+
+  it("counts the bytes of a body sent without Content-Length (chunked) over a real socket", async () => {
+    const server = createServer(app.current.yoga);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    /** POSTs `body` in chunks of 1000 bytes, with `Transfer-Encoding: chunked` unless a length is given. */
+    const post = (body: string, contentLength?: number) =>
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
+        const headers: Record<string, string | number> = { "content-type": "application/json" };
+        if (contentLength !== undefined) headers["content-length"] = contentLength;
+        const req = request({ host: "127.0.0.1", port, path: "/graphql", method: "POST", headers }, (res) => {
+          let text = "";
+          res.on("data", (d: Buffer) => {
+            text += d;
+          });
+          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
+        });
+        req.on("error", reject);
+        for (let i = 0; i < body.length; i += 1000) req.write(body.slice(i, i + 1000));
+        req.end();
+      });
+    try {
+      const small = JSON.stringify({ query: `{ __typename } # ${"x".repeat(15_000)}` });
+      const large = JSON.stringify({ query: `{ __typename } # ${"x".repeat(25_000)}` });
+      const chunkedSmall = await post(small);
+      expect(chunkedSmall.status).toBe(200);
+      expect(JSON.parse(chunkedSmall.body)).toEqual({ data: { __typename: "Query" } });
+      const chunkedLarge = await post(large);
+      expect(chunkedLarge.status).toBe(413);
+      expect(JSON.parse(chunkedLarge.body).errors[0].extensions.code).toBe("REQUEST_ENTITY_TOO_LARGE");
+      const declaredLarge = await post(large, Buffer.byteLength(large));
+      expect(declaredLarge.status).toBe(413);
+      expect((await post(small, Buffer.byteLength(small))).status).toBe(200);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
+  });
+
+  it("refuses a Content-Length that is not one number with 400", async () => {
+    const response = await app.current.yoga.fetch("http://localhost/graphql", {
+      method: "POST",
+      headers: { "content-type": "application/json", "content-length": "30, 30" },
+      body: JSON.stringify({ query: "{ __typename }" }),
+    });
+    expect(response.status).toBe(400);
+    expect((await response.json()).errors[0].extensions.code).toBe("BAD_REQUEST");
   });
 
   it("sends no CORS headers to other origins by default, and security headers always", async () => {

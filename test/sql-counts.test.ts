@@ -39,9 +39,10 @@ function listAt(data: unknown, path: string[]): unknown[] | undefined {
 
 /**
  * `_entities` statements: token (1: ApiToken joined to User), the entities of the type (1), and the batched visibility check
- * the type's rule makes (1), whatever the number of representations.
+ * the type's rule makes (1), whatever the number of representations. Organizations come with the
+ * viewer's role in the same statement (ctx.access.organization), which the rule then reuses: 2.
  */
-const ENTITY_STATEMENTS = { Organization: 3, Invite: 3, LinkInvite: 3, User: 3 } as const;
+const ENTITY_STATEMENTS = { Organization: 2, Invite: 3, LinkInvite: 3, User: 3 } as const;
 
 const SCENARIOS: Scenario[] = [
   {
@@ -264,5 +265,27 @@ describe.each(DB_KINDS)("SQL statements per request (%s)", (kind) => {
     const [small, large] = measured as [(typeof measured)[0], (typeof measured)[0]];
     expect(large.count, `statement count grows with N (N+1):\n${report}`).toBe(small.count);
     expect(small.count, `statement count changed:\n${report}`).toBe(scenario.statements);
+  });
+
+  it("organization(id) { id title viewerRole }: the rule's role check loads the row too (token + 1)", async () => {
+    const admin = await app.current.seed.user("w1-admin");
+    const outsider = await app.current.seed.user("w1-outsider");
+    const org = await app.current.seed.org(admin, "One statement");
+    const query = "query($id: ID!) { organization(id: $id) { id title viewerRole } }";
+    const asAdmin = await app.current.countQueries(() =>
+      app.current.gql(query, { variables: { id: org.id }, token: admin.token }),
+    );
+    expect(asAdmin.result.errors).toBeUndefined();
+    expect(asAdmin.result.data).toEqual({
+      organization: { id: org.id, title: "One statement", viewerRole: "ADMIN" },
+    });
+    expect(asAdmin.count, asAdmin.statements.join("\n")).toBe(2);
+    // A non-member is refused on the same statement, and sees nothing of the row.
+    const asOutsider = await app.current.countQueries(() =>
+      app.current.gql(query, { variables: { id: org.id }, token: outsider.token }),
+    );
+    expect(asOutsider.result.data).toEqual({ organization: null });
+    expect(asOutsider.result.errors?.map((e) => e.extensions?.code)).toEqual(["FORBIDDEN"]);
+    expect(JSON.stringify(asOutsider.result)).not.toContain("One statement");
   });
 });

@@ -1,8 +1,8 @@
 import { builder, connectionPaging, idKey } from "../builder.js";
 import { type InviteStatus, inviteStatusWhere } from "../domain/invites.js";
 import { createOrganization } from "../domain/organizations.js";
-import type { Organization } from "../generated/prisma/client.js";
-import { loadEntity, requireViewer } from "./context-helpers.js";
+import { type Organization, Prisma } from "../generated/prisma/client.js";
+import { requireViewer } from "./context-helpers.js";
 import { mutationErrors } from "./errors.js";
 import { InviteStatusEnum } from "./invite.js";
 import { MemberRoleEnum } from "./member.js";
@@ -87,7 +87,8 @@ export const OrganizationRef = builder.prismaObject("Organization", {
 
 builder.asEntity(OrganizationRef, {
   key: idKey(),
-  resolveReference: ({ id }, ctx) => loadEntity(ctx, "organization", id),
+  // The rows come with the viewer's role, which the type's rules then ask for (one statement).
+  resolveReference: ({ id }, ctx) => ctx.access.organization(id),
 });
 
 builder.queryField("organization", (t) =>
@@ -96,9 +97,22 @@ builder.queryField("organization", (t) =>
     nullable: true,
     description: "An organization the viewer is a member of (FORBIDDEN otherwise, whether or not it exists).",
     args: { id: t.arg.id({ required: true }) },
-    resolve: (query, _root, args, ctx) => ctx.db.organization.findUnique({ ...query, where: { id: args.id } }),
+    // The rule has loaded the row with the viewer's role (ctx.access): when the query selects columns
+    // only (no relation, no count), that row is the answer, and the request makes one statement.
+    resolve: (query, _root, args, ctx) =>
+      selectsColumnsOnly(query)
+        ? ctx.access.organization(args.id)
+        : ctx.db.organization.findUnique({ ...query, where: { id: args.id } }),
   }),
 );
+
+/** plugin-prisma's query for an Organization asks for nothing but its own columns. */
+function selectsColumnsOnly(query: { include?: unknown; select?: Record<string, unknown> }): boolean {
+  if (query.include) return false;
+  return Object.entries(query.select ?? {}).every(
+    ([field, wanted]) => wanted === true && field in Prisma.OrganizationScalarFieldEnum,
+  );
+}
 
 const CreateOrganizationInput = builder.inputType("CreateOrganizationInput", {
   fields: (t) => ({ title: t.string({ required: true }) }),
