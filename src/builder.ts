@@ -13,6 +13,7 @@ import type PrismaTypes from "./generated/pothos-types.js";
 import { getDatamodel } from "./generated/pothos-types.js";
 import type { PrismaClient } from "./generated/prisma/client.js";
 import { badUserInput } from "./graphql-errors.js";
+import type { Logger } from "./logger.js";
 
 /** Built once per request by the context factory in src/yoga.ts. */
 export interface Context {
@@ -26,6 +27,10 @@ export interface Context {
   now: Date;
   /** Published outbox events, for Subscription.organizationEvents. */
   events: EventBus;
+  /** The request's id (the `x-request-id` response header). */
+  requestId: string;
+  /** A pino child logger whose lines carry the request's `reqId`. */
+  log: Logger;
 }
 
 export const builder = new SchemaBuilder<{

@@ -135,6 +135,24 @@ const EnvSchema = z.object({
   EMAIL_MAX_ATTEMPTS: int(10, 1, 1000),
   EMAIL_BACKOFF: shortDuration("30s"),
   EMAIL_MAX_BACKOFF: shortDuration("1h"),
+  // GET /metrics (Prometheus text format): on by default; METRICS_TOKEN makes it ask for a bearer token.
+  METRICS_ENABLED: bool(true),
+  METRICS_TOKEN: z.string().min(16, "must be at least 16 characters").optional(),
+  METRICS_MAX_OPERATION_NAMES: int(100, 1, 10_000),
+  // OpenTelemetry: the SDK (@opentelemetry/sdk-node) reads the OTEL_* variables itself; they are
+  // checked here so that a typo stops the start like any other setting, and they decide whether
+  // tracing is on at all.
+  OTEL_SDK_DISABLED: bool(false),
+  OTEL_TRACES_EXPORTER: z
+    .string()
+    .regex(/^\s*(otlp|console|none)(\s*,\s*(otlp|console|none))*\s*$/, "must be a list of otlp, console, none")
+    .optional(),
+  OTEL_EXPORTER_OTLP_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: z.url({ protocol: /^https?$/ }).optional(),
+  OTEL_EXPORTER_OTLP_PROTOCOL: z.enum(["grpc", "http/protobuf", "http/json"]).optional(),
+  OTEL_EXPORTER_OTLP_TRACES_PROTOCOL: z.enum(["grpc", "http/protobuf", "http/json"]).optional(),
+  OTEL_SERVICE_NAME: z.string().min(1).optional(),
+  OTEL_RESOURCE_ATTRIBUTES: z.string().optional(),
 });
 
 export type Env = z.input<typeof EnvSchema>;
@@ -176,6 +194,14 @@ export interface Config {
   jwt: JwtConfig | null;
   /** BENCH_COUNT_SQL=1 (benchmarks only): GET /debug/sql-count answers the SQL statements sent so far. */
   benchCountSql: boolean;
+  /** GET /metrics: off, open, or behind a bearer token; distinct operation names kept as labels. */
+  metrics: { enabled: boolean; token: string | null; maxOperationNames: number };
+  /**
+   * OpenTelemetry tracing (src/tracing.ts), on when an OTEL_* variable asks for it. The SDK reads
+   * the variables itself; `serviceName` is the default when neither OTEL_SERVICE_NAME nor
+   * OTEL_RESOURCE_ATTRIBUTES names the service.
+   */
+  tracing: { enabled: boolean; serviceName: string | undefined };
   /** The outbox (src/events/): subscriptions across replicas through Redis, and webhooks. */
   events: EventsConfig;
 }
@@ -270,6 +296,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       bodyBytes: e.MAX_BODY_BYTES,
     },
     benchCountSql: e.BENCH_COUNT_SQL,
+    metrics: {
+      enabled: e.METRICS_ENABLED,
+      token: e.METRICS_TOKEN ?? null,
+      maxOperationNames: e.METRICS_MAX_OPERATION_NAMES,
+    },
+    tracing: tracingConfig(e),
     events: {
       redisUrl: e.REDIS_URL ?? null,
       channelPrefix: e.REDIS_KEY_PREFIX,
@@ -307,6 +339,24 @@ function webhookConfig(e: z.output<typeof EnvSchema>): WebhookConfig | null {
     maxBackoffMs: Math.max(e.WEBHOOK_MAX_BACKOFF, e.WEBHOOK_BACKOFF),
     timeoutMs: e.WEBHOOK_TIMEOUT,
   };
+}
+
+/**
+ * Tracing is on when an exporter, an endpoint or a service name is set (the SDK's own defaults fill
+ * in the rest: OTLP over http/protobuf to http://localhost:4318); off when none is, when
+ * OTEL_SDK_DISABLED=true, or when OTEL_TRACES_EXPORTER=none.
+ */
+function tracingConfig(e: z.output<typeof EnvSchema>): Config["tracing"] {
+  const exporters = (e.OTEL_TRACES_EXPORTER ?? "")
+    .split(",")
+    .map((x) => x.trim())
+    .filter(Boolean);
+  const asked =
+    exporters.length > 0 ||
+    Boolean(e.OTEL_EXPORTER_OTLP_ENDPOINT || e.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || e.OTEL_SERVICE_NAME);
+  const enabled = asked && !e.OTEL_SDK_DISABLED && !(exporters.length > 0 && exporters.every((x) => x === "none"));
+  const named = Boolean(e.OTEL_SERVICE_NAME) || /(^|,)\s*service\.name\s*=/.test(e.OTEL_RESOURCE_ATTRIBUTES ?? "");
+  return { enabled, serviceName: named ? undefined : "invites-gateway" };
 }
 
 /** JWT mode is on when a key source is set; it then needs both the issuer and the audience. */

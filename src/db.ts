@@ -3,9 +3,11 @@ import { dirname, join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import { PrismaPg } from "@prisma/adapter-pg";
 import type { SqlDriverAdapterFactory } from "@prisma/driver-adapter-utils";
+import pg from "pg";
 import { PrismaPGlite } from "pglite-prisma-adapter";
 import type { Config } from "./config.js";
 import { PrismaClient } from "./generated/prisma/client.js";
+import type { PoolStats } from "./metrics.js";
 import { applyMigrations, type MigrationTarget } from "./migrate.js";
 
 export type Db = PrismaClient;
@@ -23,6 +25,8 @@ export interface Database {
    * some CPU, so production runs without them (and this throws).
    */
   onQuery(listener: (sql: string) => void): () => void;
+  /** PostgreSQL only: the connection pool's counts (for /metrics); undefined on PGlite. */
+  poolStats: (() => PoolStats) | undefined;
   close(): Promise<void>;
 }
 
@@ -61,6 +65,7 @@ export function createDatabase(config: DatabaseConfig, options: DatabaseOptions 
       if (!options.logQueries) throw new Error("onQuery needs createDatabase(config, { logQueries: true })");
       return subscribe(listeners, l);
     },
+    poolStats: engine.poolStats,
     close: async () => {
       await prisma.$disconnect();
       await engine.close();
@@ -71,18 +76,28 @@ export function createDatabase(config: DatabaseConfig, options: DatabaseOptions 
 type Engine = {
   adapter: SqlDriverAdapterFactory;
   target: MigrationTarget;
+  poolStats?: () => PoolStats;
   close(): Promise<void>;
 };
 
 function postgresEngine(config: DatabaseConfig, connectionString: string): Engine {
-  const adapter = new PrismaPg({
+  // Our own pool (the adapter would make the same one) so that /metrics can read its counts.
+  const pool = new pg.Pool({
     connectionString,
     max: config.dbPoolSize,
     connectionTimeoutMillis: config.dbConnectTimeoutMs,
     statement_timeout: config.dbStatementTimeoutMs,
     idle_in_transaction_session_timeout: config.dbStatementTimeoutMs * 2,
   });
-  return { adapter, target: { kind: "postgres", connectionString }, close: async () => {} };
+  const adapter = new PrismaPg(pool);
+  return {
+    adapter,
+    target: { kind: "postgres", connectionString },
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
+    close: async () => {
+      if (!pool.ended) await pool.end();
+    },
+  };
 }
 
 function pgliteEngine(dataDir: string, given: PGlite | undefined): Engine {

@@ -1,3 +1,4 @@
+import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { pathToFileURL } from "node:url";
@@ -5,15 +6,19 @@ import { createAuthCache } from "./auth.js";
 import { type Config, ConfigError, loadConfig } from "./config.js";
 import { createDatabase, type Database } from "./db.js";
 import { startEvents } from "./events/service.js";
-import { createLogger, type Logger } from "./logger.js";
+import { createLogger, type Logger, requestIdFrom } from "./logger.js";
+import { createMetrics, type Metrics } from "./metrics.js";
 import { serveOperatorSocket } from "./operator-socket.js";
 import { listenForRevocations } from "./revocations.js";
+import { startTracing } from "./tracing.js";
 import { createGraphQLHandler } from "./yoga.js";
 
 export interface RunningServer {
   url: string;
   server: Server;
   database: Database;
+  /** The Prometheus registry behind /metrics; undefined with METRICS_ENABLED=false. */
+  metrics: Metrics | undefined;
   /** Stops accepting connections, lets in-flight requests finish, closes the database. */
   close(): Promise<void>;
 }
@@ -42,7 +47,10 @@ export async function startServer(
       : undefined;
   // The outbox relay (organizationEvents, through Redis with REDIS_URL) and, with WEBHOOK_URL, webhooks.
   const events = startEvents({ db: database.prisma, config, logger });
-  const yoga = createGraphQLHandler({ db: database.prisma, config, logger, authCache, events: events.bus });
+  const metrics = config.metrics.enabled
+    ? createMetrics({ maxOperationNames: config.metrics.maxOperationNames, pool: database.poolStats })
+    : undefined;
+  const yoga = createGraphQLHandler({ db: database.prisma, config, logger, authCache, events: events.bus, metrics });
   // With the embedded database, operator commands run in this process (see operator-socket.ts).
   const closeOperatorSocket =
     config.database.kind === "pglite" && !config.database.dataDir.startsWith("memory://")
@@ -66,6 +74,9 @@ export async function startServer(
         if (shuttingDown) setImmediate(() => server.closeIdleConnections());
       });
     }
+    // Every response carries the request's id (Yoga's responses too: src/observability.ts).
+    const requestId = requestIdFrom(req.headers["x-request-id"]);
+    res.setHeader("x-request-id", requestId);
     const path = (req.url ?? "/").split("?")[0];
     if (req.method === "GET" && path === "/health") return sendJson(res, 200, { status: "ok" });
     if (req.method === "GET" && path === "/ready") {
@@ -79,10 +90,11 @@ export async function startServer(
       );
       return;
     }
+    if (metrics && req.method === "GET" && path === "/metrics") return serveMetrics(req, res, metrics, config, logger);
     if (config.benchCountSql && req.method === "GET" && path === "/debug/sql-count") {
       return sendJson(res, 200, { count: sqlCount });
     }
-    void yoga(req, res);
+    void yoga(req, res, { requestId });
   });
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
@@ -119,7 +131,38 @@ export async function startServer(
     })();
     return closing;
   };
-  return { url, server, database, close };
+  return { url, server, database, metrics, close };
+}
+
+/** GET /metrics: Prometheus' text format; with METRICS_TOKEN, only for `Authorization: Bearer <it>`. */
+function serveMetrics(
+  req: IncomingMessage,
+  res: ServerResponse,
+  metrics: Metrics,
+  config: Config,
+  logger: Logger,
+): void {
+  if (config.metrics.token !== null && !sameSecret(req.headers.authorization, `Bearer ${config.metrics.token}`)) {
+    res.setHeader("www-authenticate", 'Bearer realm="metrics"');
+    sendJson(res, 401, { error: { code: "UNAUTHENTICATED", message: "GET /metrics needs the METRICS_TOKEN" } });
+    return;
+  }
+  metrics.render().then(
+    (text) => {
+      res.writeHead(200, { "content-type": metrics.contentType, "cache-control": "no-store" });
+      res.end(text);
+    },
+    (error: unknown) => {
+      logger.error({ err: error }, "rendering /metrics failed");
+      sendJson(res, 500, { error: { code: "INTERNAL_SERVER_ERROR", message: "Unexpected error." } });
+    },
+  );
+}
+
+function sameSecret(given: string | undefined, expected: string): boolean {
+  const a = Buffer.from(given ?? "");
+  const b = Buffer.from(expected);
+  return a.length === b.length && timingSafeEqual(a, b);
 }
 
 async function main(): Promise<void> {
@@ -133,21 +176,27 @@ async function main(): Promise<void> {
     }
     throw error;
   }
-  const logger = createLogger(config.logLevel);
+  const logger = createLogger(config.logLevel, undefined, { traceContext: config.tracing.enabled });
+  // Before the server takes requests, so that the first one is traced too.
+  const tracing = await startTracing(config.tracing);
+  if (tracing) logger.info("OpenTelemetry tracing is on");
   const running = await startServer(config, logger);
   logger.info({ url: `${running.url}/graphql`, database: running.database.kind }, "invites-gateway is listening");
   const stop = (signal: string) => {
     logger.info({ signal }, "shutting down: finishing in-flight requests");
-    running.close().then(
-      () => {
-        logger.info("stopped");
-        process.exit(0);
-      },
-      (error: unknown) => {
-        logger.error({ err: error }, "shutdown failed");
-        process.exit(1);
-      },
-    );
+    running
+      .close()
+      .then(() => tracing?.shutdown())
+      .then(
+        () => {
+          logger.info("stopped");
+          process.exit(0);
+        },
+        (error: unknown) => {
+          logger.error({ err: error }, "shutdown failed");
+          process.exit(1);
+        },
+      );
   };
   process.once("SIGTERM", () => stop("SIGTERM"));
   process.once("SIGINT", () => stop("SIGINT"));

@@ -13,10 +13,13 @@ import type { PrismaClient } from "./generated/prisma/client.js";
 import { badUserInput, DATABASE_FAILURE_CODES, databaseFailureError } from "./graphql-errors.js";
 import { createJwtVerifier } from "./jwt.js";
 import type { Logger } from "./logger.js";
+import type { Metrics } from "./metrics.js";
+import { createObservability } from "./observability.js";
 import { applyPermissions } from "./permissions.js";
 import { callerKey, createRequestRateLimiter, type RequestRateLimiter } from "./rate-limit.js";
 import { useRestTwin } from "./rest/handler.js";
 import { schema } from "./schema/index.js";
+import { useTracing } from "./tracing.js";
 
 /**
  * Yoga's masking (crashes become "Unexpected error."), plus a code for Pothos' own argument checks
@@ -275,14 +278,19 @@ export interface YogaDeps {
    * None: a bus of this handler's own that nothing publishes on.
    */
   events?: EventBus | undefined;
+  /** Prometheus metrics (src/server.ts serves them at /metrics); none: requests are only logged. */
+  metrics?: Metrics | undefined;
 }
 
 export type Yoga = YogaServerInstance<Record<string, unknown>, Context>;
 
 /** The GraphQL handler. It never listens: src/server.ts does, tests call `yoga.fetch`. */
-export function createGraphQLHandler({ db, config, logger, authCache, events }: YogaDeps): Yoga {
+export function createGraphQLHandler({ db, config, logger, authCache, events, metrics }: YogaDeps): Yoga {
   const bus = events ?? createEventBus({ redisUrl: null, channelPrefix: config.events.channelPrefix }, logger);
   const verifyJwt = config.jwt ? createJwtVerifier(config.jwt) : null;
+  const observability = createObservability(logger, metrics, {
+    willMask: (error) => maskWithInputErrors(error, "Unexpected error.") !== error,
+  });
   const rateLimiter = createRequestRateLimiter(config, logger);
   const yoga: Yoga = createYoga<Record<string, unknown>, Context>({
     schema,
@@ -316,13 +324,29 @@ export function createGraphQLHandler({ db, config, logger, authCache, events }: 
       debug: (...args) => logger.debug(args.length > 1 ? { args } : {}, String(args[0])),
       info: (...args) => logger.info(args.length > 1 ? { args } : {}, String(args[0])),
       warn: (...args) => logger.warn(args.length > 1 ? { args } : {}, String(args[0])),
-      error: (...args) => logger.error({ err: args.find((a) => a instanceof Error) }, String(args[0])),
+      error: (...args) => {
+        const err = args.find((a) => a instanceof Error);
+        // Execution errors that masking replaces were logged with their request's id already.
+        if (!observability.logged(err)) logger.error({ err }, String(args[0]));
+      },
     },
     // Built once per request: authenticate once; shield rules and resolvers reuse it.
     context: async ({ request }): Promise<Context> => {
       const viewer = await viewerFromRequest(db, request, verifyJwt, authCache);
       const now = new Date();
-      return { db, config, viewer, access: createAccess(db, viewer?.id ?? null, now), now, events: bus };
+      const scope = observability.scope(request);
+      return {
+        db,
+        config,
+        viewer,
+        access: createAccess(db, viewer?.id ?? null, now),
+        now,
+        events: bus,
+        requestId: scope.requestId,
+        get log() {
+          return scope.log;
+        },
+      };
     },
     // Checked by useBodySizeLimit instead (the same limit and errors, without a stream per request).
     maxRequestBodySize: false,
@@ -339,8 +363,12 @@ export function createGraphQLHandler({ db, config, logger, authCache, events }: 
         }
       : false,
     plugins: [
+      // First: its onRequest must run before the rate limit's, which may end the request early, and
+      // its onResponse (the x-request-id header) before the tracing plugin's, which reads it.
+      observability.plugin,
+      ...(config.tracing.enabled ? [useTracing()] : []),
       // GitBook's REST operations under /v1, each run as a GraphQL request through this instance
-      // (first: the GraphQL request it makes is the one the rate limit counts).
+      // (before the rate limit: the GraphQL request it makes is the one the rate limit counts).
       useRestTwin(
         () => async (url, init, serverContext) => yoga.fetch(url, init, serverContext as Record<string, unknown>),
         config,

@@ -1,0 +1,349 @@
+import { randomBytes } from "node:crypto";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../src/config.js";
+import { createUserWithToken } from "../src/domain/users.js";
+import { createLogger } from "../src/logger.js";
+import { createMetrics } from "../src/metrics.js";
+import { createObservability } from "../src/observability.js";
+import { type RunningServer, startServer } from "../src/server.js";
+import { createGraphQLHandler } from "../src/yoga.js";
+import { uniqueEmail } from "./helpers/app.js";
+import { adminQuery, DB_KINDS, type DbKind, openTestDatabase } from "./helpers/db.js";
+
+type LogLine = Record<string, unknown> & { msg?: string; reqId?: string };
+
+/** A pino destination that keeps every line, parsed. */
+function captureLogs() {
+  const lines: LogLine[] = [];
+  return {
+    lines,
+    stream: { write: (line: string) => void lines.push(JSON.parse(line) as LogLine) },
+    requests: () => lines.filter((l) => l.msg === "graphql request"),
+  };
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
+
+/** A fresh database of `kind` for an in-process server (migrated by the server's start). */
+async function serverDatabase(kind: DbKind): Promise<{ env: Record<string, string>; drop(): Promise<void> }> {
+  if (kind === "pglite") return { env: { DATA_DIR: "memory://" }, drop: async () => {} };
+  const serverUrl = process.env.TEST_DATABASE_URL as string;
+  const name = `igw_t_${randomBytes(6).toString("hex")}`;
+  await adminQuery(serverUrl, `CREATE DATABASE ${name}`);
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return {
+    env: { DATABASE_URL: url.toString() },
+    drop: () => adminQuery(serverUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+  };
+}
+
+describe.each(DB_KINDS)("request ids, request logs and /metrics (%s)", (kind) => {
+  const logs = captureLogs();
+  let running: RunningServer;
+  let drop: () => Promise<void>;
+  let token: string;
+  let userId: string;
+
+  beforeAll(async () => {
+    const database = await serverDatabase(kind);
+    drop = database.drop;
+    const config = loadConfig({
+      ...database.env,
+      HOST: "127.0.0.1",
+      PORT: "0",
+      RATE_LIMIT_PER_MINUTE: "1000000",
+      METRICS_MAX_OPERATION_NAMES: "3",
+    });
+    running = await startServer(config, createLogger("info", logs.stream));
+    const { user, token: t } = await createUserWithToken(running.database.prisma, { email: uniqueEmail("obs") });
+    token = t;
+    userId = user.id;
+  });
+  afterAll(async () => {
+    await running?.close();
+    await drop?.();
+  });
+
+  const gql = (body: Record<string, unknown>, headers: Record<string, string> = {}) =>
+    fetch(`${running.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: JSON.stringify(body),
+    });
+
+  it("echoes a valid x-request-id, replaces an invalid one and makes one up when there is none", async () => {
+    const given = await gql({ query: "{ __typename }" }, { "x-request-id": "client-id_42.a:b" });
+    expect(given.headers.get("x-request-id")).toBe("client-id_42.a:b");
+
+    const tooLong = await gql({ query: "{ __typename }" }, { "x-request-id": "x".repeat(129) });
+    expect(tooLong.headers.get("x-request-id")).toMatch(UUID);
+    const withSpace = await gql({ query: "{ __typename }" }, { "x-request-id": "two words" });
+    expect(withSpace.headers.get("x-request-id")).toMatch(UUID);
+
+    const none1 = await gql({ query: "{ __typename }" });
+    const none2 = await gql({ query: "{ __typename }" });
+    expect(none1.headers.get("x-request-id")).toMatch(UUID);
+    expect(none2.headers.get("x-request-id")).toMatch(UUID);
+    expect(none1.headers.get("x-request-id")).not.toBe(none2.headers.get("x-request-id"));
+  });
+
+  it("puts the request id on every response: errors, /health, /ready, /metrics, unknown paths, CSRF refusals", async () => {
+    const headers = { "x-request-id": "rid-every-response" };
+    const denied = await gql({ query: "{ viewer { id } }" }, { ...headers, authorization: "Bearer igw_not_a_token" });
+    expect(denied.status).toBe(401);
+    const csrf = await fetch(`${running.url}/graphql?query=${encodeURIComponent("{ __typename }")}`, { headers });
+    expect(csrf.status).toBe(403);
+    for (const response of [
+      denied,
+      csrf,
+      await fetch(`${running.url}/health`, { headers }),
+      await fetch(`${running.url}/ready`, { headers }),
+      await fetch(`${running.url}/metrics`, { headers }),
+      await fetch(`${running.url}/nowhere`, { headers }),
+    ]) {
+      expect(response.headers.get("x-request-id"), response.url).toBe("rid-every-response");
+    }
+    expect((await fetch(`${running.url}/health`)).headers.get("x-request-id")).toMatch(UUID);
+  });
+
+  it("logs one line per GraphQL request with its id, operation, viewer, outcome, status and duration", async () => {
+    const before = logs.requests().length;
+    const ok = await gql(
+      { query: "query WhoAmI { viewer { id } }", operationName: "WhoAmI" },
+      { authorization: `Bearer ${token}`, "x-request-id": "rid-ok" },
+    );
+    expect(await ok.json()).toEqual({ data: { viewer: { id: userId } } });
+    const forbidden = await gql(
+      { query: 'query Org { organization(id: "nope") { id } }' },
+      { authorization: `Bearer ${token}`, "x-request-id": "rid-forbidden" },
+    );
+    expect(forbidden.status).toBe(200);
+    await gql({ query: "mutation { createOrganization(input: { title: 1 }) }" }, { "x-request-id": "rid-invalid" });
+
+    const lines = logs.requests().slice(before);
+    expect(lines).toHaveLength(3);
+    const [first, second, third] = lines;
+    expect(first).toMatchObject({
+      level: 30,
+      service: "invites-gateway",
+      reqId: "rid-ok",
+      method: "POST",
+      operationName: "WhoAmI",
+      operationType: "query",
+      viewerId: userId,
+      outcome: "ok",
+      status: 200,
+    });
+    expect(first?.durationMs).toEqual(expect.any(Number));
+    expect(first?.errorCodes).toBeUndefined();
+    expect(first?.traceId).toBeUndefined(); // no OTEL_* variable: no tracing
+    expect(second).toMatchObject({
+      reqId: "rid-forbidden",
+      operationName: "Org",
+      operationType: "query",
+      viewerId: userId,
+      outcome: "error",
+      errorCodes: ["FORBIDDEN"],
+      status: 200,
+    });
+    expect(third).toMatchObject({
+      reqId: "rid-invalid",
+      operationType: "mutation",
+      viewerId: null,
+      outcome: "error",
+      errorCodes: ["GRAPHQL_VALIDATION_FAILED"],
+    });
+    // Never the token, nor the document or its variables.
+    const text = JSON.stringify(lines);
+    expect(text).not.toContain(token);
+    expect(text).not.toContain("organization(");
+  });
+
+  it("serves Prometheus metrics: requests by operation and outcome, latency, runtime and (PostgreSQL) pool", async () => {
+    const auth = { authorization: `Bearer ${token}` };
+    for (let i = 0; i < 3; i++) await gql({ query: "query Counted { viewer { id } }" }, auth);
+    await gql({ query: 'query Denied { organization(id: "x") { id } }' }, auth);
+    await gql({ query: "{ viewer { id } }" }, auth);
+    // METRICS_MAX_OPERATION_NAMES=3: names past the first three distinct ones count as "other".
+    for (const name of ["ExtraA", "ExtraB", "ExtraC", "ExtraD"]) await gql({ query: `query ${name} { __typename }` });
+
+    const response = await fetch(`${running.url}/metrics`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toContain("text/plain");
+    const text = await response.text();
+    const value = (series: string) => {
+      const line = text.split("\n").find((l) => l.startsWith(`${series} `));
+      return line === undefined ? undefined : Number(line.slice(series.length + 1));
+    };
+    // The first three distinct names (WhoAmI, Org from the test above... or these) are kept; count ours.
+    const counted = value('graphql_requests_total{operation_type="query",operation_name="Counted",outcome="ok"}');
+    const other = value('graphql_requests_total{operation_type="query",operation_name="other",outcome="ok"}');
+    expect((counted ?? 0) + (other ?? 0)).toBeGreaterThanOrEqual(3);
+    expect(
+      value('graphql_requests_total{operation_type="query",operation_name="anonymous",outcome="ok"}'),
+    ).toBeGreaterThanOrEqual(1);
+    expect(text).toMatch(
+      /graphql_requests_total\{operation_type="query",operation_name="(Denied|other)",outcome="FORBIDDEN"\} [1-9]/,
+    );
+    expect(text).toMatch(
+      /graphql_requests_total\{operation_type="none",operation_name="none",outcome="BAD_REQUEST"\} [1-9]/,
+    );
+    // Bounded: no label for names past the cap.
+    const names = new Set([...text.matchAll(/operation_name="([^"]+)"/g)].map((m) => m[1]));
+    expect(names.has("ExtraD")).toBe(false);
+    expect([...names].filter((n) => !["anonymous", "other", "none"].includes(n as string)).length).toBeLessThanOrEqual(
+      3,
+    );
+
+    expect(text).toContain("# TYPE graphql_request_duration_seconds histogram");
+    expect(text).toMatch(
+      /graphql_request_duration_seconds_bucket\{le="\+Inf",operation_type="query",operation_name="anonymous"\} [1-9]/,
+    );
+    expect(text).toMatch(
+      /graphql_request_duration_seconds_count\{operation_type="query",operation_name="anonymous"\} [1-9]/,
+    );
+    expect(text).toContain("# TYPE process_cpu_seconds_total counter");
+    expect(text).toContain("# TYPE nodejs_eventloop_lag_seconds gauge");
+    expect(text).toContain("# TYPE nodejs_heap_size_used_bytes gauge");
+    if (kind === "postgres") {
+      expect(value("db_pool_connections_total")).toBeGreaterThanOrEqual(1);
+      expect(value("db_pool_connections_idle")).toBeGreaterThanOrEqual(0);
+      expect(value("db_pool_requests_waiting")).toBe(0);
+    } else {
+      expect(text).not.toContain("db_pool_");
+    }
+  });
+});
+
+describe("request logs and metrics of early responses (yoga.fetch)", () => {
+  it("a 429 from the rate limit has its x-request-id, its log line and its count", async () => {
+    const testDb = await openTestDatabase("pglite", { RATE_LIMIT_PER_MINUTE: "1" });
+    const logs = captureLogs();
+    const metrics = createMetrics({ maxOperationNames: 10 });
+    const yoga = createGraphQLHandler({
+      db: testDb.database.prisma,
+      config: testDb.config,
+      logger: createLogger("info", logs.stream),
+      metrics,
+    });
+    try {
+      const post = () =>
+        yoga.fetch("http://localhost/graphql", {
+          method: "POST",
+          headers: { "content-type": "application/json", "x-request-id": "rid-limited" },
+          body: JSON.stringify({ query: "query Q { __typename }" }),
+        });
+      expect((await post()).status).toBe(200);
+      const refused = await post();
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get("x-request-id")).toBe("rid-limited");
+      expect(logs.requests().at(-1)).toMatchObject({
+        reqId: "rid-limited",
+        outcome: "error",
+        errorCodes: ["RATE_LIMITED"],
+        status: 429,
+      });
+      const text = await metrics.render();
+      expect(text).toContain(
+        'graphql_requests_total{operation_type="none",operation_name="none",outcome="RATE_LIMITED"} 1',
+      );
+      expect(text).toContain('graphql_requests_total{operation_type="query",operation_name="Q",outcome="ok"} 1');
+    } finally {
+      await yoga.dispose();
+      await testDb.close();
+    }
+  });
+});
+
+describe("unexpected errors", () => {
+  it("are logged once, with the request's id, and masked for the client", async () => {
+    const testDb = await openTestDatabase("pglite");
+    const logs = captureLogs();
+    const user = await createUserWithToken(testDb.database.prisma, { email: uniqueEmail("crash") });
+    // A real client whose model queries crash (a bug, not a database failure); the token lookup is raw SQL.
+    const db = testDb.database.prisma.$extends({
+      query: {
+        $allModels: {
+          $allOperations: () => {
+            throw new Error("boom: a bug in a resolver");
+          },
+        },
+      },
+    }) as unknown as typeof testDb.database.prisma;
+    const yoga = createGraphQLHandler({ db, config: testDb.config, logger: createLogger("info", logs.stream) });
+    try {
+      const response = await yoga.fetch("http://localhost/graphql", {
+        method: "POST",
+        headers: {
+          "content-type": "application/json",
+          authorization: `Bearer ${user.token}`,
+          "x-request-id": "rid-crash",
+        },
+        body: JSON.stringify({ query: "query Mine { viewer { id organizations { role } } }" }),
+      });
+      const body = (await response.json()) as { errors?: Array<{ message: string; extensions?: { code?: string } }> };
+      expect(body.errors?.[0]).toMatchObject({
+        message: "Unexpected error.",
+        extensions: { code: "INTERNAL_SERVER_ERROR" },
+      });
+      const crashes = logs.lines.filter((l) => JSON.stringify(l).includes("boom: a bug"));
+      expect(crashes).toHaveLength(1);
+      expect(crashes[0]).toMatchObject({ level: 50, reqId: "rid-crash", msg: "unexpected error" });
+      expect(logs.requests().at(-1)).toMatchObject({
+        reqId: "rid-crash",
+        outcome: "error",
+        errorCodes: ["INTERNAL_SERVER_ERROR"],
+      });
+    } finally {
+      await yoga.dispose();
+      await testDb.close();
+    }
+  });
+});
+
+describe("the context's logger", () => {
+  it("is a child logger whose lines carry the request's id", () => {
+    const logs = captureLogs();
+    const observability = createObservability(createLogger("info", logs.stream), undefined);
+    const request = new Request("http://localhost/graphql", { headers: { "x-request-id": "rid-child" } });
+    const scope = observability.scope(request);
+    expect(scope.requestId).toBe("rid-child");
+    scope.log.warn({ detail: 1 }, "something in a resolver");
+    expect(logs.lines).toEqual([expect.objectContaining({ reqId: "rid-child", detail: 1, level: 40 })]);
+    expect(observability.scope(request).log).toBe(scope.log); // one child per request
+  });
+});
+
+describe("/metrics protection and switch", () => {
+  let running: RunningServer | undefined;
+  afterAll(async () => {
+    await running?.close();
+  });
+  const env = {
+    DATABASE_URL: "postgresql://postgres@127.0.0.1:1/nowhere",
+    AUTO_MIGRATE: "false",
+    HOST: "127.0.0.1",
+    PORT: "0",
+    LOG_LEVEL: "silent",
+  };
+
+  it("asks for METRICS_TOKEN as a bearer token when it is set", async () => {
+    const secret = "metrics-secret-0123456789";
+    running = await startServer(loadConfig({ ...env, METRICS_TOKEN: secret }));
+    const none = await fetch(`${running.url}/metrics`);
+    expect(none.status).toBe(401);
+    expect(none.headers.get("www-authenticate")).toContain("Bearer");
+    expect((await fetch(`${running.url}/metrics`, { headers: { authorization: "Bearer wrong" } })).status).toBe(401);
+    const ok = await fetch(`${running.url}/metrics`, { headers: { authorization: `Bearer ${secret}` } });
+    expect(ok.status).toBe(200);
+    expect(await ok.text()).toContain("graphql_requests_total");
+    await running.close();
+    running = undefined;
+  });
+
+  it("is not served with METRICS_ENABLED=false", async () => {
+    running = await startServer(loadConfig({ ...env, METRICS_ENABLED: "false" }));
+    expect((await fetch(`${running.url}/metrics`)).status).toBe(404);
+  });
+});
