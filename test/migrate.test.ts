@@ -16,6 +16,7 @@ const tables = [
   "Member",
   "MemberGrant",
   "Organization",
+  "OutboxEvent",
   "User",
   "_prisma_migrations",
 ];
