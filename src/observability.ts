@@ -147,12 +147,19 @@ export function createObservability(
       // An early response (429 from the rate limit) has no result: its status says what happened.
       const codes = record.errorCodes ?? (status === 429 ? ["RATE_LIMITED"] : status >= 400 ? [`HTTP_${status}`] : []);
       const seconds = (performance.now() - record.start) / 1000;
-      metrics?.observe({
-        operationType: record.operationType,
-        operationName: record.operationName,
-        outcome: codes[0] ?? "ok",
-        seconds,
-      });
+      // A REST twin request (/v1) is counted as the GraphQL request it makes (with its operation),
+      // not a second time here; its own line below still says what the REST client got.
+      const rest = record.operationType === "none" && new URL(request.url).pathname.startsWith("/v1");
+      if (!rest) {
+        metrics?.observe({
+          operationType: record.operationType,
+          // Names are labels only for signed-in callers: an anonymous client cannot use up the
+          // METRICS_MAX_OPERATION_NAMES slots with made-up names (it counts as `anonymous`).
+          operationName: record.viewerId === null ? undefined : record.operationName,
+          outcome: codes[0] ?? "ok",
+          seconds,
+        });
+      }
       if (!logEnabled()) return;
       const line = {
         reqId: record.id,
@@ -165,8 +172,9 @@ export function createObservability(
         status,
         durationMs: Math.round(seconds * 100_000) / 100,
       };
-      if (status >= 500) logger.error(line, "graphql request");
-      else logger.info(line, "graphql request");
+      const message = rest ? "rest request" : "graphql request";
+      if (status >= 500) logger.error(line, message);
+      else logger.info(line, message);
     },
   };
 

@@ -59,6 +59,21 @@ const HEADERS: TextMapGetter<Headers> = {
  *   active context.
  * No document, variables or error messages go into spans (they may hold invite ids and link secrets).
  */
+/**
+ * The path as a span may hold it: `/graphql`; a REST twin path with its ids replaced by their names
+ * (`/v1/orgs/{organizationId}/link-invites/{inviteId}`: a link's id is its secret); any other path
+ * (a 404 may carry anything a client typed) is left out.
+ */
+export function spanPath(path: string): string | undefined {
+  if (path === "/graphql") return path;
+  if (path === "/v1" || path.startsWith("/v1/")) {
+    return path
+      .replace(/\/orgs\/[^/]+/, "/orgs/{organizationId}")
+      .replace(/\/(invites|link-invites)\/[^/]+/, "/$1/{inviteId}");
+  }
+  return undefined;
+}
+
 export function useTracing(): Plugin {
   const tracer = trace.getTracer("invites-gateway");
   const httpSpans = new WeakMap<Request, Span>();
@@ -74,11 +89,14 @@ export function useTracing(): Plugin {
     instrumentation: {
       request({ request }, wrapped) {
         const parent = propagation.extract(ROOT_CONTEXT, request.headers, HEADERS);
-        const path = new URL(request.url).pathname;
+        const path = spanPath(new URL(request.url).pathname);
         // Named by route: `/graphql`; any other path Yoga answers (404s) gets the method alone.
         const span = tracer.startSpan(
           path === "/graphql" ? `${request.method} /graphql` : request.method,
-          { kind: SpanKind.SERVER, attributes: { "http.request.method": request.method, "url.path": path } },
+          {
+            kind: SpanKind.SERVER,
+            attributes: { "http.request.method": request.method, ...(path ? { "url.path": path } : {}) },
+          },
           parent,
         );
         httpSpans.set(request, span);

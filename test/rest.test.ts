@@ -4,6 +4,8 @@
  * with ajv against the OpenAPI document the service serves, whose schemas are GitBook's excerpt.
  */
 import { existsSync, readFileSync } from "node:fs";
+import { createServer, request } from "node:http";
+import type { AddressInfo } from "node:net";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
 import { beforeAll, describe, expect, it } from "vitest";
@@ -437,5 +439,41 @@ describe("REST twin: cross-origin requests", () => {
     });
     expect(withToken.status).toBe(400);
     expect(await a.db.linkInvite.count({ where: { organizationId: org.id } })).toBe(0);
+  });
+});
+
+describe("REST twin bodies over a real socket", () => {
+  const app = useTestApp("pglite", { MAX_BODY_BYTES: "20000" });
+
+  it("counts a chunked body as it arrives: over MAX_BODY_BYTES is 413, declared or not", async () => {
+    const server = createServer(app.current.yoga);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const { port } = server.address() as AddressInfo;
+    const post = (body: string, contentLength?: number) =>
+      new Promise<number>((resolve, reject) => {
+        const headers: Record<string, string | number> = { "content-type": "application/json" };
+        if (contentLength !== undefined) headers["content-length"] = contentLength;
+        const req = request(
+          { host: "127.0.0.1", port, path: "/v1/orgs/some-org/invites", method: "POST", headers },
+          (res) => {
+            res.resume();
+            res.on("end", () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on("error", reject);
+        for (let i = 0; i < body.length; i += 1000) req.write(body.slice(i, i + 1000));
+        req.end();
+      });
+    try {
+      const large = JSON.stringify({ emails: ["a@example.com"], pad: "x".repeat(25_000) });
+      const small = JSON.stringify({ emails: ["a@example.com"] });
+      expect(await post(large)).toBe(413);
+      expect(await post(large, Buffer.byteLength(large))).toBe(413);
+      // Read whole and passed on: anonymous, so the GraphQL request it makes answers 401.
+      expect(await post(small)).toBe(401);
+    } finally {
+      server.closeAllConnections();
+      await new Promise((resolve) => server.close(resolve));
+    }
   });
 });

@@ -5,6 +5,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { ConfigError, loadConfig } from "../src/config.js";
+import { spanPath } from "../src/tracing.js";
 import { runCliProcess, type ServerProcess, startServerProcess, stopServerProcess } from "./helpers/process.js";
 
 interface ReceivedSpan {
@@ -219,5 +220,18 @@ describe("tracing is switched on by the OTEL_* variables only", () => {
     expect(() => loadConfig({ OTEL_TRACES_EXPORTER: "jaeger" })).toThrow(ConfigError);
     expect(() => loadConfig({ OTEL_TRACES_EXPORTER: "jaeger" })).toThrow(/OTEL_TRACES_EXPORTER/);
     expect(() => loadConfig({ OTEL_EXPORTER_OTLP_PROTOCOL: "udp" })).toThrow(/OTEL_EXPORTER_OTLP_PROTOCOL/);
+  });
+});
+
+describe("what a span may say of the path", () => {
+  it("keeps /graphql, names the ids of REST twin paths, and leaves other paths out", () => {
+    expect(spanPath("/graphql")).toBe("/graphql");
+    expect(spanPath("/v1/orgs/org-1/link-invites/LinkSecret_123")).toBe(
+      "/v1/orgs/{organizationId}/link-invites/{inviteId}",
+    );
+    expect(spanPath("/v1/orgs/org-1/invites/LinkSecret_123")).toBe("/v1/orgs/{organizationId}/invites/{inviteId}");
+    expect(spanPath("/v1/orgs/org-1/link-invites")).toBe("/v1/orgs/{organizationId}/link-invites");
+    expect(spanPath("/v1/openapi.json")).toBe("/v1/openapi.json");
+    expect(spanPath("/LinkSecret_123")).toBeUndefined();
   });
 });

@@ -75,10 +75,28 @@ function match(path: string): { routes: Array<{ route: Route; params: Record<str
 async function readJsonBody(request: Request, maxBytes: number): Promise<unknown> {
   const type = request.headers.get("content-type")?.split(";")[0]?.trim().toLowerCase();
   if (type !== "application/json") throw new RestError(400, "The body must be JSON (content-type: application/json)");
-  const declared = Number(request.headers.get("content-length") ?? 0);
-  if (declared > maxBytes) throw new RestError(413, `The body is larger than ${maxBytes} bytes`);
-  const text = await request.text();
-  if (Buffer.byteLength(text) > maxBytes) throw new RestError(413, `The body is larger than ${maxBytes} bytes`);
+  const tooLarge = () => new RestError(413, `The body is larger than ${maxBytes} bytes`);
+  const declared = request.headers.get("content-length");
+  if (declared !== null && !/^\d+$/.test(declared)) throw new RestError(400, "Content-Length header is invalid");
+  if (Number(declared ?? 0) > maxBytes) throw tooLarge();
+  // A chunked body (no Content-Length) is counted as it arrives, never held whole beyond the limit;
+  // with a Content-Length, Node's parser delivers exactly that many bytes.
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  if (request.body) {
+    const reader = request.body.getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      size += value.byteLength;
+      if (size > maxBytes) {
+        await reader.cancel().catch(() => {});
+        throw tooLarge();
+      }
+      chunks.push(value);
+    }
+  }
+  const text = Buffer.concat(chunks).toString("utf8");
   try {
     return JSON.parse(text);
   } catch {
@@ -107,13 +125,13 @@ async function runRoute(
   const body = route.body ? await readJsonBody(request, maxBytes) : undefined;
   const variables = route.variables({ params, query: url.searchParams, body });
   const headers: Record<string, string> = { "content-type": "application/json", accept: "application/json" };
-  for (const name of ["authorization", "x-forwarded-for"]) {
+  for (const name of ["authorization", "x-forwarded-for", "x-request-id"]) {
     const value = request.headers.get(name);
     if (value !== null) headers[name] = value;
   }
   const response = await graphql(
     new URL("/graphql", url).toString(),
-    { method: "POST", headers, body: JSON.stringify({ query: route.document, variables }) },
+    { method: "POST", headers, body: JSON.stringify({ query: route.document, variables }), signal: request.signal },
     serverContext,
   );
   const passed: Record<string, string> = {};
