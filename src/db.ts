@@ -89,6 +89,11 @@ function postgresEngine(config: DatabaseConfig, connectionString: string): Engin
     statement_timeout: config.dbStatementTimeoutMs,
     idle_in_transaction_session_timeout: config.dbStatementTimeoutMs * 2,
   });
+  // An idle connection that PostgreSQL ends (a restart, an administrator, a dropped database) makes
+  // the pool emit "error"; unheard, that is an uncaught exception that ends the process. The pool
+  // has already dropped that connection, and the next query opens a new one: nothing to do.
+  // (adapter-pg listens too, but only between its connect and its disposal.)
+  pool.on("error", () => {});
   const adapter = new PrismaPg(pool);
   return {
     adapter,
