@@ -48,8 +48,10 @@ export function createEventBus(config: Pick<EventsConfig, "redisUrl" | "channelP
     };
     const publishClient = client("publish");
     const subscribeClient = client("subscribe");
-    // The event target calls publish() and subscribe() without awaiting them: keep the PUBLISH's
-    // promise for `publish` below, and never leave a rejection unhandled.
+    // The event target calls publish(), subscribe() and unsubscribe() without awaiting them: keep
+    // the PUBLISH's promise for `publish` below, and never leave a rejection unhandled (an unhandled
+    // rejection ends the process: e.g. the last subscriber of an organization leaving while Redis is
+    // down).
     const publish = publishClient.publish.bind(publishClient);
     publishClient.publish = ((channel: string, message: string) => {
       const sent = publish(channel, message);
@@ -63,6 +65,12 @@ export function createEventBus(config: Pick<EventsConfig, "redisUrl" | "channelP
       done.catch((error: unknown) => logger.warn({ err: error, channels }, "Redis SUBSCRIBE failed"));
       return done;
     }) as typeof subscribeClient.subscribe;
+    const unsubscribe = subscribeClient.unsubscribe.bind(subscribeClient);
+    subscribeClient.unsubscribe = ((...channels: string[]) => {
+      const done = unsubscribe(...channels);
+      done.catch((error: unknown) => logger.warn({ err: error, channels }, "Redis UNSUBSCRIBE failed"));
+      return done;
+    }) as typeof subscribeClient.unsubscribe;
     eventTarget = createRedisEventTarget({ publishClient, subscribeClient });
   }
   const pubSub = createPubSub<Topics>(eventTarget ? { eventTarget } : {});
@@ -91,7 +99,16 @@ export function createEventBus(config: Pick<EventsConfig, "redisUrl" | "channelP
     },
     async close() {
       await this.endSubscriptions();
-      await Promise.all(clients.map((redis) => redis.quit().catch(() => redis.disconnect())));
+      // QUIT fails when Redis is unreachable: then just drop the connection. Never rejects.
+      await Promise.allSettled(
+        clients.map(async (redis) => {
+          try {
+            await redis.quit();
+          } catch {
+            redis.disconnect();
+          }
+        }),
+      );
     },
   };
 }
