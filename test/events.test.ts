@@ -12,7 +12,7 @@ import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.js";
 import { createOrganization } from "../src/domain/organizations.js";
-import { createUserWithToken } from "../src/domain/users.js";
+import { createUserWithToken, revokeToken } from "../src/domain/users.js";
 import { type Events, startEvents } from "../src/events/service.js";
 import { createLogger } from "../src/logger.js";
 import { type RunningServer, startServer } from "../src/server.js";
@@ -175,6 +175,40 @@ describe.each(DB_KINDS)("organizationEvents in one process, no Redis (%s)", (kin
       sub.close();
     }
     await until("the subscription to end", () => events.bus.subscriptions() === 0);
+  });
+
+  // A subscription is one request that lasts hours: the viewer is checked again, on fresh rows,
+  // before each event.
+  it.each([
+    ["demoted to READ", "FORBIDDEN"],
+    ["removed from the organization", "FORBIDDEN"],
+    ["whose API token is revoked", "UNAUTHENTICATED"],
+  ] as const)("ends the stream of an admin %s: the next event is not delivered (%s)", async (change, code) => {
+    const owner = await a.seed.user("sub-owner");
+    const org = await a.seed.org(owner, "Rechecked");
+    const watcher = await a.seed.user("sub-watcher");
+    await a.seed.member(org.id, watcher, "ADMIN");
+    const sub = await subscribe(url, watcher.token, org.id);
+    try {
+      await until("the subscription to start", () => events.bus.subscriptions() === 1);
+      await post(url, INVITE, { o: org.id, emails: [uniqueEmail("before")] }, owner.token);
+      expect((await sub.next())?.data.data.organizationEvents.action).toBe("invite.created");
+      const where = { organizationId_userId: { organizationId: org.id, userId: watcher.id } };
+      if (change === "demoted to READ") await a.db.member.update({ where, data: { role: "READ" } });
+      else if (change === "removed from the organization") await a.db.member.delete({ where });
+      else await revokeToken(a.db, watcher.token);
+      const after = await post(url, INVITE, { o: org.id, emails: [uniqueEmail("after")] }, owner.token);
+      expect(after.errors).toBeUndefined();
+      const refused = await sub.next();
+      expect(refused?.event).toBe("next");
+      expect(refused?.data.data ?? null).toBeNull();
+      expect(refused?.data.errors?.[0]?.extensions?.code).toBe(code);
+      const last = await sub.next();
+      expect(last === null || last.event === "complete").toBe(true);
+      await until("the subscription to end", () => events.bus.subscriptions() === 0);
+    } finally {
+      sub.close();
+    }
   });
 
   it("refuses a member who is not an admin (FORBIDDEN) and an anonymous caller (UNAUTHENTICATED)", async () => {
