@@ -9,6 +9,7 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
+import { exportSPKI, generateKeyPair, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.js";
 import { createOrganization } from "../src/domain/organizations.js";
@@ -17,7 +18,7 @@ import { type Events, startEvents } from "../src/events/service.js";
 import { createLogger } from "../src/logger.js";
 import { type RunningServer, startServer } from "../src/server.js";
 import { createGraphQLHandler } from "../src/yoga.js";
-import { type TestApp, uniqueEmail, useTestApp } from "./helpers/app.js";
+import { createTestApp, type TestApp, uniqueEmail, useTestApp } from "./helpers/app.js";
 import { DB_KINDS, openTestDatabase, type TestDatabase } from "./helpers/db.js";
 
 const SUBSCRIBE = /* GraphQL */ `
@@ -229,6 +230,62 @@ describe.each(DB_KINDS)("organizationEvents in one process, no Redis (%s)", (kin
       } finally {
         sub.close();
       }
+    }
+  });
+});
+
+describe("organizationEvents for a JWT caller (pglite)", () => {
+  it("ends the stream once the JWT's exp has passed, and not while it is valid", async () => {
+    const key = await generateKeyPair("ES256", { extractable: true });
+    const [issuer, audience] = ["https://idp.example.com/", "invites-gateway"];
+    const pem = (await exportSPKI(key.publicKey)).replace(/\n/g, "\\n");
+    const a = await createTestApp("pglite", { JWT_PUBLIC_KEY: pem, JWT_ISSUER: issuer, JWT_AUDIENCE: audience });
+    const events = startEvents({ db: a.db, config: a.testDb.config, logger: createLogger("silent") });
+    const yoga = createGraphQLHandler({
+      db: a.db,
+      config: a.testDb.config,
+      logger: createLogger("silent"),
+      events: events.bus,
+    });
+    const server = createServer(yoga);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const jwt = (exp: number) =>
+      new SignJWT({ sub: "jwt-subscriber" })
+        .setProtectedHeader({ alg: "ES256" })
+        .setIssuer(issuer)
+        .setAudience(audience)
+        .setExpirationTime(exp)
+        .sign(key.privateKey);
+    const now = Math.floor(Date.now() / 1000);
+    const fresh = await jwt(now + 300);
+    const subs: Awaited<ReturnType<typeof subscribe>>[] = [];
+    try {
+      const created = await post(
+        url,
+        'mutation { createOrganization(input: { title: "Jwt" }) { ... on CreateOrganizationSuccess { organization { id } } } }',
+        {},
+        fresh,
+      );
+      const orgId = created.data.createOrganization.organization.id as string;
+      // Expired 2 s ago: still accepted when the subscription starts (the verifier allows 5 s of
+      // clock skew), past its exp when the first event comes.
+      const expired = await jwt(now - 2);
+      subs.push(await subscribe(url, fresh, orgId), await subscribe(url, expired, orgId));
+      await until("both subscriptions to start", () => events.bus.subscriptions() === 2);
+      await post(url, CREATE_LINK, { o: orgId }, fresh);
+      expect((await subs[0]?.next())?.data.data.organizationEvents.action).toBe("link.created");
+      const refused = await subs[1]?.next();
+      expect(refused?.data.data ?? null).toBeNull();
+      expect(refused?.data.errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");
+      await until("the expired subscription to end", () => events.bus.subscriptions() === 1);
+    } finally {
+      for (const sub of subs) sub.close();
+      await events.bus.endSubscriptions();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await events.close();
+      await a.close();
     }
   });
 });
