@@ -31,7 +31,8 @@ export async function viewerFromRequest(
     throw unauthenticated("The Authorization header must be `Bearer <token>`", { httpStatus: 401 });
   if (verifyJwt && looksLikeJwt(token)) {
     try {
-      return await userForJwtIdentity(db, await verifyJwt(token));
+      const identity = await verifyJwt(token);
+      return { ...(await userForJwtIdentity(db, identity)), expiresAt: identity.expiresAt ?? null };
     } catch (error) {
       if (error instanceof JwtRejected) throw unauthenticated(error.message, { httpStatus: 401 });
       throw error;

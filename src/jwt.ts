@@ -9,6 +9,8 @@ export interface JwtIdentity {
   subject: string;
   email: string | null;
   emailVerified: boolean;
+  /** The JWT's `exp`. */
+  expiresAt?: Date;
 }
 
 export type JwtVerifier = (token: string) => Promise<JwtIdentity>;
@@ -41,7 +43,12 @@ export function createJwtVerifier(config: JwtConfig): JwtVerifier {
       throw new JwtRejected(reason(error));
     }
     const email = typeof payload.email === "string" && payload.email.trim() ? payload.email.trim().toLowerCase() : null;
-    return { subject: payload.sub as string, email, emailVerified: payload.email_verified === true };
+    return {
+      subject: payload.sub as string,
+      email,
+      emailVerified: payload.email_verified === true,
+      expiresAt: new Date((payload.exp as number) * 1000),
+    };
   };
 }
 

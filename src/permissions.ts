@@ -333,7 +333,9 @@ const SHIELD_APPLIED = "invites-gateway.shieldApplied";
  * `subscribe` only when it has none: a caller the rule refuses would get a running subscription
  * whose every event is a denial. So the `subscribe` of every Subscription field is guarded here by
  * the field's rule (none: deny), and a refused caller gets the rule's error at once, with no
- * subscription started. The per-event check stays (memoized per request: it costs no query).
+ * subscription started. The per-event check stays (memoized per request: it costs no query); the
+ * check that the viewer is still an admin with a valid credential, on fresh rows before each event,
+ * is organizationEvents' own (whileAdmin in src/schema/audit-event.ts).
  */
 function guardSubscriptions(schema: GraphQLSchema): void {
   const rules = (ruleTree as Record<string, Record<string, unknown>>).Subscription ?? {};

@@ -9,15 +9,16 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
+import { exportSPKI, generateKeyPair, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.js";
 import { createOrganization } from "../src/domain/organizations.js";
-import { createUserWithToken } from "../src/domain/users.js";
+import { createUserWithToken, revokeToken } from "../src/domain/users.js";
 import { type Events, startEvents } from "../src/events/service.js";
 import { createLogger } from "../src/logger.js";
 import { type RunningServer, startServer } from "../src/server.js";
 import { createGraphQLHandler } from "../src/yoga.js";
-import { type TestApp, uniqueEmail, useTestApp } from "./helpers/app.js";
+import { createTestApp, type TestApp, uniqueEmail, useTestApp } from "./helpers/app.js";
 import { DB_KINDS, openTestDatabase, type TestDatabase } from "./helpers/db.js";
 
 const SUBSCRIBE = /* GraphQL */ `
@@ -177,6 +178,40 @@ describe.each(DB_KINDS)("organizationEvents in one process, no Redis (%s)", (kin
     await until("the subscription to end", () => events.bus.subscriptions() === 0);
   });
 
+  // A subscription is one request that lasts hours: the viewer is checked again, on fresh rows,
+  // before each event.
+  it.each([
+    ["demoted to READ", "FORBIDDEN"],
+    ["removed from the organization", "FORBIDDEN"],
+    ["whose API token is revoked", "UNAUTHENTICATED"],
+  ] as const)("ends the stream of an admin %s: the next event is not delivered (%s)", async (change, code) => {
+    const owner = await a.seed.user("sub-owner");
+    const org = await a.seed.org(owner, "Rechecked");
+    const watcher = await a.seed.user("sub-watcher");
+    await a.seed.member(org.id, watcher, "ADMIN");
+    const sub = await subscribe(url, watcher.token, org.id);
+    try {
+      await until("the subscription to start", () => events.bus.subscriptions() === 1);
+      await post(url, INVITE, { o: org.id, emails: [uniqueEmail("before")] }, owner.token);
+      expect((await sub.next())?.data.data.organizationEvents.action).toBe("invite.created");
+      const where = { organizationId_userId: { organizationId: org.id, userId: watcher.id } };
+      if (change === "demoted to READ") await a.db.member.update({ where, data: { role: "READ" } });
+      else if (change === "removed from the organization") await a.db.member.delete({ where });
+      else await revokeToken(a.db, watcher.token);
+      const after = await post(url, INVITE, { o: org.id, emails: [uniqueEmail("after")] }, owner.token);
+      expect(after.errors).toBeUndefined();
+      const refused = await sub.next();
+      expect(refused?.event).toBe("next");
+      expect(refused?.data.data ?? null).toBeNull();
+      expect(refused?.data.errors?.[0]?.extensions?.code).toBe(code);
+      const last = await sub.next();
+      expect(last === null || last.event === "complete").toBe(true);
+      await until("the subscription to end", () => events.bus.subscriptions() === 0);
+    } finally {
+      sub.close();
+    }
+  });
+
   it("refuses a member who is not an admin (FORBIDDEN) and an anonymous caller (UNAUTHENTICATED)", async () => {
     const admin = await a.seed.user("sub-owner");
     const org = await a.seed.org(admin, "Guarded");
@@ -195,6 +230,62 @@ describe.each(DB_KINDS)("organizationEvents in one process, no Redis (%s)", (kin
       } finally {
         sub.close();
       }
+    }
+  });
+});
+
+describe("organizationEvents for a JWT caller (pglite)", () => {
+  it("ends the stream once the JWT's exp has passed, and not while it is valid", async () => {
+    const key = await generateKeyPair("ES256", { extractable: true });
+    const [issuer, audience] = ["https://idp.example.com/", "invites-gateway"];
+    const pem = (await exportSPKI(key.publicKey)).replace(/\n/g, "\\n");
+    const a = await createTestApp("pglite", { JWT_PUBLIC_KEY: pem, JWT_ISSUER: issuer, JWT_AUDIENCE: audience });
+    const events = startEvents({ db: a.db, config: a.testDb.config, logger: createLogger("silent") });
+    const yoga = createGraphQLHandler({
+      db: a.db,
+      config: a.testDb.config,
+      logger: createLogger("silent"),
+      events: events.bus,
+    });
+    const server = createServer(yoga);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const jwt = (exp: number) =>
+      new SignJWT({ sub: "jwt-subscriber" })
+        .setProtectedHeader({ alg: "ES256" })
+        .setIssuer(issuer)
+        .setAudience(audience)
+        .setExpirationTime(exp)
+        .sign(key.privateKey);
+    const now = Math.floor(Date.now() / 1000);
+    const fresh = await jwt(now + 300);
+    const subs: Awaited<ReturnType<typeof subscribe>>[] = [];
+    try {
+      const created = await post(
+        url,
+        'mutation { createOrganization(input: { title: "Jwt" }) { ... on CreateOrganizationSuccess { organization { id } } } }',
+        {},
+        fresh,
+      );
+      const orgId = created.data.createOrganization.organization.id as string;
+      // Expired 2 s ago: still accepted when the subscription starts (the verifier allows 5 s of
+      // clock skew), past its exp when the first event comes.
+      const expired = await jwt(now - 2);
+      subs.push(await subscribe(url, fresh, orgId), await subscribe(url, expired, orgId));
+      await until("both subscriptions to start", () => events.bus.subscriptions() === 2);
+      await post(url, CREATE_LINK, { o: orgId }, fresh);
+      expect((await subs[0]?.next())?.data.data.organizationEvents.action).toBe("link.created");
+      const refused = await subs[1]?.next();
+      expect(refused?.data.data ?? null).toBeNull();
+      expect(refused?.data.errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");
+      await until("the expired subscription to end", () => events.bus.subscriptions() === 1);
+    } finally {
+      for (const sub of subs) sub.close();
+      await events.bus.endSubscriptions();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await events.close();
+      await a.close();
     }
   });
 });

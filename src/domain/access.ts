@@ -1,6 +1,7 @@
 import DataLoader from "dataloader";
 import type { MemberRole, Organization, PrismaClient } from "../generated/prisma/client.js";
 import { inviteStatusWhere } from "./invites.js";
+import type { Viewer } from "./users.js";
 
 /**
  * What the viewer of one request may see, answered in batches: every question asked in one tick
@@ -91,4 +92,33 @@ export function createAccess(db: PrismaClient, viewerId: string | null, now: Dat
       (await roleIn(organizationId)) !== null || (await invitedTo.load(organizationId)),
     canSeeUser: (userId) => (userId === viewerId ? Promise.resolve(true) : visibleUsers.load(userId)),
   };
+}
+
+/**
+ * Whether a standing subscriber may still receive an organization's events, from fresh rows (never
+ * the request's memoized Access: a subscription is one request that lasts hours). UNAUTHENTICATED:
+ * the request's API token was revoked, expired or deleted, or its JWT has expired; FORBIDDEN: the
+ * viewer is no longer an ADMIN of the organization. null: still allowed.
+ */
+export async function subscriberRefusal(
+  db: PrismaClient,
+  viewer: Viewer | null,
+  organizationId: string,
+  now: Date,
+): Promise<"UNAUTHENTICATED" | "FORBIDDEN" | null> {
+  if (!viewer) return "UNAUTHENTICATED";
+  if (viewer.expiresAt && viewer.expiresAt <= now) return "UNAUTHENTICATED";
+  const [token, member] = await Promise.all([
+    viewer.tokenId
+      ? db.apiToken.findUnique({ where: { id: viewer.tokenId }, select: { revokedAt: true, expiresAt: true } })
+      : null,
+    db.member.findUnique({
+      where: { organizationId_userId: { organizationId, userId: viewer.id } },
+      select: { role: true },
+    }),
+  ]);
+  if (viewer.tokenId && (!token || token.revokedAt || (token.expiresAt && token.expiresAt <= now))) {
+    return "UNAUTHENTICATED";
+  }
+  return member?.role === ADMIN ? null : "FORBIDDEN";
 }

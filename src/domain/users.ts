@@ -16,6 +16,8 @@ export interface Viewer {
   tokenId: string | null;
   /** The JWT subject (`sub`) of this request; null for API-token callers. */
   subject: string | null;
+  /** When the request's credential expires (a JWT's `exp`, an API token's expiry); absent: never. */
+  expiresAt?: Date | null;
 }
 
 /** A token's row joined to its user, from one statement. */

@@ -9,7 +9,9 @@ import type { Logger } from "../logger.js";
  * Where published outbox events meet organizationEvents subscribers: Yoga's PubSub, in this process
  * or, with REDIS_URL, through Redis pub/sub (`@graphql-yoga/redis-event-target`), so a subscriber on
  * any replica sees an event that any replica's relay published. Topic: `<REDIS_KEY_PREFIX>:
- * organizationEvents:<organizationId>` (one Redis channel per organization with subscribers).
+ * organizationEvents:<organizationId>` (one Redis channel per organization with subscribers). With
+ * Redis unreachable nothing rejects unhandled, and a channel whose SUBSCRIBE failed is subscribed
+ * again when the connection is ready again.
  */
 export interface EventBus {
   /** Resolves once the event is handed on (with Redis: once Redis accepted the PUBLISH). */
@@ -48,8 +50,10 @@ export function createEventBus(config: Pick<EventsConfig, "redisUrl" | "channelP
     };
     const publishClient = client("publish");
     const subscribeClient = client("subscribe");
-    // The event target calls publish() and subscribe() without awaiting them: keep the PUBLISH's
-    // promise for `publish` below, and never leave a rejection unhandled.
+    // The event target calls publish(), subscribe() and unsubscribe() without awaiting them: keep
+    // the PUBLISH's promise for `publish` below, and never leave a rejection unhandled (an unhandled
+    // rejection ends the process: e.g. the last subscriber of an organization leaving while Redis is
+    // down).
     const publish = publishClient.publish.bind(publishClient);
     publishClient.publish = ((channel: string, message: string) => {
       const sent = publish(channel, message);
@@ -57,12 +61,48 @@ export function createEventBus(config: Pick<EventsConfig, "redisUrl" | "channelP
       sent.catch(() => {});
       return sent;
     }) as typeof publishClient.publish;
+    // The channels the event target has listeners for, and those whose SUBSCRIBE (or UNSUBSCRIBE)
+    // failed: the event target never asks again (it has recorded the channel), so they are sent
+    // again when the connection is ready again, if still wanted (not wanted, for UNSUBSCRIBE).
+    const wanted = new Set<string>();
+    const toSubscribe = new Set<string>();
+    const toUnsubscribe = new Set<string>();
     const subscribe = subscribeClient.subscribe.bind(subscribeClient);
-    subscribeClient.subscribe = ((...channels: string[]) => {
+    subscribeClient.subscribe = ((...args: (string | string[])[]) => {
+      const channels = args.flat();
+      for (const channel of channels) {
+        wanted.add(channel);
+        toUnsubscribe.delete(channel);
+      }
       const done = subscribe(...channels);
-      done.catch((error: unknown) => logger.warn({ err: error, channels }, "Redis SUBSCRIBE failed"));
+      done.catch((error: unknown) => {
+        logger.warn({ err: error, channels }, "Redis SUBSCRIBE failed; retried once Redis is ready");
+        for (const channel of channels) if (wanted.has(channel)) toSubscribe.add(channel);
+      });
       return done;
     }) as typeof subscribeClient.subscribe;
+    const unsubscribe = subscribeClient.unsubscribe.bind(subscribeClient);
+    subscribeClient.unsubscribe = ((...args: (string | string[])[]) => {
+      const channels = args.flat();
+      for (const channel of channels) {
+        wanted.delete(channel);
+        toSubscribe.delete(channel);
+      }
+      const done = unsubscribe(...channels);
+      done.catch((error: unknown) => {
+        logger.warn({ err: error, channels }, "Redis UNSUBSCRIBE failed; retried once Redis is ready");
+        for (const channel of channels) if (!wanted.has(channel)) toUnsubscribe.add(channel);
+      });
+      return done;
+    }) as typeof subscribeClient.unsubscribe;
+    subscribeClient.on("ready", () => {
+      const again = [...toSubscribe];
+      const gone = [...toUnsubscribe];
+      toSubscribe.clear();
+      toUnsubscribe.clear();
+      if (again.length) subscribeClient.subscribe(...again);
+      if (gone.length) subscribeClient.unsubscribe(...gone);
+    });
     eventTarget = createRedisEventTarget({ publishClient, subscribeClient });
   }
   const pubSub = createPubSub<Topics>(eventTarget ? { eventTarget } : {});
@@ -91,7 +131,16 @@ export function createEventBus(config: Pick<EventsConfig, "redisUrl" | "channelP
     },
     async close() {
       await this.endSubscriptions();
-      await Promise.all(clients.map((redis) => redis.quit().catch(() => redis.disconnect())));
+      // QUIT fails when Redis is unreachable: then just drop the connection. Never rejects.
+      await Promise.allSettled(
+        clients.map(async (redis) => {
+          try {
+            await redis.quit();
+          } catch {
+            redis.disconnect();
+          }
+        }),
+      );
     },
   };
 }

@@ -62,7 +62,11 @@ export function startDispatcher(options: {
         SELECT "id" FROM "OutboxEvent" WHERE ${nextAttemptAt} <= ${now} AND ${deliveredAt} IS NULL
         ORDER BY ${nextAttemptAt} LIMIT ${BATCH} FOR UPDATE SKIP LOCKED)
       RETURNING "id", "payload", ${attempts} AS "attempts"`;
-    await Promise.all(rows.map((row) => settle(row)));
+    // Every claimed row's delivery runs to its end before the round does (close() waits for the
+    // round): one failing to record its outcome does not leave the others running unwatched.
+    const settled = await Promise.allSettled(rows.map((row) => settle(row)));
+    const failed = settled.find((result): result is PromiseRejectedResult => result.status === "rejected");
+    if (failed) throw failed.reason;
     return rows.length === BATCH;
   }
 
