@@ -11,6 +11,7 @@ import { databaseFailure, isUnstorableText } from "./domain/tx.js";
 import { createEventBus, type EventBus } from "./events/bus.js";
 import type { PrismaClient } from "./generated/prisma/client.js";
 import { badUserInput, DATABASE_FAILURE_CODES, databaseFailureError } from "./graphql-errors.js";
+import { isValidContentLength, readBodyWithin } from "./http-body.js";
 import { createJwtVerifier } from "./jwt.js";
 import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
@@ -111,8 +112,7 @@ function useBodySizeLimit(limit: number): Plugin {
     onRequestParse({ request, requestParser, setRequestParser, fetchAPI }) {
       const contentLength = request.headers.get("content-length");
       if (contentLength != null) {
-        // One non-negative integer; anything else (a list, as in request smuggling) is refused.
-        if (!/^\d+$/.test(contentLength)) {
+        if (!isValidContentLength(contentLength)) {
           throw new GraphQLError("Content-Length header is invalid.", {
             extensions: { code: "BAD_REQUEST", http: { status: 400 } },
           });
@@ -123,25 +123,13 @@ function useBodySizeLimit(limit: number): Plugin {
       const body = request.body;
       if (!requestParser || !body) return;
       setRequestParser(async (req) => {
-        const chunks: Uint8Array[] = [];
-        let size = 0;
-        const reader = body.getReader();
-        for (;;) {
-          const { done, value } = await reader.read();
-          if (done) break;
-          size += value.byteLength;
-          if (size > limit) {
-            await reader.cancel().catch(() => {});
-            throw tooLarge();
-          }
-          chunks.push(value);
-        }
+        const read = await readBodyWithin(body, limit, tooLarge);
         return requestParser(
           new fetchAPI.Request(req.url, {
             method: req.method,
             headers: req.headers,
             signal: req.signal,
-            body: Buffer.concat(chunks),
+            body: read,
           }),
         );
       });

@@ -1,6 +1,7 @@
 import type { Plugin } from "graphql-yoga";
 import type { Context } from "../builder.js";
 import type { Config } from "../config.js";
+import { isValidContentLength, readBodyWithin } from "../http-body.js";
 import { openApiDocument } from "./openapi.js";
 import { type GraphQLData, RestError, type RestReply, type Route, routes } from "./routes.js";
 
@@ -77,26 +78,10 @@ async function readJsonBody(request: Request, maxBytes: number): Promise<unknown
   if (type !== "application/json") throw new RestError(400, "The body must be JSON (content-type: application/json)");
   const tooLarge = () => new RestError(413, `The body is larger than ${maxBytes} bytes`);
   const declared = request.headers.get("content-length");
-  if (declared !== null && !/^\d+$/.test(declared)) throw new RestError(400, "Content-Length header is invalid");
+  if (declared !== null && !isValidContentLength(declared))
+    throw new RestError(400, "Content-Length header is invalid");
   if (Number(declared ?? 0) > maxBytes) throw tooLarge();
-  // A chunked body (no Content-Length) is counted as it arrives, never held whole beyond the limit;
-  // with a Content-Length, Node's parser delivers exactly that many bytes.
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  if (request.body) {
-    const reader = request.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > maxBytes) {
-        await reader.cancel().catch(() => {});
-        throw tooLarge();
-      }
-      chunks.push(value);
-    }
-  }
-  const text = Buffer.concat(chunks).toString("utf8");
+  const text = request.body ? (await readBodyWithin(request.body, maxBytes, tooLarge)).toString("utf8") : "";
   try {
     return JSON.parse(text);
   } catch {
