@@ -321,6 +321,13 @@ describe.skipIf(!replicas)(
       replicaB = await startServer(env({}), createLogger("silent"));
       redis = new Redis(REDIS_URL as string);
     });
+    /** Replica A's subscription to the organization's channel has reached Redis. */
+    const untilSubscribedInRedis = (organizationId: string) =>
+      until("A to subscribe in Redis", async () => {
+        const channel = `${prefix}:organizationEvents:${organizationId}`;
+        const [, count] = (await redis.pubsub("NUMSUB", channel)) as [string, number];
+        return Number(count) === 1;
+      });
     afterAll(async () => {
       await replicaA?.close();
       await replicaB?.close();
@@ -334,11 +341,7 @@ describe.skipIf(!replicas)(
       const org = await createOrganization(db, owner.id, "Replicated");
       const sub = await subscribe(replicaA.url, token, org.id);
       try {
-        const channel = `${prefix}:organizationEvents:${org.id}`;
-        await until("A to subscribe in Redis", async () => {
-          const [, count] = (await redis.pubsub("NUMSUB", channel)) as [string, number];
-          return Number(count) === 1;
-        });
+        await untilSubscribedInRedis(org.id);
         const invited = await post(replicaB.url, INVITE, { o: org.id, emails: [uniqueEmail("replicated")] }, token);
         const inviteId = invited.data.inviteUsersToOrganization.invites[0].id as string;
         const message = await sub.next();
@@ -361,11 +364,7 @@ describe.skipIf(!replicas)(
       const org = await createOrganization(db, owner.id, "Closing");
       const sub = await subscribe(replicaA.url, token, org.id);
       try {
-        const channel = `${prefix}:organizationEvents:${org.id}`;
-        await until("A to subscribe in Redis", async () => {
-          const [, count] = (await redis.pubsub("NUMSUB", channel)) as [string, number];
-          return Number(count) === 1;
-        });
+        await untilSubscribedInRedis(org.id);
         const closing = replicaA.close();
         const message = await sub.next();
         expect(message?.event === "complete" || message === null).toBe(true);
