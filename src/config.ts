@@ -213,7 +213,7 @@ export interface EventsConfig {
   channelPrefix: string;
   /** How often the relay and the webhook dispatcher look for work they were not woken for. */
   pollIntervalMs: number;
-  /** Outbox rows done with (published, and delivered or given up) are deleted after this. */
+  /** Outbox rows are deleted this long after they were written, delivered or not (src/events/prune.ts). */
   retentionMs: number;
   /** Webhook delivery (WEBHOOK_URL); null: off. */
   webhook: WebhookConfig | null;

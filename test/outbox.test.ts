@@ -122,6 +122,11 @@ describe.each(DB_KINDS)("outbox (%s)", (kind) => {
         createdAt: event?.createdAt,
         webhookAttempts: 0,
         webhookDeliveredAt: null,
+        // Due for delivery from the start (no relay ran), whether or not WEBHOOK_URL / SMTP_URL is
+        // set; an email for invites only.
+        webhookNextAttemptAt: event?.createdAt,
+        emailNextAttemptAt: event?.action === "invite.created" ? event?.createdAt : null,
+        publishedAt: null,
       });
       expect(row.payload).toEqual({
         id: event?.id,
@@ -198,9 +203,9 @@ describe.each(DB_KINDS)("outbox relay (%s)", (kind) => {
         const r = await a.db.outboxEvent.findUniqueOrThrow({ where: { id: row.id } });
         return r.publishedAt !== null;
       });
-      // No webhooks configured: nothing is due for delivery.
+      // No webhooks configured: the row stays due (for a replica with WEBHOOK_URL), never attempted.
       const published = await a.db.outboxEvent.findUniqueOrThrow({ where: { id: row.id } });
-      expect(published).toMatchObject({ webhookNextAttemptAt: null, webhookAttempts: 0 });
+      expect(published).toMatchObject({ webhookNextAttemptAt: row.createdAt, webhookAttempts: 0 });
     } finally {
       await events.close();
     }

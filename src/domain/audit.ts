@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { markOutboxWritten, type OutboxPayload } from "./outbox.js";
+import { MAILED_ACTIONS, markOutboxWritten, type OutboxPayload } from "./outbox.js";
 import type { Tx } from "./tx.js";
 import type { Viewer } from "./users.js";
 
@@ -36,8 +36,10 @@ export interface AuditEntry {
 /**
  * Records events in the caller's transaction (`tx`), so they commit or roll back with the change
  * they describe: the audit log, and the same events in the outbox (OutboxEvent, same id), which the
- * relay publishes to subscribers and webhooks once the transaction has committed. Two statements for
- * any number of events, whatever the action (every entry of AUDIT_ACTIONS alike).
+ * relay publishes to subscribers once the transaction has committed. Each outbox row is due for
+ * webhook delivery (and, for MAILED_ACTIONS, for an email) from the start, on its own: a delivery
+ * never waits for the publish (Redis down does not hold webhooks back), and does not depend on
+ * which replica publishes. Two statements for any number of events, whatever the action.
  */
 export async function recordAuditEvents(
   tx: Tx,
@@ -61,7 +63,13 @@ export async function recordAuditEvents(
   await tx.outboxEvent.createMany({
     data: events.map((event) => {
       const payload: OutboxPayload = { ...event, createdAt: createdAt.toISOString() };
-      return { ...event, payload: { ...payload } };
+      const emailed = MAILED_ACTIONS.includes(event.action);
+      return {
+        ...event,
+        payload: { ...payload },
+        webhookNextAttemptAt: createdAt,
+        emailNextAttemptAt: emailed ? createdAt : null,
+      };
     }),
   });
   markOutboxWritten(tx);

@@ -1,5 +1,8 @@
 import type { PrismaClient } from "../generated/prisma/client.js";
 
+/** The actions whose invite is emailed (SMTP_URL): their rows are due for an email when written. */
+export const MAILED_ACTIONS: readonly string[] = ["invite.created", "invite.refreshed"];
+
 /**
  * The event as it leaves the service: the body of a webhook POST, and what the outbox row's
  * `payload` holds. Fixed when the change committed.

@@ -27,7 +27,7 @@ export type Deliver = (payload: OutboxPayload) => Promise<string | null | { skip
 /**
  * Delivers outbox rows on one channel (`webhook`, `email`), whose state lives in the row's columns
  * `<channel>Attempts`, `<channel>NextAttemptAt`, `<channel>DeliveredAt`, `<channel>LastError`: a row
- * is due when its next attempt's time has come (the relay sets it when it publishes the row).
+ * is due when its next attempt's time has come (set to the row's createdAt when it is written).
  *
  * A row is claimed by one UPDATE that counts the attempt and pushes its next attempt `leaseMs` ahead
  * (a lease), choosing rows with FOR UPDATE SKIP LOCKED: replicas never claim the same row at once,

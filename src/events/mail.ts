@@ -64,7 +64,7 @@ export async function inviteMessage(
 }
 
 /**
- * The invite mailer (SMTP_URL): sends the email of each published invite.created / invite.refreshed
+ * The invite mailer (SMTP_URL): sends the email of each committed invite.created / invite.refreshed
  * row with nodemailer, retried like webhooks (src/events/dispatcher.ts), EMAIL_MAX_ATTEMPTS at most.
  * Once a row's email is delivered (the SMTP server accepted it) it is never sent again; a crash
  * between the server's acceptance and the mark may send it twice (at least once).

@@ -5,71 +5,72 @@ import type { EventBus } from "./bus.js";
 import { startWorker, type Worker } from "./worker.js";
 
 const BATCH = 100;
-/** The actions whose invite is emailed (SMTP_URL). */
-export const MAILED_ACTIONS = ["invite.created", "invite.refreshed"];
-const PRUNE_EVERY_MS = 60_000;
+/**
+ * How long a claimed batch stays the claiming relay's: longer than publishing 100 events takes with
+ * Redis answering (ioredis gives up on a command after its connect timeout and one retry).
+ */
+const PUBLISH_LEASE_MS = 30_000;
 
 export interface RelayOptions {
   db: PrismaClient;
   bus: EventBus;
   logger: Logger;
   pollIntervalMs: number;
-  retentionMs: number;
-  /** Webhooks are on: each published row becomes due for delivery. */
-  webhooks: boolean;
-  /** Invite emails are on: each published invite.created / invite.refreshed row becomes due. */
-  emails: boolean;
-  /** After a batch made deliveries due. */
-  onDeliveriesDue?: () => void;
 }
 
 /**
  * The outbox relay: publishes committed outbox rows to organizationEvents subscribers (the bus),
- * oldest first, then marks them published. Rows are claimed with FOR UPDATE SKIP LOCKED inside the
- * relay's transaction, so replicas sharing a PostgreSQL database split the work and never publish a
- * row twice while both are alive; the mark commits only after the publish succeeded, so a crash in
- * between publishes the row again after a restart (at least once). The mutation path only wakes the
- * relay after its commit (src/domain/outbox.ts); the poll picks up what a crashed replica left.
+ * oldest first, then marks them published.
+ *
+ * A batch is claimed by one UPDATE that leases its rows (`publishLeaseUntil`), choosing them with
+ * FOR UPDATE SKIP LOCKED: replicas sharing a PostgreSQL database split the work, and no transaction
+ * or row lock is held while publishing (a slow Redis does not hold a PostgreSQL connection, nor
+ * PGlite's only one). Rows are marked published after their publish succeeded; on a failure, the
+ * rows published so far are marked and the rest released for the next round. A relay that dies
+ * mid-batch leaves its rows to be claimed again when the lease ends: publishing is at least once.
+ * The mutation path wakes the relay after its commit (src/domain/outbox.ts); the poll picks up the
+ * rest. Deliveries (webhooks, emails) do not wait for this: rows are due for them when written.
  */
 export function startRelay(options: RelayOptions): Worker {
-  const { db, bus, webhooks, emails } = options;
-  let lastPrune = 0;
+  const { db, bus } = options;
 
   async function round(): Promise<boolean> {
-    const published = await db.$transaction(
-      async (tx) => {
-        const rows = await tx.$queryRaw<{ id: string; payload: OutboxPayload }[]>`
-          SELECT "id", "payload" FROM "OutboxEvent" WHERE "publishedAt" IS NULL
-          ORDER BY "createdAt", "id" LIMIT ${BATCH} FOR UPDATE SKIP LOCKED`;
-        if (rows.length === 0) return 0;
-        for (const row of rows) await bus.publish(row.payload);
-        const now = new Date();
-        await tx.$executeRaw`
-          UPDATE "OutboxEvent" SET "publishedAt" = ${now}, "webhookNextAttemptAt" = ${webhooks ? now : null},
-            "emailNextAttemptAt" = CASE WHEN ${emails} AND "action" IN (${Prisma.join(MAILED_ACTIONS)})
-              THEN ${now}::timestamp(3) ELSE NULL END
-          WHERE "id" IN (${Prisma.join(rows.map((r) => r.id))})`;
-        return rows.length;
-      },
-      { maxWait: 10_000, timeout: 20_000 },
-    );
-    if (published > 0 && (webhooks || emails)) options.onDeliveriesDue?.();
-    if (Date.now() - lastPrune > PRUNE_EVERY_MS) {
-      lastPrune = Date.now();
-      await prune();
+    const now = new Date();
+    const rows = await db.$queryRaw<{ id: string; payload: OutboxPayload; createdAt: Date }[]>`
+      UPDATE "OutboxEvent" SET "publishLeaseUntil" = ${new Date(now.getTime() + PUBLISH_LEASE_MS)}
+      WHERE "id" IN (
+        SELECT "id" FROM "OutboxEvent"
+        WHERE "publishedAt" IS NULL AND ("publishLeaseUntil" IS NULL OR "publishLeaseUntil" <= ${now})
+        ORDER BY "createdAt", "id" LIMIT ${BATCH} FOR UPDATE SKIP LOCKED)
+      RETURNING "id", "payload", "createdAt"`;
+    if (rows.length === 0) return false;
+    // RETURNING keeps no order: publish oldest first, as the rows were chosen.
+    rows.sort((x, y) => x.createdAt.getTime() - y.createdAt.getTime() || (x.id < y.id ? -1 : x.id > y.id ? 1 : 0));
+    const published: string[] = [];
+    let failure: unknown = null;
+    for (const row of rows) {
+      try {
+        await bus.publish(row.payload);
+      } catch (error) {
+        failure = error;
+        break;
+      }
+      published.push(row.id);
     }
-    return published === BATCH;
-  }
-
-  /** Deletes rows older than OUTBOX_RETENTION that are done: published, and no delivery attempt due. */
-  async function prune(): Promise<void> {
-    const cutoff = new Date(Date.now() - options.retentionMs);
-    const deleted = await db.$executeRaw`
-      DELETE FROM "OutboxEvent" WHERE "id" IN (
-        SELECT "id" FROM "OutboxEvent" WHERE "createdAt" < ${cutoff}
-          AND "publishedAt" IS NOT NULL AND "webhookNextAttemptAt" IS NULL AND "emailNextAttemptAt" IS NULL
-        LIMIT 10000)`;
-    if (deleted > 0) options.logger.debug({ deleted }, "outbox rows past OUTBOX_RETENTION deleted");
+    if (published.length > 0) {
+      await db.$executeRaw`
+        UPDATE "OutboxEvent" SET "publishedAt" = ${new Date()}, "publishLeaseUntil" = NULL
+        WHERE "id" IN (${Prisma.join(published)})`;
+    }
+    if (failure !== null) {
+      const rest = rows.slice(published.length).map((row) => row.id);
+      // Released for the next round (if this fails too, the lease ends on its own).
+      await db.$executeRaw`
+        UPDATE "OutboxEvent" SET "publishLeaseUntil" = NULL
+        WHERE "id" IN (${Prisma.join(rest)}) AND "publishedAt" IS NULL`.catch(() => {});
+      throw failure;
+    }
+    return rows.length === BATCH;
   }
 
   return startWorker("relay", options.pollIntervalMs, round, options.logger);

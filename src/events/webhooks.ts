@@ -15,7 +15,7 @@ export function webhookSignature(secret: string, timestamp: string, body: string
 }
 
 /**
- * The webhook dispatcher (WEBHOOK_URL): POSTs each published outbox row as JSON, signed, retried
+ * The webhook dispatcher (WEBHOOK_URL): POSTs each committed outbox row as JSON, signed, retried
  * with exponential backoff up to WEBHOOK_MAX_ATTEMPTS (src/events/dispatcher.ts: state in the row,
  * SKIP LOCKED leases, at least once: a receiver deduplicates on `x-igw-event-id`).
  */
