@@ -1,6 +1,6 @@
 import { pathToFileURL } from "node:url";
 import { type Config, ConfigError, loadConfig } from "./config.js";
-import { createDatabase, DataDirLockedError } from "./db.js";
+import { createDatabase, type Database, DataDirLockedError } from "./db.js";
 import { exitCodeFor, parseCommand } from "./operator.js";
 import { sendToOperatorSocket } from "./operator-socket.js";
 
@@ -10,9 +10,9 @@ import { sendToOperatorSocket } from "./operator-socket.js";
  */
 export async function runCli(argv: string[], config: Config): Promise<object> {
   const { command, values } = parseCommand(argv);
-  let database: ReturnType<typeof createDatabase>;
+  let database: Database;
   try {
-    database = createDatabase(config);
+    database = await createDatabase(config);
   } catch (error) {
     // The embedded database is owned by a running server: ask it to run the command.
     if (error instanceof DataDirLockedError && config.database.kind === "pglite") {

@@ -276,7 +276,7 @@ function describeEngineError(error: unknown): string {
 async function runCli(): Promise<string[]> {
   const { loadConfig } = await import("./config.js");
   const { createDatabase } = await import("./db.js");
-  const database = createDatabase(loadConfig());
+  const database = await createDatabase(loadConfig());
   try {
     return await database.migrate();
   } finally {

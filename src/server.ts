@@ -32,7 +32,7 @@ export async function startServer(
   config: Config,
   logger: Logger = createLogger(config.logLevel),
 ): Promise<RunningServer> {
-  const database = createDatabase(config, { logQueries: config.benchCountSql });
+  const database = await createDatabase(config, { logQueries: config.benchCountSql });
   if (config.autoMigrate) {
     const applied = await database.migrate((msg) => logger.debug(msg));
     logger.info({ applied }, applied.length ? "applied migrations" : "database schema is up to date");

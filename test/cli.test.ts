@@ -19,7 +19,7 @@ describe("operator CLI", () => {
   afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
 
   async function counts() {
-    const database = createDatabase(config);
+    const database = await createDatabase(config);
     try {
       await database.migrate();
       const db = database.prisma;
@@ -52,6 +52,21 @@ describe("operator CLI", () => {
     const revoked = await runCliProcess(["token", "revoke", "--token", t.token], { DATA_DIR: dataDir });
     expect(revoked.code, revoked.stderr).toBe(0);
     expect(JSON.parse(revoked.stdout)).toEqual({ revoked: true });
+  });
+
+  it("creates the embedded data directory (in a worker thread) with 16 MB of shared buffers", async () => {
+    const fresh = mkdtempSync(join(tmpdir(), "igw-datadir-"));
+    try {
+      const database = await createDatabase(loadConfig({ DATA_DIR: join(fresh, "data"), LOG_LEVEL: "silent" }));
+      try {
+        const [row] = await database.prisma.$queryRawUnsafe<{ shared_buffers: string }[]>("SHOW shared_buffers");
+        expect(row?.shared_buffers).toBe("16MB");
+      } finally {
+        await database.close();
+      }
+    } finally {
+      rmSync(fresh, { recursive: true, force: true });
+    }
   });
 
   const BAD_INPUT: Array<[string[], RegExp]> = [
@@ -112,7 +127,7 @@ describe("operator CLI", () => {
       ownerId: string;
     };
     expect(org.title).toBe("New Org");
-    const database = createDatabase(config);
+    const database = await createDatabase(config);
     try {
       const member = await database.prisma.member.findUniqueOrThrow({
         where: { organizationId_userId: { organizationId: org.id, userId: org.ownerId } },
@@ -141,7 +156,7 @@ describe("operator CLI", () => {
     expect(second.expiresAt).toBeNull();
     expect(second.token).not.toBe(user.token);
 
-    const database = createDatabase(config);
+    const database = await createDatabase(config);
     try {
       const yoga = createGraphQLHandler({ db: database.prisma, config, logger: createLogger("silent") });
       const viewer = async (token: string) => {
@@ -171,7 +186,7 @@ describe("operator CLI", () => {
     };
     const sha256 = (text: string) => createHash("sha256").update(text, "utf8").digest("hex");
 
-    const database = createDatabase(config);
+    const database = await createDatabase(config);
     try {
       const db = database.prisma;
       for (const token of [first, second]) {

@@ -53,14 +53,14 @@ function fatal(code: string, message: string): Buffer {
   return Buffer.concat([header, body]);
 }
 
-function openDatabase(port: number, env: Record<string, string> = {}) {
+async function openDatabase(port: number, env: Record<string, string> = {}) {
   const config = loadConfig({
     NODE_ENV: "test",
     DATABASE_URL: `postgresql://postgres@127.0.0.1:${port}/igw`,
     DB_CONNECT_TIMEOUT: "1s",
     ...env,
   });
-  const database = createDatabase(config);
+  const database = await createDatabase(config);
   databases.push(database);
   return { config, database };
 }
@@ -92,7 +92,7 @@ afterAll(async () => {
 
 describe("databaseFailure: what Prisma 7 + adapter-pg throw when PostgreSQL fails", () => {
   it("connection refused (the server is down): UNAVAILABLE", async () => {
-    const { database } = openDatabase(await closedPort());
+    const { database } = await openDatabase(await closedPort());
     const errors = await failuresOf(database);
     expect(errors.map(databaseFailure)).toEqual(["UNAVAILABLE", "UNAVAILABLE", "UNAVAILABLE"]);
     // P2010 (raw query) and P1001 (model query, transaction), each with the adapter's kind.
@@ -106,13 +106,13 @@ describe("databaseFailure: what Prisma 7 + adapter-pg throw when PostgreSQL fail
     ["53300", "sorry, too many clients already"],
   ])("the server refuses the connection with %s (%s): UNAVAILABLE", async (code, message) => {
     const port = await listen((socket) => socket.once("data", () => socket.end(fatal(code, message))));
-    const { database } = openDatabase(port);
+    const { database } = await openDatabase(port);
     expect((await failuresOf(database)).map(databaseFailure)).toEqual(["UNAVAILABLE", "UNAVAILABLE", "UNAVAILABLE"]);
   });
 
   it("a server that never answers: TIMEOUT after DB_CONNECT_TIMEOUT, ping included, not a hang", async () => {
     const port = await listen(() => {});
-    const { database } = openDatabase(port);
+    const { database } = await openDatabase(port);
     const started = Date.now();
     const errors = await failuresOf(database);
     expect(errors.map(databaseFailure)).toEqual(["TIMEOUT", "TIMEOUT", "TIMEOUT"]);
@@ -157,7 +157,7 @@ describe("databaseFailure: what Prisma 7 + adapter-pg throw when PostgreSQL fail
 
 describe("the GraphQL answer while the database is down", () => {
   async function post(port: number, query: string, token?: string) {
-    const { config, database } = openDatabase(port);
+    const { config, database } = await openDatabase(port);
     const yoga = createGraphQLHandler({ db: database.prisma, config, logger: createLogger("silent") });
     try {
       const response = await yoga.fetch("http://localhost/graphql", {

@@ -281,7 +281,7 @@ describe.each(DB_KINDS)("webhooks (%s)", (kind) => {
     const org = await a.seed.org(admin, "Shared");
     plans.set(org.id, [200]);
     // A second replica: on PostgreSQL a client (pool) of its own on the same database.
-    const second = kind === "postgres" ? createDatabase(a.testDb.config) : null;
+    const second = kind === "postgres" ? await createDatabase(a.testDb.config) : null;
     const other = startEvents({
       db: second?.prisma ?? a.db,
       config: a.testDb.config,

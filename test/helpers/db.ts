@@ -35,7 +35,7 @@ export async function openTestDatabase(kind: DbKind, env: Record<string, string>
     const config = loadConfig({ NODE_ENV: "test", DATA_DIR: "memory://", ...TEST_ENV, ...env });
     const template = readFileSync(inject("pgliteTemplate"));
     const pglite = new PGlite({ loadDataDir: new Blob([template]) });
-    const database = createDatabase(config, { pglite, logQueries: true });
+    const database = await createDatabase(config, { pglite, logQueries: true });
     return { kind, database, config, url: null, close: () => database.close() };
   }
   const serverUrl = process.env.TEST_DATABASE_URL as string;
@@ -43,7 +43,7 @@ export async function openTestDatabase(kind: DbKind, env: Record<string, string>
   await adminQuery(serverUrl, `CREATE DATABASE ${name}`);
   const url = withDatabase(serverUrl, name);
   const config = loadConfig({ NODE_ENV: "test", DATABASE_URL: url, ...TEST_ENV, ...env });
-  const database = createDatabase(config, { logQueries: true });
+  const database = await createDatabase(config, { logQueries: true });
   await database.migrate();
   return {
     kind,

@@ -149,7 +149,7 @@ describe.skipIf(skipReason)("faults on a private PostgreSQL cluster", () => {
   it("PostgreSQL restarted under load: fail fast with SERVICE_UNAVAILABLE, recover, nothing half-applied", async () => {
     // The joiners: one new user per join. Made with the service's own function (the CLI would
     // start a process per user).
-    const seeder = createDatabase(loadConfig({ DATABASE_URL: dbUrl }));
+    const seeder = await createDatabase(loadConfig({ DATABASE_URL: dbUrl }));
     const joiners: string[] = [];
     for (let i = 0; i < 500; i += 10) {
       const batch = Array.from({ length: 10 }, (_, j) =>

@@ -140,7 +140,7 @@ describe.skipIf(!SERVER_URL)(title, () => {
     }
     const failed = servers.find((s) => s.status === "rejected");
     if (failed) throw failed.reason;
-    db = createDatabase(loadConfig({ NODE_ENV: "test", DATABASE_URL: url, DB_POOL_SIZE: "10" }));
+    db = await createDatabase(loadConfig({ NODE_ENV: "test", DATABASE_URL: url, DB_POOL_SIZE: "10" }));
 
     admin = { email: uniqueEmail("admin"), token: "" };
     const user = await runCliProcess(["user", "create", "--email", admin.email], { DATABASE_URL: url });
