@@ -124,6 +124,7 @@ const EnvSchema = z.object({
   BENCH_COUNT_SQL: bool(false),
   OUTBOX_POLL_INTERVAL: shortDuration("1s"),
   OUTBOX_RETENTION: duration("7d"),
+  SUBSCRIPTION_RECHECK_INTERVAL: shortDuration("60s"),
   WEBHOOK_URL: z.url({ protocol: /^https?$/, message: "must be an http:// or https:// URL" }).optional(),
   WEBHOOK_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
   WEBHOOK_MAX_ATTEMPTS: int(10, 1, 1000),
@@ -215,6 +216,11 @@ export interface EventsConfig {
   pollIntervalMs: number;
   /** Outbox rows are deleted this long after they were written, delivered or not (src/events/prune.ts). */
   retentionMs: number;
+  /**
+   * How often an organizationEvents stream re-checks its subscriber's access when no event came to
+   * check it (an event's own check pushes the next one back).
+   */
+  subscriptionRecheckMs: number;
   /** Webhook delivery (WEBHOOK_URL); null: off. */
   webhook: WebhookConfig | null;
   /** Invite emails (SMTP_URL); null: off. */
@@ -307,6 +313,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       channelPrefix: e.REDIS_KEY_PREFIX,
       pollIntervalMs: e.OUTBOX_POLL_INTERVAL,
       retentionMs: e.OUTBOX_RETENTION,
+      subscriptionRecheckMs: e.SUBSCRIPTION_RECHECK_INTERVAL,
       webhook: webhookConfig(e),
       mail: e.SMTP_URL
         ? {

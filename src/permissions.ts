@@ -334,8 +334,8 @@ const SHIELD_APPLIED = "invites-gateway.shieldApplied";
  * whose every event is a denial. So the `subscribe` of every Subscription field is guarded here by
  * the field's rule (none: deny), and a refused caller gets the rule's error at once, with no
  * subscription started. The per-event check stays (memoized per request: it costs no query); the
- * check that the viewer is still an admin with a valid credential, on fresh rows before each event,
- * is organizationEvents' own (whileAdmin in src/schema/audit-event.ts).
+ * check that the viewer is still an admin with a valid credential, on fresh rows before each event
+ * and periodically between events, is organizationEvents' own (whileAdmin in src/schema/audit-event.ts).
  */
 function guardSubscriptions(schema: GraphQLSchema): void {
   const rules = (ruleTree as Record<string, Record<string, unknown>>).Subscription ?? {};

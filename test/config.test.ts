@@ -25,6 +25,7 @@ describe("configuration", () => {
       channelPrefix: "invites-gateway",
       pollIntervalMs: 1_000,
       retentionMs: 7 * 86_400_000,
+      subscriptionRecheckMs: 60_000,
       webhook: null,
       mail: null,
     });
@@ -65,6 +66,10 @@ describe("configuration", () => {
       /WEBHOOK_URL/,
     );
     expect(() => loadConfig({ OUTBOX_POLL_INTERVAL: "0ms" })).toThrow(/OUTBOX_POLL_INTERVAL/);
+    expect(loadConfig({ SUBSCRIPTION_RECHECK_INTERVAL: "250ms" }).events.subscriptionRecheckMs).toBe(250);
+    expect(loadConfig({ SUBSCRIPTION_RECHECK_INTERVAL: "5m" }).events.subscriptionRecheckMs).toBe(300_000);
+    expect(() => loadConfig({ SUBSCRIPTION_RECHECK_INTERVAL: "0s" })).toThrow(/SUBSCRIPTION_RECHECK_INTERVAL/);
+    expect(() => loadConfig({ SUBSCRIPTION_RECHECK_INTERVAL: "often" })).toThrow(/SUBSCRIPTION_RECHECK_INTERVAL/);
   });
 
   it("reads durations written 30m, 12h, 7d", () => {

@@ -1,15 +1,18 @@
 /**
  * Subscription.organizationEvents over SSE on a real socket: an admin's subscriber sees the
  * organization's audit events as they commit (published by the outbox relay), nothing of other
- * organizations; non-admins are refused when they subscribe. Single process without Redis here
- * (PGlite, and PostgreSQL when TEST_DATABASE_URL is set); across two replicas through Redis below.
+ * organizations; non-admins are refused when they subscribe, and a subscriber who loses access is
+ * refused before the next event or, with no event, at the next periodic recheck. Single process
+ * without Redis here (PGlite, and PostgreSQL when TEST_DATABASE_URL is set); across two replicas
+ * through Redis below.
  */
 import { randomBytes } from "node:crypto";
-import { createServer, type Server } from "node:http";
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { exportSPKI, generateKeyPair, SignJWT } from "jose";
+import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.js";
 import { createOrganization } from "../src/domain/organizations.js";
@@ -112,30 +115,37 @@ async function post(baseUrl: string, query: string, variables: Record<string, un
   return (await response.json()) as { data?: any; errors?: unknown[] };
 }
 
+/** The app's Yoga with its own events (outbox relay and bus) on a real socket. */
+async function serveWithEvents(a: TestApp, logger = createLogger("silent")) {
+  const events = startEvents({ db: a.db, config: a.testDb.config, logger });
+  const yoga = createGraphQLHandler({ db: a.db, config: a.testDb.config, logger, events: events.bus });
+  const server = createServer(yoga);
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    events,
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    async close() {
+      await events.bus.endSubscriptions();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await events.close();
+    },
+  };
+}
+
 describe.each(DB_KINDS)("organizationEvents in one process, no Redis (%s)", (kind) => {
   const app = useTestApp(kind);
   let a: TestApp;
+  let served: Awaited<ReturnType<typeof serveWithEvents>>;
   let events: Events;
-  let server: Server;
   let url: string;
   beforeAll(async () => {
     a = app.current;
-    events = startEvents({ db: a.db, config: a.testDb.config, logger: createLogger("silent") });
-    const yoga = createGraphQLHandler({
-      db: a.db,
-      config: a.testDb.config,
-      logger: createLogger("silent"),
-      events: events.bus,
-    });
-    server = createServer(yoga);
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    served = await serveWithEvents(a);
+    ({ events, url } = served);
   });
   afterAll(async () => {
-    await events?.bus.endSubscriptions();
-    server?.closeAllConnections();
-    await new Promise<void>((resolve) => server?.close(() => resolve()));
-    await events?.close();
+    await served?.close();
   });
 
   it("an admin sees the organization's events as they commit, and none of another organization", async () => {
@@ -234,22 +244,149 @@ describe.each(DB_KINDS)("organizationEvents in one process, no Redis (%s)", (kin
   });
 });
 
+// A stream that receives no event is checked too, every SUBSCRIPTION_RECHECK_INTERVAL (short here).
+describe.each(DB_KINDS)("organizationEvents rechecked between events (%s)", (kind) => {
+  const RECHECK_MS = 200;
+  const app = useTestApp(kind, { SUBSCRIPTION_RECHECK_INTERVAL: `${RECHECK_MS}ms` });
+  let a: TestApp;
+  let served: Awaited<ReturnType<typeof serveWithEvents>>;
+  beforeAll(async () => {
+    a = app.current;
+    served = await serveWithEvents(a);
+  });
+  afterAll(async () => {
+    await served?.close();
+  });
+
+  /** Counts the subscriber checks' statements (subscriberRefusal reads Member and ApiToken rows). */
+  function countRechecks() {
+    let count = 0;
+    const off = a.testDb.database.onQuery((sql) => {
+      if (/"(Member|ApiToken)"/.test(sql)) count += 1;
+    });
+    return {
+      count: () => count,
+      reset: () => {
+        count = 0;
+      },
+      off,
+    };
+  }
+
+  /** No check runs any more: waits out a check in flight, then several intervals without one. */
+  async function expectNoMoreRechecks() {
+    await sleep(2 * RECHECK_MS);
+    const rechecks = countRechecks();
+    try {
+      await sleep(5 * RECHECK_MS);
+      expect(rechecks.count()).toBe(0);
+    } finally {
+      rechecks.off();
+    }
+  }
+
+  async function watchedOrg() {
+    const owner = await a.seed.user("recheck-owner");
+    const org = await a.seed.org(owner, "Idle");
+    const watcher = await a.seed.user("recheck-watcher");
+    await a.seed.member(org.id, watcher, "ADMIN");
+    return { org, watcher };
+  }
+
+  it.each([
+    ["demoted to READ", "FORBIDDEN", "You are no longer an admin of this organization"],
+    ["whose API token is revoked", "UNAUTHENTICATED", "Your credential was revoked or has expired"],
+  ] as const)("ends the idle stream of an admin %s with %s, no event published", async (change, code, message) => {
+    const { org, watcher } = await watchedOrg();
+    const sub = await subscribe(served.url, watcher.token, org.id);
+    try {
+      await until("the subscription to start", () => served.events.bus.subscriptions() === 1);
+      if (change === "demoted to READ") {
+        await a.db.member.update({
+          where: { organizationId_userId: { organizationId: org.id, userId: watcher.id } },
+          data: { role: "READ" },
+        });
+      } else await revokeToken(a.db, watcher.token);
+      const refused = await sub.next();
+      expect(refused).toEqual({
+        event: "next",
+        data: {
+          data: null,
+          errors: [{ message, path: ["organizationEvents"], locations: expect.any(Array), extensions: { code } }],
+        },
+      });
+      const last = await sub.next();
+      expect(last === null || last.event === "complete").toBe(true);
+      expect(await a.db.outboxEvent.count({ where: { organizationId: org.id } })).toBe(0);
+      await until("the subscription to end", () => served.events.bus.subscriptions() === 0);
+      await expectNoMoreRechecks();
+    } finally {
+      sub.close();
+    }
+  });
+
+  it("stops checking once the client disconnects (the timer is cleared)", async () => {
+    const { org, watcher } = await watchedOrg();
+    const sub = await subscribe(served.url, watcher.token, org.id);
+    const rechecks = countRechecks();
+    try {
+      await until("the subscription to start", () => served.events.bus.subscriptions() === 1);
+      rechecks.reset();
+      // Each check reads the membership and the token: two checks at least while connected.
+      await until("two rechecks", () => rechecks.count() >= 4);
+    } finally {
+      rechecks.off();
+      sub.close();
+    }
+    await until("the subscription to end", () => served.events.bus.subscriptions() === 0);
+    await expectNoMoreRechecks();
+  });
+});
+
+// A check that fails (here PostgreSQL's statement timeout, the Member table being locked) does not
+// end the stream: it is logged, and the next tick checks again.
+describe.skipIf(!process.env.TEST_DATABASE_URL)("organizationEvents when a recheck fails (postgres)", () => {
+  it("keeps the stream open, logs the failure and checks again at the next tick", async () => {
+    const lines: string[] = [];
+    const a = await createTestApp("postgres", { SUBSCRIPTION_RECHECK_INTERVAL: "200ms", DB_STATEMENT_TIMEOUT: "1s" });
+    const served = await serveWithEvents(a, createLogger("warn", { write: (line: string) => void lines.push(line) }));
+    const locker = new pg.Client({ connectionString: a.testDb.url as string });
+    const owner = await a.seed.user("failing-owner");
+    const org = await a.seed.org(owner, "Locked");
+    const watcher = await a.seed.user("failing-watcher");
+    await a.seed.member(org.id, watcher, "ADMIN");
+    const sub = await subscribe(served.url, watcher.token, org.id);
+    try {
+      await until("the subscription to start", () => served.events.bus.subscriptions() === 1);
+      await locker.connect();
+      await locker.query("BEGIN");
+      await locker.query('LOCK TABLE "Member" IN ACCESS EXCLUSIVE MODE');
+      await until("a recheck to fail", () => lines.some((line) => line.includes("access recheck failed")));
+      // Demoted while the checks fail: the first check after the lock is gone ends the stream.
+      await locker.query(`UPDATE "Member" SET role = 'READ' WHERE "organizationId" = $1 AND "userId" = $2`, [
+        org.id,
+        watcher.id,
+      ]);
+      await locker.query("COMMIT");
+      const refused = await sub.next();
+      expect(refused?.data.errors?.[0]?.extensions?.code).toBe("FORBIDDEN");
+    } finally {
+      sub.close();
+      await locker.end();
+      await served.close();
+      await a.close();
+    }
+  });
+});
+
 describe("organizationEvents for a JWT caller (pglite)", () => {
   it("ends the stream once the JWT's exp has passed, and not while it is valid", async () => {
     const key = await generateKeyPair("ES256", { extractable: true });
     const [issuer, audience] = ["https://idp.example.com/", "invites-gateway"];
     const pem = (await exportSPKI(key.publicKey)).replace(/\n/g, "\\n");
     const a = await createTestApp("pglite", { JWT_PUBLIC_KEY: pem, JWT_ISSUER: issuer, JWT_AUDIENCE: audience });
-    const events = startEvents({ db: a.db, config: a.testDb.config, logger: createLogger("silent") });
-    const yoga = createGraphQLHandler({
-      db: a.db,
-      config: a.testDb.config,
-      logger: createLogger("silent"),
-      events: events.bus,
-    });
-    const server = createServer(yoga);
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    const served = await serveWithEvents(a);
+    const { events, url } = served;
     const jwt = (exp: number) =>
       new SignJWT({ sub: "jwt-subscriber" })
         .setProtectedHeader({ alg: "ES256" })
@@ -281,10 +418,7 @@ describe("organizationEvents for a JWT caller (pglite)", () => {
       await until("the expired subscription to end", () => events.bus.subscriptions() === 1);
     } finally {
       for (const sub of subs) sub.close();
-      await events.bus.endSubscriptions();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await events.close();
+      await served.close();
       await a.close();
     }
   });

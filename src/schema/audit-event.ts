@@ -42,33 +42,77 @@ function asAuditEvent(event: OutboxPayload): AuditEvent {
 }
 
 /**
- * The organization's events for a standing subscriber, each let through only after a fresh check
- * (subscriberRefusal: one or two indexed lookups, and events are rare) that the viewer is still an
- * ADMIN and its credential still valid. When it fails, the refusal's error is the last item (its
- * `resolve` throws it) and the stream then completes. Not an async generator: its `return()` would
- * wait for the next event, keeping the subscription open after the client left.
+ * The organization's events for a standing subscriber, let through only while the viewer is still an
+ * ADMIN and its credential still valid: checked on fresh rows (subscriberRefusal: one or two indexed
+ * lookups) before each event, and, so that a stream without events does not outlive the access,
+ * every SUBSCRIPTION_RECHECK_INTERVAL as well: one timer per stream, pushed back by each passed check,
+ * cleared when the stream ends. When a check refuses, the refusal's error is the last item (its
+ * `resolve` throws it) and the stream then completes. A periodic check that fails (the database
+ * unreachable) is logged and tried again at the next tick; the stream stays open, as each event still
+ * has to pass its own check to be delivered. Not an async generator: its `return()` would wait for the
+ * next event, keeping the subscription open after the client left.
  */
 function whileAdmin(ctx: Context, organizationId: string): AsyncIterableIterator<OutboxPayload | GraphQLError> {
   const events = ctx.events.subscribe(organizationId);
+  const intervalMs = ctx.config.events.subscriptionRecheckMs;
   let ended = false;
+  /** A periodic check's refusal, for the next `next()` to return. */
+  let lost: GraphQLError | null = null;
+  let lastPassed = Date.now();
+  let timer: NodeJS.Timeout | undefined;
+
+  const check = async (): Promise<GraphQLError | null> => {
+    const refusal = await subscriberRefusal(ctx.db, ctx.viewer, organizationId, new Date());
+    if (!refusal) {
+      lastPassed = Date.now();
+      return null;
+    }
+    ctx.log.info({ organizationId, refusal }, "organizationEvents ended: the subscriber is no longer allowed");
+    return refusal === "FORBIDDEN"
+      ? forbidden("You are no longer an admin of this organization")
+      : unauthenticated("Your credential was revoked or has expired");
+  };
   const end = async (): Promise<IteratorResult<OutboxPayload | GraphQLError>> => {
     ended = true;
+    clearTimeout(timer);
     await events.return?.();
     return { done: true, value: undefined };
   };
+  const schedule = (delayMs: number) => {
+    timer = setTimeout(() => {
+      tick().catch((error: unknown) =>
+        ctx.log.warn({ err: error, organizationId }, "organizationEvents: ending a refused stream failed"),
+      );
+    }, delayMs);
+    // An open stream holds its socket anyway; its timer alone must not keep the process alive.
+    timer.unref();
+  };
+  const tick = async () => {
+    const wait = lastPassed + intervalMs - Date.now();
+    if (wait > 0) return schedule(wait);
+    try {
+      lost = await check();
+    } catch (error) {
+      ctx.log.warn(
+        { err: error, organizationId },
+        "organizationEvents: access recheck failed; tried again at the next tick",
+      );
+    }
+    if (ended) return;
+    if (!lost) return schedule(intervalMs);
+    // Wakes a next() waiting for an event (it resolves done): that next() returns `lost`.
+    await events.return?.();
+  };
+  schedule(intervalMs);
+
   return {
     async next() {
       if (ended) return { done: true, value: undefined };
       const result = await events.next();
-      if (result.done || ended) return result.done ? result : end();
-      const refusal = await subscriberRefusal(ctx.db, ctx.viewer, organizationId, new Date());
-      if (!refusal) return result;
+      if (ended || (result.done && !lost)) return end();
+      const error = lost ?? (await check());
+      if (!error) return result;
       await end();
-      ctx.log.info({ organizationId, refusal }, "organizationEvents ended: the subscriber is no longer allowed");
-      const error =
-        refusal === "FORBIDDEN"
-          ? forbidden("You are no longer an admin of this organization")
-          : unauthenticated("Your credential was revoked or has expired");
       return { done: false, value: error };
     },
     return: end,
@@ -87,9 +131,10 @@ builder.subscriptionField("organizationEvents", (t) =>
     type: AuditEventRef,
     description:
       "The organization's audit events as they commit, over SSE (`accept: text/event-stream`). Admins; " +
-      "checked when the subscription starts and again before each event: once the caller is no longer " +
-      "an admin (FORBIDDEN) or its token was revoked or expired (UNAUTHENTICATED), that error is the " +
-      "last message and the stream ends. Delivered at least once: deduplicate on `id`.",
+      "checked when the subscription starts, before each event, and periodically in between (every " +
+      "minute by default): once the caller is no longer an admin (FORBIDDEN) or its token was revoked " +
+      "or expired (UNAUTHENTICATED), that error is the last message and the stream ends. Delivered at " +
+      "least once: deduplicate on `id`.",
     args: { organizationId: t.arg.id({ required: true }) },
     subscribe: (_root, args, ctx) => whileAdmin(ctx, args.organizationId),
     resolve: (event: OutboxPayload | GraphQLError) => {
