@@ -3,6 +3,7 @@ import { isAsyncIterable, type Plugin } from "graphql-yoga";
 import type { Context } from "./builder.js";
 import { type Logger, requestIdFrom } from "./logger.js";
 import type { Metrics } from "./metrics.js";
+import { isRestPath, ranGraphQL } from "./rest/handler.js";
 
 /** What the plugin learns about one request on its way through Yoga. */
 interface RequestRecord {
@@ -147,10 +148,11 @@ export function createObservability(
       // An early response (429 from the rate limit) has no result: its status says what happened.
       const codes = record.errorCodes ?? (status === 429 ? ["RATE_LIMITED"] : status >= 400 ? [`HTTP_${status}`] : []);
       const seconds = (performance.now() - record.start) / 1000;
-      // A REST twin request (/v1) is counted as the GraphQL request it makes (with its operation),
-      // not a second time here; its own line below still says what the REST client got.
-      const rest = record.operationType === "none" && new URL(request.url).pathname.startsWith("/v1");
-      if (!rest) {
+      // A REST twin request (/v1) that ran GraphQL is counted as the GraphQL request it made (with
+      // its operation), not a second time here; one answered without (a 429, a 404, a bad body, the
+      // OpenAPI document) is counted here. Its own line below still says what the REST client got.
+      const rest = isRestPath(new URL(request.url).pathname);
+      if (!rest || !ranGraphQL(request)) {
         metrics?.observe({
           operationType: record.operationType,
           // Names are labels only for signed-in callers: an anonymous client cannot use up the

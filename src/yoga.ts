@@ -18,7 +18,7 @@ import type { Metrics } from "./metrics.js";
 import { createObservability } from "./observability.js";
 import { applyPermissions } from "./permissions.js";
 import { callerKey, createRequestRateLimiter, type RequestRateLimiter } from "./rate-limit.js";
-import { useRestTwin } from "./rest/handler.js";
+import { isRestPath, isRestTwinRequest, restErrorResponse, useRestTwin } from "./rest/handler.js";
 import { schema } from "./schema/index.js";
 import { useTracing } from "./tracing.js";
 
@@ -212,32 +212,34 @@ function clientAddress(request: Request, serverContext: unknown, trustProxy: boo
 
 /**
  * RATE_LIMIT_PER_MINUTE per caller, checked before anything else of the request is done. Past it:
- * HTTP 429 with Retry-After and a GraphQL error whose extensions.code is RATE_LIMITED.
+ * HTTP 429 with Retry-After and a GraphQL error whose extensions.code is RATE_LIMITED; under /v1,
+ * the same status and headers with the REST twin's error body. Every request Yoga gets counts once:
+ * a /v1 request as itself (whether the twin answers it alone, a 404 or the OpenAPI document, or runs
+ * GraphQL), and the GraphQL request the twin then makes not again.
  */
 function useRequestRateLimit(limiter: RequestRateLimiter, trustProxy: boolean): Plugin {
   return {
-    async onRequest({ request, serverContext, endResponse, fetchAPI }) {
+    async onRequest({ request, url, serverContext, endResponse, fetchAPI }) {
+      if (isRestTwinRequest(request)) return;
       const decision = await limiter.check(callerKey(request, clientAddress(request, serverContext, trustProxy)));
       if (decision.allowed) return;
       const retryAfter = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
-      const body = {
-        errors: [
-          {
-            message: `Too many requests: at most ${decision.limit} a minute for one caller. Retry after ${retryAfter} s.`,
-            extensions: { code: "RATE_LIMITED" },
-          },
-        ],
+      const message = `Too many requests: at most ${decision.limit} a minute for one caller. Retry after ${retryAfter} s.`;
+      const headers = {
+        "retry-after": String(retryAfter),
+        "ratelimit-limit": String(decision.limit),
+        "ratelimit-remaining": "0",
+        "ratelimit-reset": String(retryAfter),
       };
+      if (isRestPath(url.pathname)) {
+        endResponse(restErrorResponse(429, message, "RATE_LIMITED", headers));
+        return;
+      }
+      const body = { errors: [{ message, extensions: { code: "RATE_LIMITED" } }] };
       endResponse(
         new fetchAPI.Response(JSON.stringify(body), {
           status: 429,
-          headers: {
-            "content-type": "application/json; charset=utf-8",
-            "retry-after": String(retryAfter),
-            "ratelimit-limit": String(decision.limit),
-            "ratelimit-remaining": "0",
-            "ratelimit-reset": String(retryAfter),
-          },
+          headers: { "content-type": "application/json; charset=utf-8", ...headers },
         }),
       );
     },
@@ -355,13 +357,13 @@ export function createGraphQLHandler({ db, config, logger, authCache, events, me
       // its onResponse (the x-request-id header) before the tracing plugin's, which reads it.
       observability.plugin,
       ...(config.tracing.enabled ? [useTracing()] : []),
-      // GitBook's REST operations under /v1, each run as a GraphQL request through this instance
-      // (before the rate limit: the GraphQL request it makes is the one the rate limit counts).
+      // Before the REST twin: a /v1 request is counted (and refused) like any other, once.
+      ...(rateLimiter ? [useRequestRateLimit(rateLimiter, config.trustProxy)] : []),
+      // GitBook's REST operations under /v1, each run as a GraphQL request through this instance.
       useRestTwin(
-        () => async (url, init, serverContext) => yoga.fetch(url, init, serverContext as Record<string, unknown>),
+        () => async (request, serverContext) => yoga.fetch(request, serverContext as Record<string, unknown>),
         config,
       ),
-      ...(rateLimiter ? [useRequestRateLimit(rateLimiter, config.trustProxy)] : []),
       useCsrfPrevention(),
       useBodySizeLimit(config.limits.bodyBytes),
       useRequestLimits(config),

@@ -260,6 +260,44 @@ describe("request logs and metrics of early responses (yoga.fetch)", () => {
   });
 });
 
+describe("metrics of REST twin requests (yoga.fetch)", () => {
+  it("count a /v1 request once: as its GraphQL operation when it runs one, else itself (a 404, a 429)", async () => {
+    const testDb = await openTestDatabase("pglite", { RATE_LIMIT_PER_MINUTE: "3" });
+    const metrics = createMetrics({ maxOperationNames: 10 });
+    const yoga = createGraphQLHandler({
+      db: testDb.database.prisma,
+      config: testDb.config,
+      logger: createLogger("silent"),
+      metrics,
+    });
+    try {
+      const { token } = await createUserWithToken(testDb.database.prisma, { email: uniqueEmail("rest-metrics") });
+      const v1 = (path: string) =>
+        yoga.fetch(`http://localhost/v1${path}`, { headers: { authorization: `Bearer ${token}` } });
+      expect((await v1("/orgs/no-such-org/link-invites")).status).toBe(403);
+      expect((await v1("/no-such-route")).status).toBe(404);
+      expect((await v1("/openapi.json")).status).toBe(200);
+      expect((await v1("/openapi.json")).status).toBe(429);
+      const text = await metrics.render();
+      const count = (labels: string) =>
+        Number(text.match(new RegExp(`^graphql_requests_total\\{${labels}\\} (\\d+)$`, "m"))?.[1] ?? 0);
+      // The route's GraphQL request, by its operation; not a second time as the /v1 request.
+      expect(count('operation_type="query",operation_name="RestListLinks",outcome="FORBIDDEN"')).toBe(1);
+      expect(count('operation_type="none",operation_name="none",outcome="error"')).toBe(1);
+      expect(count('operation_type="none",operation_name="none",outcome="ok"')).toBe(1);
+      expect(count('operation_type="none",operation_name="none",outcome="RATE_LIMITED"')).toBe(1);
+      const total = [...text.matchAll(/^graphql_requests_total\{[^}]*\} (\d+)$/gm)].reduce(
+        (n, m) => n + Number(m[1]),
+        0,
+      );
+      expect(total).toBe(4);
+    } finally {
+      await yoga.dispose();
+      await testDb.close();
+    }
+  });
+});
+
 describe("unexpected errors", () => {
   it("are logged once, with the request's id, and masked for the client", async () => {
     const testDb = await openTestDatabase("pglite");

@@ -379,7 +379,7 @@ describe.each(DB_KINDS)("REST twin /v1 (%s)", (kind) => {
 describe("REST twin and the request rate limit", () => {
   const app = useTestApp("pglite", { RATE_LIMIT_PER_MINUTE: "3" });
 
-  it("counts a /v1 request once (as the GraphQL request it makes), and answers 429 in the error shape", async () => {
+  it("counts a /v1 request that runs GraphQL once (not again as its GraphQL request); 429 in the error shape", async () => {
     const a = app.current;
     const org = await a.seed.org();
     const get = () =>
@@ -391,6 +391,42 @@ describe("REST twin and the request rate limit", () => {
     expect(limited.status).toBe(429);
     expect(Number(limited.headers.get("retry-after"))).toBeGreaterThan(0);
     expect(await limited.json()).toMatchObject({ error: { code: 429, reason: "RATE_LIMITED" } });
+  });
+
+  it("counts the requests the twin answers without GraphQL too (404, the OpenAPI document, a bad body, 405)", async () => {
+    const a = app.current;
+    const user = await a.seed.user();
+    const auth = { authorization: `Bearer ${user.token}` };
+    const v1 = (path: string, init: { method?: string; headers?: Record<string, string>; body?: string } = {}) =>
+      a.yoga.fetch(`http://localhost/v1${path}`, { ...init, headers: { ...auth, ...init.headers } });
+    expect((await v1("/no-such-route")).status).toBe(404);
+    expect((await v1("/openapi.json")).status).toBe(200);
+    const notJson = { method: "POST", headers: { "content-type": "text/plain" }, body: "{}" };
+    expect((await v1("/orgs/some-org/link-invites", notJson)).status).toBe(400);
+
+    const limited = await v1("/orgs/some-org/link-invites", { method: "PUT" });
+    expect(limited.status).toBe(429);
+    expect(limited.headers.get("content-type")).toMatch(/^application\/json/);
+    expect(await limited.json()).toEqual({
+      error: { code: 429, reason: "RATE_LIMITED", message: expect.stringMatching(/at most 3 a minute/) },
+    });
+    expect((await v1("/openapi.json")).status).toBe(429);
+    expect((await v1("/no-such-route")).status).toBe(429);
+
+    // One budget for the caller, whichever door: /graphql is refused too, with the same headers.
+    const graphql = await a.yoga.fetch("http://localhost/graphql", {
+      method: "POST",
+      headers: { ...auth, "content-type": "application/json" },
+      body: JSON.stringify({ query: "{ __typename }" }),
+    });
+    expect(graphql.status).toBe(429);
+    for (const name of ["retry-after", "ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"]) {
+      expect(limited.headers.get(name), name).toMatch(/^[0-9]+$/);
+    }
+    expect(limited.headers.get("ratelimit-limit")).toBe(graphql.headers.get("ratelimit-limit"));
+    expect(limited.headers.get("ratelimit-remaining")).toBe("0");
+    expect(Number(limited.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(limited.headers.get("x-content-type-options")).toBe("nosniff");
   });
 });
 

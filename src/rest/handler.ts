@@ -6,7 +6,7 @@ import { openApiDocument } from "./openapi.js";
 import { type GraphQLData, RestError, type RestReply, type Route, routes } from "./routes.js";
 
 /** What runs a GraphQL request: the Yoga instance's own `fetch` (same plugins, context and rules). */
-type GraphQLFetch = (url: string, init: RequestInit, serverContext: unknown) => Promise<Response>;
+type GraphQLFetch = (request: Request, serverContext: unknown) => Promise<Response>;
 
 /** Top-level GraphQL error codes to HTTP statuses; any other (a masked crash) is a 500. */
 const TOP_LEVEL_STATUS: Record<string, number> = {
@@ -52,6 +52,40 @@ function errorResponse(error: RestError, headers: Record<string, string> = {}): 
     error: { code: error.status, message: error.message, ...(error.reason ? { reason: error.reason } : {}) },
   };
   return json(error.status, body, { ...error.headers, ...headers });
+}
+
+/** Whether a path is the REST twin's (`/v1` and below). */
+export function isRestPath(pathname: string): boolean {
+  return pathname === "/v1" || pathname.startsWith("/v1/");
+}
+
+/** GitBook's error answer, `{ error: { code, message, reason } }`: also the rate limit's 429 under /v1. */
+export function restErrorResponse(
+  status: number,
+  message: string,
+  reason: string | undefined,
+  headers: Record<string, string>,
+): Response {
+  return errorResponse(new RestError(status, message, reason, headers));
+}
+
+/**
+ * The GraphQL requests the twin made, each for one /v1 request. The rate limit counted that /v1
+ * request already (src/yoga.ts useRequestRateLimit), so it lets these through uncounted. Only this
+ * module adds to the set, and only Request objects it built: no header a client could send marks one.
+ */
+const twinRequests = new WeakSet<Request>();
+/** The /v1 requests that made one of those (the others were answered by the twin alone, or refused). */
+const restRequestsWithGraphQL = new WeakSet<Request>();
+
+/** Whether `request` is a GraphQL request the REST twin made for a /v1 request. */
+export function isRestTwinRequest(request: Request): boolean {
+  return twinRequests.has(request);
+}
+
+/** Whether the /v1 request `request` was answered through a GraphQL request (isRestTwinRequest). */
+export function ranGraphQL(request: Request): boolean {
+  return restRequestsWithGraphQL.has(request);
 }
 
 function match(path: string): { routes: Array<{ route: Route; params: Record<string, string> }> } {
@@ -103,6 +137,7 @@ async function runRoute(
   graphql: GraphQLFetch,
   serverContext: unknown,
   maxBytes: number,
+  RequestClass: typeof Request,
 ): Promise<Response> {
   for (const [name, value] of Object.entries(params)) {
     if (!ENTITY_ID.test(value)) throw new RestError(400, `Invalid ${name}: must match ^[a-zA-Z0-9_-]+$`, "VALIDATION");
@@ -114,11 +149,15 @@ async function runRoute(
     const value = request.headers.get(name);
     if (value !== null) headers[name] = value;
   }
-  const response = await graphql(
-    new URL("/graphql", url).toString(),
-    { method: "POST", headers, body: JSON.stringify({ query: route.document, variables }), signal: request.signal },
-    serverContext,
-  );
+  const inner = new RequestClass(new URL("/graphql", url).toString(), {
+    method: "POST",
+    headers,
+    body: JSON.stringify({ query: route.document, variables }),
+    signal: request.signal,
+  });
+  twinRequests.add(inner);
+  restRequestsWithGraphQL.add(request);
+  const response = await graphql(inner, serverContext);
   const passed: Record<string, string> = {};
   for (const name of PASSED_HEADERS) {
     const value = response.headers.get(name);
@@ -138,15 +177,16 @@ async function runRoute(
 /**
  * GitBook's REST operations at /v1 (src/rest/routes.ts), served from inside the Yoga instance: each
  * request becomes one GraphQL request through `graphql` (the same Yoga's fetch), with the caller's
- * Authorization header, so authentication, the rate limit, shield rules and the domain are the ones
- * of /graphql. Placed before the rate-limit plugin: a /v1 request is counted once, as the GraphQL
- * request it makes. Also answers `GET /v1/openapi.json`.
+ * Authorization header, so authentication, shield rules and the domain are the ones of /graphql.
+ * Placed after the rate-limit plugin, which counts every /v1 request once (those answered here
+ * without GraphQL too: a 404, a 405, a bad body, the OpenAPI document) and lets the GraphQL request
+ * it makes through uncounted (isRestTwinRequest). Also answers `GET /v1/openapi.json`.
  */
 export function useRestTwin(graphql: () => GraphQLFetch, config: Config): Plugin<Record<string, unknown>, Context> {
   return {
-    async onRequest({ request, url, serverContext, endResponse }) {
+    async onRequest({ request, url, serverContext, endResponse, fetchAPI }) {
       // `url` is parsed once by the server adapter: nothing more is spent on /graphql requests.
-      if (url.pathname !== "/v1" && !url.pathname.startsWith("/v1/")) return;
+      if (!isRestPath(url.pathname)) return;
       const path = url.pathname.slice(3);
       if (path === "/openapi.json") {
         endResponse(
@@ -166,7 +206,16 @@ export function useRestTwin(graphql: () => GraphQLFetch, config: Config): Plugin
           return;
         }
         endResponse(
-          await runRoute(hit.route, hit.params, request, url, graphql(), serverContext, config.limits.bodyBytes),
+          await runRoute(
+            hit.route,
+            hit.params,
+            request,
+            url,
+            graphql(),
+            serverContext,
+            config.limits.bodyBytes,
+            fetchAPI.Request,
+          ),
         );
       } catch (error) {
         if (!(error instanceof RestError)) throw error;
