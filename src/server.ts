@@ -28,11 +28,47 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
   res.end(JSON.stringify(body));
 }
 
+/** One step of a shutdown: stops one thing that was started. */
+type Stop = () => unknown;
+
+/**
+ * Runs every step in order, each one even when a step before it failed (a Redis client that will not
+ * quit must not leave the database open, nor spans unsent), then throws the first failure.
+ */
+export async function stopAll(steps: readonly Stop[]): Promise<void> {
+  const failures: unknown[] = [];
+  for (const step of steps) {
+    try {
+      await step();
+    } catch (error) {
+      failures.push(error);
+    }
+  }
+  if (failures.length > 0) throw failures[0];
+}
+
 export async function startServer(
   config: Config,
   logger: Logger = createLogger(config.logLevel),
 ): Promise<RunningServer> {
+  // What has been started, in order. A start that fails part-way (the port is taken, a migration
+  // fails) stops it all before it rejects: the database pool, the token listener's connection, the
+  // Redis connections of the rate limit and the event bus, the operator socket would otherwise
+  // outlive it and keep the process from exiting. close() stops the same list after the HTTP server.
+  const started: Stop[] = [];
+  try {
+    return await start(config, logger, started);
+  } catch (error) {
+    await stopAll([...started].reverse()).catch((stopError: unknown) =>
+      logger.error({ err: stopError }, "stopping what a failed start had started failed"),
+    );
+    throw error;
+  }
+}
+
+async function start(config: Config, logger: Logger, started: Stop[]): Promise<RunningServer> {
   const database = await createDatabase(config, { logQueries: config.benchCountSql });
+  started.push(() => database.close());
   if (config.autoMigrate) {
     const applied = await database.migrate((msg) => logger.debug(msg));
     logger.info({ applied }, applied.length ? "applied migrations" : "database schema is up to date");
@@ -41,25 +77,32 @@ export async function startServer(
   // (the CLI, other replicas) arrive by NOTIFY; with PGlite every revocation is made in this process.
   const authCache =
     config.authCacheTtlMs > 0 ? createAuthCache({ ttlMs: config.authCacheTtlMs, maxEntries: 10_000 }) : undefined;
+  started.push(() => authCache?.close());
   const revocations =
     authCache && config.database.kind === "postgres"
       ? listenForRevocations(config.database.url, authCache, logger, config.dbConnectTimeoutMs)
       : undefined;
+  started.push(() => revocations?.close());
   // The outbox relay (organizationEvents, through Redis with REDIS_URL) and, with WEBHOOK_URL, webhooks.
   const events = startEvents({ db: database.prisma, config, logger });
+  // The relay and the webhook dispatcher finish their round before the database closes.
+  started.push(() => events.close());
   const metrics = config.metrics.enabled
     ? createMetrics({ maxOperationNames: config.metrics.maxOperationNames, pool: database.poolStats })
     : undefined;
   const yoga = createGraphQLHandler({ db: database.prisma, config, logger, authCache, events: events.bus, metrics });
+  // Its plugins' resources: the rate limit's Redis connection.
+  started.push(() => yoga.dispose());
   // With the embedded database, operator commands run in this process (see operator-socket.ts).
   const closeOperatorSocket =
     config.database.kind === "pglite" && !config.database.dataDir.startsWith("memory://")
       ? await serveOperatorSocket(config.database.dataDir, database.prisma, logger)
       : async () => {};
+  started.push(closeOperatorSocket);
   let shuttingDown = false;
   // Benchmarks only (bench/run.ts): how many SQL statements the Prisma client has sent.
   let sqlCount = 0;
-  const stopCountingSql = config.benchCountSql ? database.onQuery(() => sqlCount++) : () => {};
+  started.push(config.benchCountSql ? database.onQuery(() => sqlCount++) : () => {});
   // Responses not yet sent: on shutdown they close their connection when done (no keep-alive).
   const inFlight = new Set<ServerResponse>();
 
@@ -116,18 +159,14 @@ export async function startServer(
       server.closeIdleConnections();
       for (const res of inFlight) if (!res.headersSent) res.setHeader("connection", "close");
       const timer = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);
-      // Open subscriptions end (their SSE responses complete) instead of holding the grace period.
-      await events.bus.endSubscriptions();
-      await closeOperatorSocket();
-      await closed;
-      clearTimeout(timer);
-      await yoga.dispose();
-      // The relay and the webhook dispatcher finish their round before the database closes.
-      await events.close();
-      await revocations?.close();
-      authCache?.close();
-      stopCountingSql();
-      await database.close();
+      await stopAll([
+        // Open subscriptions end (their SSE responses complete) instead of holding the grace period.
+        () => events.bus.endSubscriptions(),
+        () => closed,
+        () => clearTimeout(timer),
+        // Then what the start started, last first: operator socket, ..., the database.
+        ...[...started].reverse(),
+      ]);
     })();
     return closing;
   };
@@ -180,23 +219,28 @@ async function main(): Promise<void> {
   // Before the server takes requests, so that the first one is traced too.
   const tracing = await startTracing(config.tracing);
   if (tracing) logger.info("OpenTelemetry tracing is on");
-  const running = await startServer(config, logger);
+  let running: RunningServer;
+  try {
+    running = await startServer(config, logger);
+  } catch (error) {
+    // Spans of the failed start still go out; the start's own failure is the one to report.
+    await tracing?.shutdown().catch(() => {});
+    throw error;
+  }
   logger.info({ url: `${running.url}/graphql`, database: running.database.kind }, "invites-gateway is listening");
   const stop = (signal: string) => {
     logger.info({ signal }, "shutting down: finishing in-flight requests");
-    running
-      .close()
-      .then(() => tracing?.shutdown())
-      .then(
-        () => {
-          logger.info("stopped");
-          process.exit(0);
-        },
-        (error: unknown) => {
-          logger.error({ err: error }, "shutdown failed");
-          process.exit(1);
-        },
-      );
+    // The spans still buffered are sent even when closing the server failed (they may show why).
+    stopAll([() => running.close(), () => tracing?.shutdown()]).then(
+      () => {
+        logger.info("stopped");
+        process.exit(0);
+      },
+      (error: unknown) => {
+        logger.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      },
+    );
   };
   process.once("SIGTERM", () => stop("SIGTERM"));
   process.once("SIGINT", () => stop("SIGINT"));
