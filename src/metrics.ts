@@ -27,9 +27,27 @@ export interface Metrics {
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10];
 
 /**
+ * Node's runtime metrics (`collectDefaultMetrics`: CPU, memory, event-loop lag, GC, ...), collected
+ * once per process into a registry of their own, whose metrics every Metrics registry also holds.
+ * They describe the process, not one server; and prom-client gives no way to stop them: its GC
+ * metric is a PerformanceObserver that stays registered for good, holding its histogram and through
+ * it the registry it was made for. One set per createMetrics kept every closed server's registry
+ * alive, with its pool gauges and the database pool they read, and added an observer to every GC.
+ */
+let runtimeRegistry: Registry | undefined;
+
+function runtimeMetrics(): Registry {
+  if (!runtimeRegistry) {
+    runtimeRegistry = new Registry();
+    collectDefaultMetrics({ register: runtimeRegistry });
+  }
+  return runtimeRegistry;
+}
+
+/**
  * The service's own registry (not prom-client's global one: tests start several servers in one
  * process): GraphQL requests by operation and outcome, their latency, the PostgreSQL pool, and
- * Node's runtime metrics (`collectDefaultMetrics`).
+ * Node's runtime metrics (shared by every registry of the process: runtimeMetrics above).
  *
  * Label values are bounded: `operation_name` is one of the first `maxOperationNames` distinct
  * names seen (then `other`; an operation without a name is `anonymous`; a request that never reached
@@ -38,7 +56,11 @@ const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5
  */
 export function createMetrics(options: { maxOperationNames: number; pool?: () => PoolStats }): Metrics {
   const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+  const runtime = runtimeMetrics();
+  for (const { name } of runtime.getMetricsAsArray()) {
+    const metric = runtime.getSingleMetric(name);
+    if (metric) registry.registerMetric(metric);
+  }
   const requests = new Counter({
     name: "graphql_requests_total",
     help: "GraphQL requests by operation and outcome (ok, or the first error's code)",

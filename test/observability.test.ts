@@ -1,4 +1,6 @@
 import { randomBytes } from "node:crypto";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.js";
 import { createUserWithToken } from "../src/domain/users.js";
@@ -354,6 +356,36 @@ describe("the context's logger", () => {
     scope.log.warn({ detail: 1 }, "something in a resolver");
     expect(logs.lines).toEqual([expect.objectContaining({ reqId: "rid-child", detail: 1, level: 40 })]);
     expect(observability.scope(request).log).toBe(scope.log); // one child per request
+  });
+});
+
+describe("Node's runtime metrics", () => {
+  it("do not keep a closed server's registry alive (prom-client never removes its GC observer)", async () => {
+    setFlagsFromString("--expose-gc");
+    const gc = runInNewContext("gc") as () => void;
+    const refs = (() => {
+      // What a server's pool gauges read: src/db.ts's pool.
+      const pool = { total: 1, idle: 1, waiting: 0 };
+      const metrics = createMetrics({ maxOperationNames: 1, pool: () => pool });
+      return { registry: new WeakRef(metrics.registry), pool: new WeakRef(pool) };
+    })();
+    // A WeakRef holds its target until the current job ends; after that a full GC may take it.
+    await new Promise((resolve) => setImmediate(resolve));
+    gc();
+    expect({ registry: refs.registry.deref(), pool: refs.pool.deref() }).toEqual({
+      registry: undefined,
+      pool: undefined,
+    });
+  });
+
+  it("are in every registry of the process", async () => {
+    for (const metrics of [createMetrics({ maxOperationNames: 1 }), createMetrics({ maxOperationNames: 1 })]) {
+      const text = await metrics.render();
+      expect(text).toContain("# TYPE process_cpu_seconds_total counter");
+      expect(text).toContain("# TYPE nodejs_gc_duration_seconds histogram");
+      expect(text).toContain("# TYPE nodejs_eventloop_lag_seconds gauge");
+      expect(text).toContain("# TYPE graphql_requests_total counter");
+    }
   });
 });
 
