@@ -7,7 +7,7 @@ import pg from "pg";
 import { describe, expect, it } from "vitest";
 import { createAuthCache } from "../src/auth.js";
 import { hashToken } from "../src/domain/ids.js";
-import { createToken, revokeToken } from "../src/domain/users.js";
+import { createToken, createUserWithToken, revokeToken } from "../src/domain/users.js";
 import { createLogger } from "../src/logger.js";
 import { listenForRevocations } from "../src/revocations.js";
 import { createGraphQLHandler } from "../src/yoga.js";
@@ -69,6 +69,47 @@ describe.each(DB_KINDS)("the auth cache on the service (%s)", (kind) => {
       expect((await ask(expiring)).status).toBe(200);
       await new Promise((r) => setTimeout(r, 350));
       expect((await ask(expiring)).status).toBe(401);
+    } finally {
+      await yoga.dispose();
+      cache.close();
+    }
+  });
+
+  it("a join reads the viewer's email as it is now, not as the cache kept it", async () => {
+    const cache = createAuthCache({ ttlMs: 60_000, maxEntries: 100 });
+    const { db, testDb, seed } = app.current;
+    const yoga = createGraphQLHandler({ db, config: testDb.config, logger: createLogger("silent"), authCache: cache });
+    const ask = async (token: string, query: string, variables: Record<string, unknown> = {}) => {
+      const res = await yoga.fetch("http://localhost/graphql", {
+        method: "POST",
+        headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+        body: JSON.stringify({ query, variables }),
+      });
+      return (await res.json()) as any;
+    };
+    try {
+      const admin = await seed.user("cache-admin");
+      const org = await seed.org(admin, "Cached");
+      const carol = await seed.user("cache-carol");
+      await db.user.update({ where: { id: carol.id }, data: { emailVerified: false } });
+      // Carol's token is now cached with her email unverified.
+      expect((await ask(carol.token, "{ viewer { id } }")).data.viewer.id).toBe(carol.id);
+      const invited = await ask(
+        admin.token,
+        `mutation ($o: ID!, $e: [String!]!) { inviteUsersToOrganization(organizationId: $o, input: { emails: $e }) {
+          ... on InviteUsersToOrganizationSuccess { invites { id } } } }`,
+        { o: org.id, e: [carol.email] },
+      );
+      const inviteId = invited.data.inviteUsersToOrganization.invites[0].id;
+      // The operator verifies her email (what `cli user create` does for an existing address).
+      await createUserWithToken(db, { email: carol.email });
+      const joined = await ask(
+        carol.token,
+        `mutation ($o: ID!, $i: ID!) { joinOrganizationWithInvite(organizationId: $o, inviteId: $i) {
+          __typename ... on Error { code message } } }`,
+        { o: org.id, i: inviteId },
+      );
+      expect(joined.data.joinOrganizationWithInvite).toEqual({ __typename: "JoinOrganizationWithInviteSuccess" });
     } finally {
       await yoga.dispose();
       cache.close();

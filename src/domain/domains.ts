@@ -3,7 +3,7 @@ import type { Member, Organization, PrismaClient } from "../generated/prisma/cli
 import { actorOf, recordAuditEvents } from "./audit.js";
 import { AlreadyMemberError, DomainNotAllowedError } from "./errors.js";
 import { inTransaction, prismaErrorCode } from "./tx.js";
-import type { Viewer } from "./users.js";
+import { currentEmail, type Viewer } from "./users.js";
 import { idSchema, parse } from "./validation.js";
 
 /** At most this many allowed domains per organization. */
@@ -81,10 +81,11 @@ export async function joinOrganizationByDomain(
         select: { role: true },
       });
       if (existing) throw new AlreadyMemberError();
-      if (!viewer.email || !viewer.emailVerified) {
+      const { email, emailVerified } = await currentEmail(tx, viewer);
+      if (!email || !emailVerified) {
         throw new DomainNotAllowedError("Joining by email domain needs a verified email address");
       }
-      const domain = emailDomain(viewer.email);
+      const domain = emailDomain(email);
       const org = await tx.organization.findFirst({
         where: { id: organizationId, allowedDomains: { has: domain } },
         select: { id: true },

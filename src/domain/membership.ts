@@ -13,7 +13,7 @@ import {
 import { inviteStatus } from "./invites.js";
 import { linkInviteStatus } from "./link-invites.js";
 import { inTransaction, lockInvites, prismaErrorCode, type Tx } from "./tx.js";
-import type { Viewer } from "./users.js";
+import { currentEmail, type Viewer } from "./users.js";
 import { idSchema, parse } from "./validation.js";
 
 /**
@@ -52,10 +52,11 @@ export async function joinWithInvite(
 }
 
 async function joinWithEmailInvite(tx: Tx, viewer: Viewer, invite: Invite): Promise<Member> {
-  if (!viewer.email || viewer.email.toLowerCase() !== invite.email) {
+  const { email, emailVerified } = await currentEmail(tx, viewer);
+  if (!email || email.toLowerCase() !== invite.email) {
     throw new InviteEmailMismatchError("This invite was sent to another email address");
   }
-  if (!viewer.emailVerified) {
+  if (!emailVerified) {
     throw new InviteEmailMismatchError("Your email address is not verified; this invite needs a verified email");
   }
   const now = new Date();

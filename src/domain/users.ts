@@ -2,7 +2,7 @@ import { z } from "zod";
 import type { PrismaClient, User } from "../generated/prisma/client.js";
 import { NotFoundError } from "./errors.js";
 import { hashToken, newApiToken } from "./ids.js";
-import { inTransaction } from "./tx.js";
+import { inTransaction, type Tx } from "./tx.js";
 import { normalizeEmail, parse, storableText } from "./validation.js";
 
 const displayNameSchema = storableText(z.string().trim().max(200, "name must be at most 200 characters"));
@@ -220,4 +220,15 @@ export async function userForJwtIdentity(
     },
     { retries: 2 },
   );
+}
+
+/**
+ * The viewer's email and whether it is verified, read from its row in `tx`: the decisions that
+ * depend on them (joining with an email invite, joining by domain) use the row as it is now, not the
+ * request's viewer, which the token cache may have kept from before the email was verified (e.g. by
+ * `cli user create` on an invited address) for up to AUTH_CACHE_TTL.
+ */
+export async function currentEmail(tx: Tx, viewer: Viewer): Promise<{ email: string | null; emailVerified: boolean }> {
+  const row = await tx.user.findUnique({ where: { id: viewer.id }, select: { email: true, emailVerified: true } });
+  return row ?? { email: null, emailVerified: false };
 }
