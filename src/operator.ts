@@ -69,7 +69,9 @@ const COMMANDS: Record<string, Command> = {
 export function parseCommand(argv: string[]): { command: Command; values: Record<string, string> } {
   const name = argv.slice(0, 2).join(" ");
   const command = COMMANDS[name];
-  if (!command) throw new UsageError(argv.length ? `unknown command: ${name}\n${USAGE}` : USAGE);
+  // Asking for help gets the usage alone (still exit 2: it is not a command, and prints no JSON).
+  const asksHelp = argv.length === 0 || ["--help", "-h", "help"].includes(argv[0] as string);
+  if (!command) throw new UsageError(asksHelp ? USAGE : `unknown command: ${name}\n${USAGE}`);
   let values: Record<string, string | undefined>;
   try {
     ({ values } = parseArgs({

@@ -81,6 +81,7 @@ describe("operator CLI", () => {
     [["token", "revoke", "--token", "igw_unknown"], /No such token/],
     [["org", "create", "--title", "x".repeat(201), "--owner-email", "new-owner@example.com"], /at most 200/],
     [["org", "create", "--title", "T"], /--owner-email is required/],
+    [["--help"], /^usage: npm run cli -- <command>/],
   ];
 
   // The process contract (exit 2, message on stderr, nothing on stdout), for a parse error, a
