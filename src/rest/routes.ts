@@ -19,13 +19,20 @@ export function toRestRole(role: string): RestRole {
   return role === "GUEST" ? null : (role.toLowerCase() as RestRole);
 }
 
-/** An answer the route gives instead of a success: `status` and GitBook's `{ error: { code, message } }`. */
+/**
+ * An answer the twin gives instead of a success: `status` and GitBook's `{ error: { code, message } }`,
+ * plus `reason`, the machine-readable code every error carries.
+ */
 export class RestError extends Error {
   constructor(
     readonly status: number,
     message: string,
-    /** The GraphQL error code behind it (VALIDATION, DOMAIN_NOT_ALLOWED, ...), sent as error.reason. */
-    readonly reason?: string,
+    /**
+     * Sent as error.reason: the GraphQL error code behind it (FORBIDDEN, VALIDATION, DOMAIN_NOT_ALLOWED,
+     * ...), or for what the twin refuses itself the code /graphql uses for the same (BAD_REQUEST,
+     * REQUEST_ENTITY_TOO_LARGE) or one of HTTP's (NOT_FOUND, METHOD_NOT_ALLOWED).
+     */
+    readonly reason: string,
     /** Response headers to send with it (a 429's Retry-After). */
     readonly headers: Record<string, string> = {},
   ) {
@@ -67,7 +74,7 @@ const RESULT_STATUS: Record<string, number> = { NOT_FOUND: 404, RATE_LIMITED: 42
 
 /** A mutation's `<Name>Result`: the success payload, or a RestError for an error result. */
 function unwrap(result: GraphQLData | null | undefined): GraphQLData {
-  if (!result) throw new RestError(500, "Unexpected error.");
+  if (!result) throw new RestError(500, "Unexpected error.", "INTERNAL_SERVER_ERROR");
   if (typeof result.code === "string" && typeof result.message === "string") {
     throw new RestError(RESULT_STATUS[result.code] ?? 400, result.message, result.code);
   }
