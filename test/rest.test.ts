@@ -421,6 +421,51 @@ describe.each(DB_KINDS)("REST twin /v1 (%s)", (kind) => {
     expect(large.json?.error.reason).toBe("REQUEST_ENTITY_TOO_LARGE");
   });
 
+  it("a body or query that does not fit names the field and what it takes", async () => {
+    const org = await a.seed.org();
+    const token = org.owner.token;
+    const link = (await rest("POST", `/orgs/${org.id}/link-invites`, { token, body: { role: "read" } })).json?.id;
+    const ROLES = "one of admin, create, edit, review, comment, read, or null";
+    const refused = async (method: string, path: string, template: string, body: unknown) => {
+      const res = await rest(method, path, { token, ...(body === undefined ? {} : { body }) });
+      conforms(res, template, method, 400);
+      expect(res.json?.error.reason).toBe("VALIDATION");
+      return res.json?.error.message as string;
+    };
+    const linkPath = `/orgs/${org.id}/link-invites/${link}`;
+    expect(await refused("PATCH", linkPath, LINK, { role: "king" })).toBe(`Invalid body: role: must be ${ROLES}`);
+    expect(await refused("PATCH", linkPath, LINK, { level: 5 })).toBe(`Invalid body: level: must be ${ROLES}`);
+    const empty = await refused("PATCH", linkPath, LINK, {});
+    for (const field of ["role", "level", ROLES, "expiresAt", "maxUses"]) expect(empty).toContain(field);
+    expect(await refused("PATCH", linkPath, LINK, [])).toBe("Invalid body: must be a JSON object");
+    expect(await refused("PATCH", linkPath, LINK, { role: "read", maxUses: 1.5, expiresAt: "tomorrow" })).toBe(
+      "Invalid body: expiresAt: must be an ISO 8601 date-time with a time zone, e.g. 2030-01-31T12:00:00Z; maxUses: must be an integer",
+    );
+    const links = `/orgs/${org.id}/link-invites`;
+    for (const q of ["limit=abc", "limit=1001", "limit=-1", "limit=2.5"]) {
+      expect(await refused("GET", `${links}?${q}`, LINKS, undefined), q).toBe(
+        "Invalid query: limit: must be an integer from 0 to 1000",
+      );
+    }
+    expect(await refused("POST", links, LINKS, { level: "read", space: 7 })).toBe(
+      "Invalid body: space: must be a string: the space's id",
+    );
+    const noKind = await refused("POST", links, LINKS, {});
+    for (const field of ["role", "level", "space", "collection"]) expect(noKind).toContain(field);
+    expect(
+      await refused("POST", `/orgs/${org.id}/invites`, INVITES, {
+        emails: [uniqueEmail(), { email: uniqueEmail(), role: "king" }, { email: uniqueEmail() }, 5],
+      }),
+    ).toBe(
+      `Invalid body: emails[1].role: must be ${ROLES}; emails[2].role: is required (${ROLES}); emails[3]: must be an email address, or an object {email, role}`,
+    );
+    expect(await refused("POST", `/orgs/${org.id}/invites`, INVITES, {})).toBe(
+      "Invalid body: emails: is required (an array of email addresses or {email, role} objects)",
+    );
+    expect(await a.db.invite.count({ where: { organizationId: org.id } })).toBe(0);
+    expect((await a.db.linkInvite.findUniqueOrThrow({ where: { id: link } })).role).toBe("READ");
+  });
+
   it("unknown routes are 404, other methods 405, both with the error shape; security headers apply", async () => {
     const org = await a.seed.org();
     const missing = await rest("GET", "/nothing-here", { token: org.owner.token });
