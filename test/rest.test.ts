@@ -466,6 +466,15 @@ describe.each(DB_KINDS)("REST twin /v1 (%s)", (kind) => {
     expect((await a.db.linkInvite.findUniqueOrThrow({ where: { id: link } })).role).toBe("READ");
   });
 
+  it("GET /orgs/{id}/link-invites?limit=0: the count alone, and no next page without a cursor", async () => {
+    const org = await a.seed.org();
+    const token = org.owner.token;
+    await rest("POST", `/orgs/${org.id}/link-invites`, { token, body: { role: "read" } });
+    const counted = await rest("GET", `/orgs/${org.id}/link-invites?limit=0`, { token });
+    conforms(counted, LINKS, "GET", 200);
+    expect(counted.json).toEqual({ items: [], count: 1 });
+  });
+
   it("unknown routes are 404, other methods 405, both with the error shape; security headers apply", async () => {
     const org = await a.seed.org();
     const missing = await rest("GET", "/nothing-here", { token: org.owner.token });

@@ -339,7 +339,10 @@ export const routes: Route[] = [
         }),
         count: connection.totalCount,
       };
-      if (connection.pageInfo.hasNextPage) body.next = { page: connection.pageInfo.endCursor };
+      // `limit=0` (a count alone) has no cursor to go on from: no `next` (GitBook's `page` is a string).
+      if (connection.pageInfo.hasNextPage && connection.pageInfo.endCursor) {
+        body.next = { page: connection.pageInfo.endCursor };
+      }
       return { status: 200, body };
     },
   },
