@@ -68,22 +68,28 @@ export function restErrorResponse(
 }
 
 /**
- * The GraphQL requests the twin made, each for one /v1 request. The rate limit counted that /v1
- * request already (src/yoga.ts useRequestRateLimit), so it lets these through uncounted. Only this
- * module adds to the set, and only Request objects it built: no header a client could send marks one.
+ * The GraphQL requests the twin made, each to the /v1 request it was made for. The rate limit
+ * counted that /v1 request already (src/yoga.ts useRequestRateLimit), so it lets these through
+ * uncounted; src/observability.ts logs and counts them as their /v1 request. Only this module adds
+ * to the map, and only Request objects it built: no header a client could send marks one.
  */
-const twinRequests = new WeakSet<Request>();
-/** The /v1 requests that made one of those (the others were answered by the twin alone, or refused). */
-const restRequestsWithGraphQL = new WeakSet<Request>();
+const twinRequests = new WeakMap<Request, Request>();
+/** The `reason` of the error each /v1 request was answered with, for its log line. */
+const errorReasons = new WeakMap<Request, string>();
 
 /** Whether `request` is a GraphQL request the REST twin made for a /v1 request. */
 export function isRestTwinRequest(request: Request): boolean {
   return twinRequests.has(request);
 }
 
-/** Whether the /v1 request `request` was answered through a GraphQL request (isRestTwinRequest). */
-export function ranGraphQL(request: Request): boolean {
-  return restRequestsWithGraphQL.has(request);
+/** The /v1 request the GraphQL request `request` was made for (isRestTwinRequest), if it is one. */
+export function restRequestOf(request: Request): Request | undefined {
+  return twinRequests.get(request);
+}
+
+/** The `reason` of the error body the twin answered the /v1 request `request` with, if it did. */
+export function restErrorReason(request: Request): string | undefined {
+  return errorReasons.get(request);
 }
 
 function match(path: string): { routes: Array<{ route: Route; params: Record<string, string> }> } {
@@ -159,8 +165,7 @@ async function runRoute(
     body: JSON.stringify({ query: route.document, variables }),
     signal: request.signal,
   });
-  twinRequests.add(inner);
-  restRequestsWithGraphQL.add(request);
+  twinRequests.set(inner, request);
   const response = await graphql(inner, serverContext);
   const passed: Record<string, string> = {};
   for (const name of PASSED_HEADERS) {
@@ -232,6 +237,7 @@ export function useRestTwin(graphql: () => GraphQLFetch, config: Config): Plugin
         endResponse(await answer(request, url, serverContext, fetchAPI.Request));
       } catch (error) {
         if (!(error instanceof RestError)) throw error;
+        errorReasons.set(request, error.reason);
         endResponse(errorResponse(error));
       }
     },
