@@ -489,6 +489,53 @@ describe("unexpected errors", () => {
   });
 });
 
+describe("unexpected errors in the REST twin", () => {
+  it("are logged once with the request's id and answered as a 500 in the error shape, never with a stack", async () => {
+    const testDb = await openTestDatabase("pglite");
+    const base = testDb.database.prisma;
+    const logs = captureLogs();
+    const owner = await createUserWithToken(base, { email: uniqueEmail("rest-crash") });
+    const org = await createOrganization(base, owner.user.id, "Deleted midway");
+    // A real race: the organization is deleted after the shield rule let the admin through and before
+    // the resolver reads it, so GraphQL answers `organization: null` without an error, a shape the
+    // route does not expect.
+    const db = base.$extends({
+      query: {
+        organization: {
+          findUnique: async ({ args, query }) => {
+            await base.organization.deleteMany({ where: { id: org.id } });
+            return query(args);
+          },
+        },
+      },
+    }) as unknown as typeof base;
+    const yoga = createGraphQLHandler({ db, config: testDb.config, logger: createLogger("info", logs.stream) });
+    try {
+      const response = await yoga.fetch(`http://localhost/v1/orgs/${org.id}/link-invites`, {
+        headers: { authorization: `Bearer ${owner.token}`, "x-request-id": "rid-rest-crash" },
+      });
+      expect(response.status).toBe(500);
+      expect(await response.json()).toEqual({
+        error: { code: 500, message: "Unexpected error.", reason: "INTERNAL_SERVER_ERROR" },
+      });
+      expect(logs.lines.map((l) => [l.reqId, l.level, l.msg])).toEqual([
+        ["rid-rest-crash", 50, "unexpected error"],
+        ["rid-rest-crash", 50, "rest request"],
+      ]);
+      expect(logs.lines[0]?.err).toMatchObject({ type: "TypeError" });
+      expect(logs.lines[1]).toMatchObject({
+        operationName: "RestListLinks",
+        viewerId: owner.user.id,
+        errorCodes: ["INTERNAL_SERVER_ERROR"],
+        status: 500,
+      });
+    } finally {
+      await yoga.dispose();
+      await testDb.close();
+    }
+  });
+});
+
 describe("the context's logger", () => {
   it("is a child logger whose lines carry the request's id", () => {
     const logs = captureLogs();

@@ -2,6 +2,7 @@ import type { Plugin } from "graphql-yoga";
 import type { Context } from "../builder.js";
 import type { Config } from "../config.js";
 import { isValidContentLength, readBodyWithin } from "../http-body.js";
+import type { Logger } from "../logger.js";
 import { openApiDocument } from "./openapi.js";
 import { type GraphQLData, RestError, type RestReply, type Route, routes } from "./routes.js";
 
@@ -197,7 +198,12 @@ async function runRoute(
  * without GraphQL too: a 404, a 405, a bad body, the OpenAPI document) and lets the GraphQL request
  * it makes through uncounted (isRestTwinRequest). Also answers `GET /v1/openapi.json`.
  */
-export function useRestTwin(graphql: () => GraphQLFetch, config: Config): Plugin<Record<string, unknown>, Context> {
+export function useRestTwin(
+  graphql: () => GraphQLFetch,
+  config: Config,
+  /** The logger of a request (its lines carry its reqId): for the twin's own unexpected errors. */
+  log: (request: Request) => Logger,
+): Plugin<Record<string, unknown>, Context> {
   const answer = async (
     request: Request,
     url: URL,
@@ -236,9 +242,13 @@ export function useRestTwin(graphql: () => GraphQLFetch, config: Config): Plugin
       try {
         endResponse(await answer(request, url, serverContext, fetchAPI.Request));
       } catch (error) {
-        if (!(error instanceof RestError)) throw error;
-        errorReasons.set(request, error.reason);
-        endResponse(errorResponse(error));
+        // A bug here (a GraphQL answer of a shape the route did not expect) is masked like one in a
+        // resolver: thrown on, the server adapter would send its stack to the client, unlogged.
+        if (!(error instanceof RestError)) log(request).error({ err: error }, "unexpected error");
+        const refusal =
+          error instanceof RestError ? error : new RestError(500, "Unexpected error.", "INTERNAL_SERVER_ERROR");
+        errorReasons.set(request, refusal.reason);
+        endResponse(errorResponse(refusal));
       }
     },
   };
