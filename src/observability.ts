@@ -3,7 +3,8 @@ import { isAsyncIterable, type Plugin } from "graphql-yoga";
 import type { Context } from "./builder.js";
 import { type Logger, requestIdFrom } from "./logger.js";
 import type { Metrics } from "./metrics.js";
-import { isRestPath, ranGraphQL } from "./rest/handler.js";
+import { isRestPath, restErrorReason, restRequestOf } from "./rest/handler.js";
+import { spanPath } from "./tracing.js";
 
 /** What the plugin learns about one request on its way through Yoga. */
 interface RequestRecord {
@@ -49,6 +50,9 @@ export interface ObservabilityOptions {
  * - one `info` line per request when its response is ready (`error` for a 5xx): operation name and
  *   type, viewer id, outcome (`ok`, or `error` with the top-level error codes), HTTP status, duration;
  * - the request counter and latency histogram of src/metrics.ts.
+ * A REST twin request (/v1) and the GraphQL request the twin makes for it share one record: the
+ * GraphQL request fills in the operation, viewer and error codes, and only the /v1 request, with
+ * the client's method, path and status, is logged and counted.
  * Per request it reads the operation from the parsed document (no printing, no serialization) and
  * the codes of top-level errors; nothing else.
  */
@@ -72,6 +76,12 @@ export function createObservability(
 
   const plugin: Plugin = {
     onRequest({ request, serverContext }) {
+      const rest = restRequestOf(request);
+      const shared = rest && records.get(rest);
+      if (shared) {
+        records.set(request, shared);
+        return;
+      }
       const given = (serverContext as { requestId?: unknown } | undefined)?.requestId;
       records.set(
         request,
@@ -144,28 +154,27 @@ export function createObservability(
       const record = records.get(request);
       if (!record) return;
       response.headers.set("x-request-id", record.id);
+      // The GraphQL request of a /v1 request: the /v1 request says what the client got, once.
+      if (restRequestOf(request)) return;
       const status = response.status;
-      // An early response (429 from the rate limit) has no result: its status says what happened.
-      const codes = record.errorCodes ?? (status === 429 ? ["RATE_LIMITED"] : status >= 400 ? [`HTTP_${status}`] : []);
+      const codes = record.errorCodes ?? (status >= 400 ? [responseErrorCode(request, status)] : []);
       const seconds = (performance.now() - record.start) / 1000;
-      // A REST twin request (/v1) that ran GraphQL is counted as the GraphQL request it made (with
-      // its operation), not a second time here; one answered without (a 429, a 404, a bad body, the
-      // OpenAPI document) is counted here. Its own line below still says what the REST client got.
-      const rest = isRestPath(new URL(request.url).pathname);
-      if (!rest || !ranGraphQL(request)) {
-        metrics?.observe({
-          operationType: record.operationType,
-          // Names are labels only for signed-in callers: an anonymous client cannot use up the
-          // METRICS_MAX_OPERATION_NAMES slots with made-up names (it counts as `anonymous`).
-          operationName: record.viewerId === null ? undefined : record.operationName,
-          outcome: codes[0] ?? "ok",
-          seconds,
-        });
-      }
+      metrics?.observe({
+        operationType: record.operationType,
+        // Names are labels only for signed-in callers: an anonymous client cannot use up the
+        // METRICS_MAX_OPERATION_NAMES slots with made-up names (it counts as `anonymous`).
+        operationName: record.viewerId === null ? undefined : record.operationName,
+        outcome: codes[0] ?? "ok",
+        seconds,
+      });
       if (!logEnabled()) return;
+      const pathname = new URL(request.url).pathname;
+      const rest = isRestPath(pathname);
       const line = {
         reqId: record.id,
         method: request.method,
+        // Ids replaced by their names, as in spans: a link's id is its secret.
+        path: rest ? spanPath(pathname) : undefined,
         operationName: record.operationName,
         operationType: record.operationType,
         viewerId: record.viewerId,
@@ -198,6 +207,15 @@ export function createObservability(
     record.log ??= logger.child({ reqId: record.id });
     return record.log;
   }
+}
+
+/**
+ * The code of an error response without top-level GraphQL errors: the `reason` the REST twin gave
+ * (a bad body, a 404, a 405, a route's error result such as ALREADY_MEMBER), the rate limit's 429
+ * (an early response, without a result), else the status.
+ */
+function responseErrorCode(request: Request, status: number): string {
+  return restErrorReason(request) ?? (status === 429 ? "RATE_LIMITED" : `HTTP_${status}`);
 }
 
 function newRecord(id: string): RequestRecord {

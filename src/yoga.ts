@@ -363,6 +363,7 @@ export function createGraphQLHandler({ db, config, logger, authCache, events, me
       useRestTwin(
         () => async (request, serverContext) => yoga.fetch(request, serverContext as Record<string, unknown>),
         config,
+        (request) => observability.scope(request).log,
       ),
       useCsrfPrevention(),
       useBodySizeLimit(config.limits.bodyBytes),

@@ -3,6 +3,7 @@ import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.js";
+import { createOrganization } from "../src/domain/organizations.js";
 import { createUserWithToken } from "../src/domain/users.js";
 import { createLogger } from "../src/logger.js";
 import { createMetrics } from "../src/metrics.js";
@@ -266,20 +267,30 @@ describe("metrics of REST twin requests (yoga.fetch)", () => {
   it("count a /v1 request once: as its GraphQL operation when it runs one, else itself (a 404, a 429)", async () => {
     const testDb = await openTestDatabase("pglite", { RATE_LIMIT_PER_MINUTE: "3" });
     const metrics = createMetrics({ maxOperationNames: 10 });
+    const logs = captureLogs();
     const yoga = createGraphQLHandler({
       db: testDb.database.prisma,
       config: testDb.config,
-      logger: createLogger("silent"),
+      logger: createLogger("info", logs.stream),
       metrics,
     });
     try {
       const { token } = await createUserWithToken(testDb.database.prisma, { email: uniqueEmail("rest-metrics") });
-      const v1 = (path: string) =>
-        yoga.fetch(`http://localhost/v1${path}`, { headers: { authorization: `Bearer ${token}` } });
-      expect((await v1("/orgs/no-such-org/link-invites")).status).toBe(403);
-      expect((await v1("/no-such-route")).status).toBe(404);
-      expect((await v1("/openapi.json")).status).toBe(200);
-      expect((await v1("/openapi.json")).status).toBe(429);
+      const v1 = (path: string, rid: string) =>
+        yoga.fetch(`http://localhost/v1${path}`, {
+          headers: { authorization: `Bearer ${token}`, "x-request-id": rid },
+        });
+      expect((await v1("/orgs/no-such-org/link-invites", "rid-m-403")).status).toBe(403);
+      expect((await v1("/no-such-route", "rid-m-404")).status).toBe(404);
+      expect((await v1("/openapi.json", "rid-m-200")).status).toBe(200);
+      expect((await v1("/openapi.json", "rid-m-429")).status).toBe(429);
+      // And one log line each, the /v1 request's.
+      expect(logs.lines.map((l) => [l.reqId, l.msg, l.status, l.errorCodes])).toEqual([
+        ["rid-m-403", "rest request", 403, ["FORBIDDEN"]],
+        ["rid-m-404", "rest request", 404, ["NOT_FOUND"]],
+        ["rid-m-200", "rest request", 200, undefined],
+        ["rid-m-429", "rest request", 429, ["RATE_LIMITED"]],
+      ]);
       const text = await metrics.render();
       const count = (labels: string) =>
         Number(text.match(new RegExp(`^graphql_requests_total\\{${labels}\\} (\\d+)$`, "m"))?.[1] ?? 0);
@@ -293,6 +304,138 @@ describe("metrics of REST twin requests (yoga.fetch)", () => {
         0,
       );
       expect(total).toBe(4);
+    } finally {
+      await yoga.dispose();
+      await testDb.close();
+    }
+  });
+});
+
+describe("log lines of REST twin requests (yoga.fetch)", () => {
+  it("one line per /v1 request: the client's method, route and status, the operation's name, viewer and codes", async () => {
+    const testDb = await openTestDatabase("pglite");
+    const db = testDb.database.prisma;
+    const logs = captureLogs();
+    const yoga = createGraphQLHandler({ db, config: testDb.config, logger: createLogger("info", logs.stream) });
+    try {
+      const owner = await createUserWithToken(db, { email: uniqueEmail("rest-log-owner") });
+      const stranger = await createUserWithToken(db, { email: uniqueEmail("rest-log-stranger") });
+      const org = await createOrganization(db, owner.user.id, "Logged");
+      const v1 = async (rid: string, method: string, path: string, token?: string, body?: unknown) => {
+        const headers: Record<string, string> = { "x-request-id": rid };
+        if (token) headers.authorization = `Bearer ${token}`;
+        if (body !== undefined) headers["content-type"] = "application/json";
+        const response = await yoga.fetch(`http://localhost/v1${path}`, {
+          method,
+          headers,
+          body: body === undefined ? undefined : JSON.stringify(body),
+        });
+        const text = await response.text();
+        return { status: response.status, json: text ? (JSON.parse(text) as Record<string, any>) : undefined };
+      };
+      const created = await v1("rid-r-create", "POST", `/orgs/${org.id}/link-invites`, owner.token, { role: "read" });
+      expect(created.status).toBe(201);
+      const link = created.json?.id as string;
+      const invite = { emails: [uniqueEmail()] };
+      expect((await v1("rid-r-invite", "POST", `/orgs/${org.id}/invites`, owner.token, invite)).status).toBe(200);
+      expect((await v1("rid-r-403", "GET", `/orgs/${org.id}/link-invites/${link}`, stranger.token)).status).toBe(403);
+      expect((await v1("rid-r-401", "DELETE", `/orgs/${org.id}/link-invites/${link}`)).status).toBe(401);
+      expect((await v1("rid-r-result", "POST", `/orgs/${org.id}/join`, owner.token)).status).toBe(400);
+      const badBody = { role: "king" };
+      expect(
+        (await v1("rid-r-400", "PATCH", `/orgs/${org.id}/link-invites/${link}`, owner.token, badBody)).status,
+      ).toBe(400);
+      expect((await v1("rid-r-404", "GET", "/no-such-route", owner.token)).status).toBe(404);
+      expect((await v1("rid-r-405", "DELETE", "/openapi.json")).status).toBe(405);
+      expect((await v1("rid-r-doc", "GET", "/openapi.json")).status).toBe(200);
+
+      const lineOf = (rid: string) => {
+        const lines = logs.lines.filter((l) => l.reqId === rid);
+        expect(lines, rid).toHaveLength(1);
+        expect(lines[0]?.durationMs, rid).toEqual(expect.any(Number));
+        return lines[0];
+      };
+      const links = "/v1/orgs/{organizationId}/link-invites";
+      const ok = { msg: "rest request", outcome: "ok" };
+      const error = { msg: "rest request", outcome: "error" };
+      expect(lineOf("rid-r-create")).toMatchObject({
+        ...ok,
+        method: "POST",
+        path: links,
+        operationName: "RestCreateLink",
+        operationType: "mutation",
+        viewerId: owner.user.id,
+        status: 201,
+      });
+      expect(lineOf("rid-r-invite")).toMatchObject({
+        ...ok,
+        method: "POST",
+        path: "/v1/orgs/{organizationId}/invites",
+        operationName: "RestInviteUsers",
+        operationType: "mutation",
+        viewerId: owner.user.id,
+        status: 200,
+      });
+      expect(lineOf("rid-r-403")).toMatchObject({
+        ...error,
+        method: "GET",
+        path: `${links}/{inviteId}`,
+        operationName: "RestGetLink",
+        operationType: "query",
+        viewerId: stranger.user.id,
+        errorCodes: ["FORBIDDEN"],
+        status: 403,
+      });
+      expect(lineOf("rid-r-401")).toMatchObject({
+        ...error,
+        method: "DELETE",
+        operationName: "RestRevokeLink",
+        viewerId: null,
+        errorCodes: ["UNAUTHENTICATED"],
+        status: 401,
+      });
+      // An error result of the mutation (data for GraphQL) is an error for the REST client: its code.
+      expect(lineOf("rid-r-result")).toMatchObject({
+        ...error,
+        path: "/v1/orgs/{organizationId}/join",
+        operationName: "RestJoinByDomain",
+        viewerId: owner.user.id,
+        errorCodes: ["ALREADY_MEMBER"],
+        status: 400,
+      });
+      // Answered by the twin alone: no GraphQL operation ran (nor authentication).
+      const alone = { ...error, operationType: "none", viewerId: null };
+      expect(lineOf("rid-r-400")).toMatchObject({
+        ...alone,
+        method: "PATCH",
+        path: `${links}/{inviteId}`,
+        errorCodes: ["VALIDATION"],
+        status: 400,
+      });
+      expect(lineOf("rid-r-404")).toMatchObject({
+        ...alone,
+        method: "GET",
+        path: "/v1/no-such-route",
+        errorCodes: ["NOT_FOUND"],
+        status: 404,
+      });
+      expect(lineOf("rid-r-405")).toMatchObject({
+        ...alone,
+        method: "DELETE",
+        path: "/v1/openapi.json",
+        errorCodes: ["METHOD_NOT_ALLOWED"],
+        status: 405,
+      });
+      expect(lineOf("rid-r-doc")).toMatchObject({ ...ok, method: "GET", path: "/v1/openapi.json", status: 200 });
+      for (const rid of ["rid-r-create", "rid-r-invite", "rid-r-doc"])
+        expect(lineOf(rid)).not.toHaveProperty("errorCodes");
+      for (const rid of ["rid-r-400", "rid-r-404", "rid-r-405", "rid-r-doc"]) {
+        expect(lineOf(rid)).not.toHaveProperty("operationName");
+      }
+      expect(logs.requests()).toEqual([]); // no "graphql request" line for the twin's own GraphQL requests
+      expect(logs.lines).toHaveLength(9);
+      // A link's id is its secret: in no line.
+      expect(JSON.stringify(logs.lines)).not.toContain(link);
     } finally {
       await yoga.dispose();
       await testDb.close();
@@ -338,6 +481,53 @@ describe("unexpected errors", () => {
         reqId: "rid-crash",
         outcome: "error",
         errorCodes: ["INTERNAL_SERVER_ERROR"],
+      });
+    } finally {
+      await yoga.dispose();
+      await testDb.close();
+    }
+  });
+});
+
+describe("unexpected errors in the REST twin", () => {
+  it("are logged once with the request's id and answered as a 500 in the error shape, never with a stack", async () => {
+    const testDb = await openTestDatabase("pglite");
+    const base = testDb.database.prisma;
+    const logs = captureLogs();
+    const owner = await createUserWithToken(base, { email: uniqueEmail("rest-crash") });
+    const org = await createOrganization(base, owner.user.id, "Deleted midway");
+    // A real race: the organization is deleted after the shield rule let the admin through and before
+    // the resolver reads it, so GraphQL answers `organization: null` without an error, a shape the
+    // route does not expect.
+    const db = base.$extends({
+      query: {
+        organization: {
+          findUnique: async ({ args, query }) => {
+            await base.organization.deleteMany({ where: { id: org.id } });
+            return query(args);
+          },
+        },
+      },
+    }) as unknown as typeof base;
+    const yoga = createGraphQLHandler({ db, config: testDb.config, logger: createLogger("info", logs.stream) });
+    try {
+      const response = await yoga.fetch(`http://localhost/v1/orgs/${org.id}/link-invites`, {
+        headers: { authorization: `Bearer ${owner.token}`, "x-request-id": "rid-rest-crash" },
+      });
+      expect(response.status).toBe(500);
+      expect(await response.json()).toEqual({
+        error: { code: 500, message: "Unexpected error.", reason: "INTERNAL_SERVER_ERROR" },
+      });
+      expect(logs.lines.map((l) => [l.reqId, l.level, l.msg])).toEqual([
+        ["rid-rest-crash", 50, "unexpected error"],
+        ["rid-rest-crash", 50, "rest request"],
+      ]);
+      expect(logs.lines[0]?.err).toMatchObject({ type: "TypeError" });
+      expect(logs.lines[1]).toMatchObject({
+        operationName: "RestListLinks",
+        viewerId: owner.user.id,
+        errorCodes: ["INTERNAL_SERVER_ERROR"],
+        status: 500,
       });
     } finally {
       await yoga.dispose();

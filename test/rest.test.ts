@@ -74,6 +74,8 @@ describe.each(DB_KINDS)("REST twin /v1 (%s)", (kind) => {
     status: number,
   ) {
     expect(res.status, res.text).toBe(status);
+    // Every error says what went wrong in a machine-readable `reason`.
+    if (status >= 400) expect(res.json?.error?.reason, res.text).toMatch(/^[A-Z_]+$/);
     const schema = responseSchema(template, method, status);
     if (!schema) {
       expect(res.text).toBe("");
@@ -362,6 +364,117 @@ describe.each(DB_KINDS)("REST twin /v1 (%s)", (kind) => {
     conforms(await rest("POST", `/orgs/${org.id}/join`), JOIN, "POST", 401);
   });
 
+  /** Asserts that `res` is the documented error response `name` (components.responses) with `reason`. */
+  function isError(res: { status: number; json?: Json; text: string }, name: string, status: number, reason: string) {
+    expect(res.status, res.text).toBe(status);
+    const schema = doc.components.responses[name]?.content["application/json"].schema;
+    const validate = ajv.compile({ ...schema, components: doc.components });
+    expect(validate(res.json), `${name}: ${JSON.stringify(validate.errors)} in ${res.text}`).toBe(true);
+    expect(res.json?.error.reason).toBe(reason);
+  }
+
+  it("documents a required `reason` in every error response of the OpenAPI document", () => {
+    const errors: string[] = [];
+    for (const [path, operations] of Object.entries(doc.paths as Json)) {
+      for (const [method, operation] of Object.entries(operations as Json)) {
+        for (const [status, response] of Object.entries((operation as Json).responses as Json)) {
+          if (Number(status) < 400) continue;
+          errors.push(`${method} ${path} ${status}`);
+          const resolved = response.$ref ? doc.components.responses[response.$ref.split("/").at(-1)] : response;
+          const error = resolved.content["application/json"].schema.properties.error;
+          expect(error.required, `${method} ${path} ${status}`).toContain("reason");
+          expect(error.properties.reason.enum, `${method} ${path} ${status}`).toEqual(
+            expect.arrayContaining([expect.stringMatching(/^[A-Z_]+$/)]),
+          );
+        }
+      }
+    }
+    expect(errors).toContain(`post ${INVITES} 413`);
+    expect(errors).toContain(`patch ${LINK} 413`);
+  });
+
+  it("every error carries a reason: a body that is not JSON, empty or not application/json; 404; 405; 413", async () => {
+    const org = await a.seed.org();
+    const token = org.owner.token;
+    const json = { "content-type": "application/json" };
+    for (const [options, message] of [
+      [{ rawBody: "{not json", headers: json }, /not valid JSON/],
+      [{ rawBody: "", headers: json }, /empty/],
+      [{ rawBody: '{"role":"read"}', headers: { "content-type": "text/plain" } }, /application\/json/],
+    ] as const) {
+      const res = await rest("POST", `/orgs/${org.id}/link-invites`, { token, ...options });
+      conforms(res, LINKS, "POST", 400);
+      expect(res.json?.error).toMatchObject({ reason: "BAD_REQUEST", message: expect.stringMatching(message) });
+    }
+    const missing = await rest("GET", "/nope", { token });
+    isError(missing, "NotFoundError", 404, "NOT_FOUND");
+    expect(missing.json?.error.message).toBe("No route GET /v1/nope");
+    const wrongMethod = await rest("PUT", `/orgs/${org.id}/link-invites`, { token });
+    isError(wrongMethod, "MethodNotAllowedError", 405, "METHOD_NOT_ALLOWED");
+    expect(wrongMethod.headers.get("allow")).toBe("GET, POST");
+    isError(await rest("POST", "/openapi.json", { token }), "MethodNotAllowedError", 405, "METHOD_NOT_ALLOWED");
+    const large = await rest("POST", `/orgs/${org.id}/invites`, {
+      token,
+      body: { emails: [uniqueEmail()], pad: "x".repeat(a.testDb.config.limits.bodyBytes) },
+    });
+    conforms(large, INVITES, "POST", 413);
+    expect(large.json?.error.reason).toBe("REQUEST_ENTITY_TOO_LARGE");
+  });
+
+  it("a body or query that does not fit names the field and what it takes", async () => {
+    const org = await a.seed.org();
+    const token = org.owner.token;
+    const link = (await rest("POST", `/orgs/${org.id}/link-invites`, { token, body: { role: "read" } })).json?.id;
+    const ROLES = "one of admin, create, edit, review, comment, read, or null";
+    const refused = async (method: string, path: string, template: string, body: unknown) => {
+      const res = await rest(method, path, { token, ...(body === undefined ? {} : { body }) });
+      conforms(res, template, method, 400);
+      expect(res.json?.error.reason).toBe("VALIDATION");
+      return res.json?.error.message as string;
+    };
+    const linkPath = `/orgs/${org.id}/link-invites/${link}`;
+    expect(await refused("PATCH", linkPath, LINK, { role: "king" })).toBe(`Invalid body: role: must be ${ROLES}`);
+    expect(await refused("PATCH", linkPath, LINK, { level: 5 })).toBe(`Invalid body: level: must be ${ROLES}`);
+    const empty = await refused("PATCH", linkPath, LINK, {});
+    for (const field of ["role", "level", ROLES, "expiresAt", "maxUses"]) expect(empty).toContain(field);
+    expect(await refused("PATCH", linkPath, LINK, [])).toBe("Invalid body: must be a JSON object");
+    expect(await refused("PATCH", linkPath, LINK, { role: "read", maxUses: 1.5, expiresAt: "tomorrow" })).toBe(
+      "Invalid body: expiresAt: must be an ISO 8601 date-time with a time zone, e.g. 2030-01-31T12:00:00Z; maxUses: must be an integer",
+    );
+    const links = `/orgs/${org.id}/link-invites`;
+    for (const q of ["limit=abc", "limit=1001", "limit=-1", "limit=2.5"]) {
+      expect(await refused("GET", `${links}?${q}`, LINKS, undefined), q).toBe(
+        "Invalid query: limit: must be an integer from 0 to 1000",
+      );
+    }
+    expect(await refused("POST", links, LINKS, { level: "read", space: 7 })).toBe(
+      "Invalid body: space: must be a string: the space's id",
+    );
+    const noKind = await refused("POST", links, LINKS, {});
+    for (const field of ["role", "level", "space", "collection"]) expect(noKind).toContain(field);
+    expect(
+      await refused("POST", `/orgs/${org.id}/invites`, INVITES, {
+        emails: [uniqueEmail(), { email: uniqueEmail(), role: "king" }, { email: uniqueEmail() }, 5],
+      }),
+    ).toBe(
+      `Invalid body: emails[1].role: must be ${ROLES}; emails[2].role: is required (${ROLES}); emails[3]: must be an email address, or an object {email, role}`,
+    );
+    expect(await refused("POST", `/orgs/${org.id}/invites`, INVITES, {})).toBe(
+      "Invalid body: emails: is required (an array of email addresses or {email, role} objects)",
+    );
+    expect(await a.db.invite.count({ where: { organizationId: org.id } })).toBe(0);
+    expect((await a.db.linkInvite.findUniqueOrThrow({ where: { id: link } })).role).toBe("READ");
+  });
+
+  it("GET /orgs/{id}/link-invites?limit=0: the count alone, and no next page without a cursor", async () => {
+    const org = await a.seed.org();
+    const token = org.owner.token;
+    await rest("POST", `/orgs/${org.id}/link-invites`, { token, body: { role: "read" } });
+    const counted = await rest("GET", `/orgs/${org.id}/link-invites?limit=0`, { token });
+    conforms(counted, LINKS, "GET", 200);
+    expect(counted.json).toEqual({ items: [], count: 1 });
+  });
+
   it("unknown routes are 404, other methods 405, both with the error shape; security headers apply", async () => {
     const org = await a.seed.org();
     const missing = await rest("GET", "/nothing-here", { token: org.owner.token });
@@ -486,14 +599,18 @@ describe("REST twin bodies over a real socket", () => {
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as AddressInfo;
     const post = (body: string, contentLength?: number) =>
-      new Promise<number>((resolve, reject) => {
+      new Promise<{ status: number; body: string }>((resolve, reject) => {
         const headers: Record<string, string | number> = { "content-type": "application/json" };
         if (contentLength !== undefined) headers["content-length"] = contentLength;
         const req = request(
           { host: "127.0.0.1", port, path: "/v1/orgs/some-org/invites", method: "POST", headers },
           (res) => {
-            res.resume();
-            res.on("end", () => resolve(res.statusCode ?? 0));
+            let text = "";
+            res.setEncoding("utf8");
+            res.on("data", (chunk: string) => {
+              text += chunk;
+            });
+            res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
           },
         );
         req.on("error", reject);
@@ -503,10 +620,14 @@ describe("REST twin bodies over a real socket", () => {
     try {
       const large = JSON.stringify({ emails: ["a@example.com"], pad: "x".repeat(25_000) });
       const small = JSON.stringify({ emails: ["a@example.com"] });
-      expect(await post(large)).toBe(413);
-      expect(await post(large, Buffer.byteLength(large))).toBe(413);
+      for (const answer of [await post(large), await post(large, Buffer.byteLength(large))]) {
+        expect(answer.status).toBe(413);
+        expect(JSON.parse(answer.body)).toEqual({
+          error: { code: 413, message: "The body is larger than 20000 bytes", reason: "REQUEST_ENTITY_TOO_LARGE" },
+        });
+      }
       // Read whole and passed on: anonymous, so the GraphQL request it makes answers 401.
-      expect(await post(small)).toBe(401);
+      expect((await post(small)).status).toBe(401);
     } finally {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));

@@ -2,6 +2,7 @@ import type { Plugin } from "graphql-yoga";
 import type { Context } from "../builder.js";
 import type { Config } from "../config.js";
 import { isValidContentLength, readBodyWithin } from "../http-body.js";
+import type { Logger } from "../logger.js";
 import { openApiDocument } from "./openapi.js";
 import { type GraphQLData, RestError, type RestReply, type Route, routes } from "./routes.js";
 
@@ -47,11 +48,9 @@ function json(status: number, body: unknown, headers: Record<string, string> = {
   });
 }
 
-function errorResponse(error: RestError, headers: Record<string, string> = {}): Response {
-  const body = {
-    error: { code: error.status, message: error.message, ...(error.reason ? { reason: error.reason } : {}) },
-  };
-  return json(error.status, body, { ...error.headers, ...headers });
+function errorResponse(error: RestError): Response {
+  const body = { error: { code: error.status, message: error.message, reason: error.reason } };
+  return json(error.status, body, error.headers);
 }
 
 /** Whether a path is the REST twin's (`/v1` and below). */
@@ -63,29 +62,35 @@ export function isRestPath(pathname: string): boolean {
 export function restErrorResponse(
   status: number,
   message: string,
-  reason: string | undefined,
+  reason: string,
   headers: Record<string, string>,
 ): Response {
   return errorResponse(new RestError(status, message, reason, headers));
 }
 
 /**
- * The GraphQL requests the twin made, each for one /v1 request. The rate limit counted that /v1
- * request already (src/yoga.ts useRequestRateLimit), so it lets these through uncounted. Only this
- * module adds to the set, and only Request objects it built: no header a client could send marks one.
+ * The GraphQL requests the twin made, each to the /v1 request it was made for. The rate limit
+ * counted that /v1 request already (src/yoga.ts useRequestRateLimit), so it lets these through
+ * uncounted; src/observability.ts logs and counts them as their /v1 request. Only this module adds
+ * to the map, and only Request objects it built: no header a client could send marks one.
  */
-const twinRequests = new WeakSet<Request>();
-/** The /v1 requests that made one of those (the others were answered by the twin alone, or refused). */
-const restRequestsWithGraphQL = new WeakSet<Request>();
+const twinRequests = new WeakMap<Request, Request>();
+/** The `reason` of the error each /v1 request was answered with, for its log line. */
+const errorReasons = new WeakMap<Request, string>();
 
 /** Whether `request` is a GraphQL request the REST twin made for a /v1 request. */
 export function isRestTwinRequest(request: Request): boolean {
   return twinRequests.has(request);
 }
 
-/** Whether the /v1 request `request` was answered through a GraphQL request (isRestTwinRequest). */
-export function ranGraphQL(request: Request): boolean {
-  return restRequestsWithGraphQL.has(request);
+/** The /v1 request the GraphQL request `request` was made for (isRestTwinRequest), if it is one. */
+export function restRequestOf(request: Request): Request | undefined {
+  return twinRequests.get(request);
+}
+
+/** The `reason` of the error body the twin answered the /v1 request `request` with, if it did. */
+export function restErrorReason(request: Request): string | undefined {
+  return errorReasons.get(request);
 }
 
 function match(path: string): { routes: Array<{ route: Route; params: Record<string, string> }> } {
@@ -109,17 +114,23 @@ function match(path: string): { routes: Array<{ route: Route; params: Record<str
 /** The request's JSON body: must be `application/json`, at most MAX_BODY_BYTES, valid JSON. */
 async function readJsonBody(request: Request, maxBytes: number): Promise<unknown> {
   const type = request.headers.get("content-type")?.split(";")[0]?.trim().toLowerCase();
-  if (type !== "application/json") throw new RestError(400, "The body must be JSON (content-type: application/json)");
-  const tooLarge = () => new RestError(413, `The body is larger than ${maxBytes} bytes`);
+  if (type !== "application/json") {
+    throw new RestError(400, "The body must be JSON (content-type: application/json)", "BAD_REQUEST");
+  }
+  // The codes /graphql gives for the same refusals (src/yoga.ts useBodySizeLimit).
+  const tooLarge = () => new RestError(413, `The body is larger than ${maxBytes} bytes`, "REQUEST_ENTITY_TOO_LARGE");
   const declared = request.headers.get("content-length");
-  if (declared !== null && !isValidContentLength(declared))
-    throw new RestError(400, "Content-Length header is invalid");
+  if (declared !== null && !isValidContentLength(declared)) {
+    throw new RestError(400, "Content-Length header is invalid", "BAD_REQUEST");
+  }
   if (Number(declared ?? 0) > maxBytes) throw tooLarge();
   const text = request.body ? (await readBodyWithin(request.body, maxBytes, tooLarge)).toString("utf8") : "";
+  if (text.trim() === "")
+    throw new RestError(400, "The body is empty: this operation needs a JSON object", "BAD_REQUEST");
   try {
     return JSON.parse(text);
   } catch {
-    throw new RestError(400, "The body is not valid JSON");
+    throw new RestError(400, "The body is not valid JSON", "BAD_REQUEST");
   }
 }
 
@@ -155,8 +166,7 @@ async function runRoute(
     body: JSON.stringify({ query: route.document, variables }),
     signal: request.signal,
   });
-  twinRequests.add(inner);
-  restRequestsWithGraphQL.add(request);
+  twinRequests.set(inner, request);
   const response = await graphql(inner, serverContext);
   const passed: Record<string, string> = {};
   for (const name of PASSED_HEADERS) {
@@ -166,9 +176,15 @@ async function runRoute(
   const answer = (await response.json().catch(() => ({}))) as GraphQLAnswer;
   const first = answer.errors?.[0];
   if (first) {
-    const code = first.extensions?.code ?? "";
-    const status = TOP_LEVEL_STATUS[code] ?? (response.status >= 400 ? response.status : 500);
-    throw new RestError(status, status === 500 ? "Unexpected error." : first.message, code || undefined, passed);
+    const code = first.extensions?.code;
+    const status = (code ? TOP_LEVEL_STATUS[code] : undefined) ?? (response.status >= 400 ? response.status : 500);
+    if (status === 500) throw new RestError(500, "Unexpected error.", "INTERNAL_SERVER_ERROR", passed);
+    throw new RestError(
+      status,
+      first.message,
+      code ?? (status >= 500 ? "INTERNAL_SERVER_ERROR" : "BAD_REQUEST"),
+      passed,
+    );
   }
   const reply: RestReply = route.reply(answer.data ?? {});
   return json(reply.status, reply.body, passed);
@@ -182,44 +198,57 @@ async function runRoute(
  * without GraphQL too: a 404, a 405, a bad body, the OpenAPI document) and lets the GraphQL request
  * it makes through uncounted (isRestTwinRequest). Also answers `GET /v1/openapi.json`.
  */
-export function useRestTwin(graphql: () => GraphQLFetch, config: Config): Plugin<Record<string, unknown>, Context> {
+export function useRestTwin(
+  graphql: () => GraphQLFetch,
+  config: Config,
+  /** The logger of a request (its lines carry its reqId): for the twin's own unexpected errors. */
+  log: (request: Request) => Logger,
+): Plugin<Record<string, unknown>, Context> {
+  const answer = async (
+    request: Request,
+    url: URL,
+    serverContext: unknown,
+    RequestClass: typeof Request,
+  ): Promise<Response> => {
+    const path = url.pathname.slice(3);
+    if (path === "/openapi.json") {
+      if (request.method !== "GET" && request.method !== "HEAD") {
+        throw new RestError(405, "Method not allowed: use GET", "METHOD_NOT_ALLOWED", { allow: "GET" });
+      }
+      return json(200, openApiDocument(config.publicUrl));
+    }
+    const found = match(path).routes;
+    const hit = found.find((r) => r.route.method === request.method);
+    if (!hit) {
+      if (found.length === 0) throw new RestError(404, `No route ${request.method} /v1${path}`, "NOT_FOUND");
+      const allow = found.map((r) => r.route.method).join(", ");
+      throw new RestError(405, `Method not allowed: use ${allow}`, "METHOD_NOT_ALLOWED", { allow });
+    }
+    return runRoute(
+      hit.route,
+      hit.params,
+      request,
+      url,
+      graphql(),
+      serverContext,
+      config.limits.bodyBytes,
+      RequestClass,
+    );
+  };
   return {
     async onRequest({ request, url, serverContext, endResponse, fetchAPI }) {
       // `url` is parsed once by the server adapter: nothing more is spent on /graphql requests.
       if (!isRestPath(url.pathname)) return;
-      const path = url.pathname.slice(3);
-      if (path === "/openapi.json") {
-        endResponse(
-          request.method === "GET" || request.method === "HEAD"
-            ? json(200, openApiDocument(config.publicUrl))
-            : errorResponse(new RestError(405, "Method not allowed"), { allow: "GET" }),
-        );
-        return;
-      }
       try {
-        const found = match(path).routes;
-        const hit = found.find((r) => r.route.method === request.method);
-        if (!hit) {
-          if (found.length === 0) throw new RestError(404, `No route ${request.method} /v1${path}`);
-          const allow = found.map((r) => r.route.method).join(", ");
-          endResponse(errorResponse(new RestError(405, "Method not allowed"), { allow }));
-          return;
-        }
-        endResponse(
-          await runRoute(
-            hit.route,
-            hit.params,
-            request,
-            url,
-            graphql(),
-            serverContext,
-            config.limits.bodyBytes,
-            fetchAPI.Request,
-          ),
-        );
+        endResponse(await answer(request, url, serverContext, fetchAPI.Request));
       } catch (error) {
-        if (!(error instanceof RestError)) throw error;
-        endResponse(errorResponse(error));
+        // A bug here (a GraphQL answer of a shape the route did not expect) is masked like one in a
+        // resolver: thrown on, the server adapter would send its stack to the client, unlogged.
+        if (!(error instanceof RestError)) log(request).error({ err: error }, "unexpected error");
+        const refusal =
+          error instanceof RestError ? error : new RestError(500, "Unexpected error.", "INTERNAL_SERVER_ERROR");
+        errorReasons.set(request, refusal.reason);
+        endResponse(errorResponse(refusal));
       }
     },
   };

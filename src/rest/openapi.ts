@@ -1,15 +1,40 @@
+import { ERROR_CODES } from "../domain/errors.js";
 import excerpt from "./gitbook-openapi-excerpt.json" with { type: "json" };
 
 /**
  * The OpenAPI 3.1 document of the REST twin (`GET /v1/openapi.json`): GitBook's excerpt as it is
  * (paths relative to the server URL `/v1`, its schemas unchanged), completed with what the excerpt
  * refers to but does not hold (`Space`, `Collection`, the `NotFoundError` response), the error
- * responses every operation may give (401, 403, 404, 429), and bearer authentication.
+ * responses every operation may give (400, 401, 403, 404, 429, 500, 503; 413 with a body), each with
+ * its `reason` (the excerpt's BadRequestError is replaced by one that has it), and bearer
+ * authentication.
  */
 
 // biome-ignore lint/suspicious/noExplicitAny: an OpenAPI document is walked as plain JSON.
 type Json = Record<string, any>;
 
+/**
+ * The `reason` each error status may carry (src/rest/handler.ts, src/rest/routes.ts): the GraphQL
+ * error code behind it, or for what the twin refuses itself the code /graphql gives for the same.
+ */
+const REASONS: Record<number, readonly string[]> = {
+  400: [
+    "VALIDATION",
+    "BAD_REQUEST",
+    "BAD_USER_INPUT",
+    ...ERROR_CODES.filter((code) => code !== "VALIDATION" && code !== "NOT_FOUND" && code !== "RATE_LIMITED"),
+  ],
+  401: ["UNAUTHENTICATED"],
+  403: ["FORBIDDEN"],
+  404: ["NOT_FOUND"],
+  405: ["METHOD_NOT_ALLOWED"],
+  413: ["REQUEST_ENTITY_TOO_LARGE"],
+  429: ["RATE_LIMITED"],
+  500: ["INTERNAL_SERVER_ERROR"],
+  503: ["SERVICE_UNAVAILABLE", "TIMEOUT"],
+};
+
+/** GitBook's error body, `{ error: { code, message } }`, with the `reason` every error of this service has. */
 function errorResponse(description: string, status: number): Json {
   return {
     description,
@@ -24,9 +49,13 @@ function errorResponse(description: string, status: number): Json {
               properties: {
                 code: { type: "integer", format: "int32", enum: [status] },
                 message: { type: "string" },
-                reason: { type: "string", description: "The service's error code (VALIDATION, NOT_FOUND, ...)." },
+                reason: {
+                  type: "string",
+                  enum: REASONS[status],
+                  description: "Machine-readable: what went wrong, for a client to act on (the message is for people).",
+                },
               },
-              required: ["code", "message"],
+              required: ["code", "message", "reason"],
             },
           },
         },
@@ -49,6 +78,8 @@ const ADDED_RESPONSES: Record<string, string> = {
   "403": "ForbiddenError",
   "404": "NotFoundError",
   "429": "TooManyRequestsError",
+  "500": "InternalServerError",
+  "503": "ServiceUnavailableError",
 };
 
 let cached: { publicUrl: string; document: Json } | null = null;
@@ -64,6 +95,7 @@ export function openApiDocument(publicUrl: string): Json {
       for (const [status, name] of Object.entries(ADDED_RESPONSES)) {
         responses[status] ??= { $ref: `#/components/responses/${name}` };
       }
+      if ((operation as Json).requestBody) responses["413"] ??= { $ref: "#/components/responses/PayloadTooLargeError" };
       paths[path][method] = { ...(operation as Json), responses };
     }
   }
@@ -73,7 +105,7 @@ export function openApiDocument(publicUrl: string): Json {
       title: "invites-gateway REST API",
       version: "1.0.0",
       description:
-        "GitBook's Organization invites operations, served by the same GraphQL schema and rules as /graphql. Roles are lower-case; null is a guest. Errors are { error: { code, message } } with code = the HTTP status.",
+        "GitBook's Organization invites operations, served by the same GraphQL schema and rules as /graphql. Roles are lower-case; null is a guest. Errors are { error: { code, message, reason } }: code = the HTTP status, reason = a machine-readable code (VALIDATION, FORBIDDEN, NOT_FOUND, ALREADY_MEMBER, ...; each error response lists its own). Any path answers 404 NOT_FOUND when no operation is there, and 405 METHOD_NOT_ALLOWED (with Allow) for a method it does not have.",
     },
     servers: [{ url: `${publicUrl.replace(/\/$/, "")}/v1` }],
     security: [{ bearerAuth: [] }],
@@ -83,10 +115,15 @@ export function openApiDocument(publicUrl: string): Json {
       schemas: { ...base.components.schemas, Space: reference("space"), Collection: reference("collection") },
       responses: {
         ...base.components.responses,
+        BadRequestError: errorResponse("Bad Request: a body or query that does not fit, or an error result", 400),
         UnauthorizedError: errorResponse("No, or a bad, revoked or expired, bearer token", 401),
         ForbiddenError: errorResponse("Not allowed (not a member, or not an admin)", 403),
         NotFoundError: errorResponse("Not found", 404),
+        MethodNotAllowedError: errorResponse("Not a method of this path (see Allow)", 405),
+        PayloadTooLargeError: errorResponse("The body is larger than MAX_BODY_BYTES", 413),
         TooManyRequestsError: errorResponse("Too many requests: retry after Retry-After seconds", 429),
+        InternalServerError: errorResponse("Unexpected error", 500),
+        ServiceUnavailableError: errorResponse("The database is unavailable or too slow: retry later", 503),
       },
       securitySchemes: {
         bearerAuth: {

@@ -1,4 +1,5 @@
 import { z } from "zod";
+import { MAX_PAGE_SIZE } from "../builder.js";
 
 /**
  * The REST twin's route table: GitBook's "Organization invites" operations at their paths (under
@@ -7,9 +8,17 @@ import { z } from "zod";
  * translates: GitBook's request into variables, the GraphQL answer into GitBook's JSON shape.
  */
 
+/**
+ * A zod `error` for a value of the wrong kind: what it must be, or, absent, that it is required.
+ * These messages reach the client (parseInput below), naming the field and what it takes.
+ */
+const expected = (what: string) => (issue: { input?: unknown }) =>
+  issue.input === undefined ? `is required (${what})` : `must be ${what}`;
+
 const REST_ROLES = ["admin", "create", "edit", "review", "comment", "read"] as const;
+const ROLE_VALUES = `one of ${REST_ROLES.join(", ")}, or null`;
 /** GitBook's MemberRoleOrGuest: a lower-case role, or null for a guest. */
-const restRole = z.enum(REST_ROLES).nullable();
+const restRole = z.enum(REST_ROLES, { error: expected(ROLE_VALUES) }).nullable();
 type RestRole = z.infer<typeof restRole>;
 
 export function toGraphQLRole(role: RestRole): string {
@@ -19,13 +28,20 @@ export function toRestRole(role: string): RestRole {
   return role === "GUEST" ? null : (role.toLowerCase() as RestRole);
 }
 
-/** An answer the route gives instead of a success: `status` and GitBook's `{ error: { code, message } }`. */
+/**
+ * An answer the twin gives instead of a success: `status` and GitBook's `{ error: { code, message } }`,
+ * plus `reason`, the machine-readable code every error carries.
+ */
 export class RestError extends Error {
   constructor(
     readonly status: number,
     message: string,
-    /** The GraphQL error code behind it (VALIDATION, DOMAIN_NOT_ALLOWED, ...), sent as error.reason. */
-    readonly reason?: string,
+    /**
+     * Sent as error.reason: the GraphQL error code behind it (FORBIDDEN, VALIDATION, DOMAIN_NOT_ALLOWED,
+     * ...), or for what the twin refuses itself the code /graphql uses for the same (BAD_REQUEST,
+     * REQUEST_ENTITY_TOO_LARGE) or one of HTTP's (NOT_FOUND, METHOD_NOT_ALLOWED).
+     */
+    readonly reason: string,
     /** Response headers to send with it (a 429's Retry-After). */
     readonly headers: Record<string, string> = {},
   ) {
@@ -67,20 +83,41 @@ const RESULT_STATUS: Record<string, number> = { NOT_FOUND: 404, RATE_LIMITED: 42
 
 /** A mutation's `<Name>Result`: the success payload, or a RestError for an error result. */
 function unwrap(result: GraphQLData | null | undefined): GraphQLData {
-  if (!result) throw new RestError(500, "Unexpected error.");
+  if (!result) throw new RestError(500, "Unexpected error.", "INTERNAL_SERVER_ERROR");
   if (typeof result.code === "string" && typeof result.message === "string") {
     throw new RestError(RESULT_STATUS[result.code] ?? 400, result.message, result.code);
   }
   return result;
 }
 
-/** zod for a body or query; a failure is a 400 naming the first problem. */
+/** At most this many problems are listed in one answer (a list of 1000 bad invitees is one line). */
+const MAX_PROBLEMS = 5;
+
+/** zod for a body or query; a failure is a 400 naming each field that is wrong and what it takes. */
 function parseInput<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
   const result = schema.safeParse(value);
   if (result.success) return result.data;
-  const issue = result.error.issues[0];
-  const where = issue?.path.length ? `${issue.path.join(".")}: ` : "";
-  throw new RestError(400, `Invalid ${what}: ${where}${issue?.message ?? "invalid"}`, "VALIDATION");
+  const problems = result.error.issues.flatMap((issue) => describeIssue(issue, []));
+  const more = problems.length > MAX_PROBLEMS ? `; and ${problems.length - MAX_PROBLEMS} more` : "";
+  throw new RestError(400, `Invalid ${what}: ${problems.slice(0, MAX_PROBLEMS).join("; ")}${more}`, "VALIDATION");
+}
+
+/**
+ * `path: message` for each problem of an issue (`emails[1].role: must be ...`). A failed union (an
+ * invitee is an email or an object) is described by the option the value was meant for, the only
+ * one whose problems are not about the value's own type (an object with a bad role: the object
+ * option's); when no single option is, by the union's own message.
+ */
+function describeIssue(issue: z.core.$ZodIssue, base: PropertyKey[]): string[] {
+  const path = [...base, ...issue.path];
+  if (issue.code === "invalid_union") {
+    const meant = issue.errors.filter((option) => !option.some((i) => i.code === "invalid_type" && !i.path.length));
+    const [only] = meant;
+    if (meant.length === 1 && only) return only.flatMap((i) => describeIssue(i, path));
+  }
+  if (path.length === 0) return [issue.message];
+  const where = path.map((key, i) => (typeof key === "number" ? `[${key}]` : `${i ? "." : ""}${String(key)}`));
+  return [`${where.join("")}: ${issue.message}`];
 }
 
 const LINK_FIELDS = /* GraphQL */ `
@@ -134,28 +171,87 @@ export function restLink(link: GraphQLLink): Record<string, unknown> {
 }
 
 /** Not GitBook's, accepted too: a link's expiry (ISO 8601) and its number of uses. */
-const linkOptions = { expiresAt: z.iso.datetime({ offset: true }).optional(), maxUses: z.number().int().optional() };
+const linkOptions = {
+  expiresAt: z.iso
+    .datetime({ offset: true, error: expected("an ISO 8601 date-time with a time zone, e.g. 2030-01-31T12:00:00Z") })
+    .optional(),
+  maxUses: z
+    .number({ error: expected("an integer") })
+    .int({ error: "must be an integer" })
+    .optional(),
+};
+const LINK_OPTIONS = "expiresAt and maxUses may be given too";
+const jsonObject = { error: "must be a JSON object" };
 
-const inviteUsersBody = z.object({
-  emails: z.array(z.union([z.string(), z.object({ email: z.string(), role: restRole })])),
-  role: restRole.optional(),
-  sso: z.boolean().optional(),
-});
+const inviteUsersBody = z.object(
+  {
+    emails: z.array(
+      z.union([z.string(), z.object({ email: z.string({ error: expected("an email address") }), role: restRole })], {
+        error: "must be an email address, or an object {email, role}",
+      }),
+      { error: expected("an array of email addresses or {email, role} objects") },
+    ),
+    role: restRole.optional(),
+    sso: z.boolean({ error: "must be true or false" }).optional(),
+  },
+  jsonObject,
+);
 
-const createLinkBody = z.union([
-  z.object({ level: restRole, space: z.string(), ...linkOptions }),
-  z.object({ level: restRole, collection: z.string(), ...linkOptions }),
-  z.object({ role: restRole, ...linkOptions }),
-]);
+/**
+ * GitBook's CreateOrganizationInvite: `{role}` (an organization link), `{level, space}` or `{level,
+ * collection}`. One object rather than a union of three, so that a wrong field is named (a union
+ * only says that no option fitted); which kind it is, is decided as the union did.
+ */
+const createLinkBody = z
+  .object(
+    {
+      role: restRole.optional(),
+      level: restRole.optional(),
+      space: z.string({ error: "must be a string: the space's id" }).optional(),
+      collection: z.string({ error: "must be a string: the collection's id" }).optional(),
+      ...linkOptions,
+    },
+    jsonObject,
+  )
+  .transform((b, ctx) => {
+    const options = { expiresAt: b.expiresAt, maxUses: b.maxUses };
+    if (b.level !== undefined && b.space !== undefined) {
+      return { kind: "SPACE", role: toGraphQLRole(b.level), spaceId: b.space, ...options };
+    }
+    if (b.level !== undefined && b.collection !== undefined) {
+      return { kind: "COLLECTION", role: toGraphQLRole(b.level), collectionId: b.collection, ...options };
+    }
+    if (b.role !== undefined) return { kind: "ORGANIZATION", role: toGraphQLRole(b.role), ...options };
+    ctx.addIssue({
+      code: "custom",
+      ...(b.space !== undefined || b.collection !== undefined
+        ? { path: ["level"], message: `is required with space or collection (${ROLE_VALUES})` }
+        : {
+            message: `give role (an organization link), or level with space or collection (a space or collection link): ${ROLE_VALUES}; ${LINK_OPTIONS}`,
+          }),
+    });
+    return z.NEVER;
+  });
 
-const updateLinkBody = z.union([
-  z.object({ role: restRole, ...linkOptions }),
-  z.object({ level: restRole, ...linkOptions }),
-]);
+/** GitBook's PATCH body: `{role}` (an organization link) or `{level}` (a space or collection link). */
+const updateLinkBody = z
+  .object({ role: restRole.optional(), level: restRole.optional(), ...linkOptions }, jsonObject)
+  .transform((b, ctx) => {
+    const role = b.role !== undefined ? b.role : b.level;
+    if (role === undefined) {
+      ctx.addIssue({
+        code: "custom",
+        message: `give role (an organization link) or level (a space or collection link): ${ROLE_VALUES}; ${LINK_OPTIONS}`,
+      });
+      return z.NEVER;
+    }
+    return { role: toGraphQLRole(role), expiresAt: b.expiresAt, maxUses: b.maxUses };
+  });
 
+const LIMIT = `must be an integer from 0 to ${MAX_PAGE_SIZE}`;
 const listQuery = z.object({
-  page: z.string().min(1).optional(),
-  limit: z.coerce.number().int().min(0).max(1000).optional(),
+  page: z.string().optional(),
+  limit: z.coerce.number({ error: LIMIT }).int({ error: LIMIT }).min(0, LIMIT).max(MAX_PAGE_SIZE, LIMIT).optional(),
 });
 
 export const routes: Route[] = [
@@ -243,7 +339,10 @@ export const routes: Route[] = [
         }),
         count: connection.totalCount,
       };
-      if (connection.pageInfo.hasNextPage) body.next = { page: connection.pageInfo.endCursor };
+      // `limit=0` (a count alone) has no cursor to go on from: no `next` (GitBook's `page` is a string).
+      if (connection.pageInfo.hasNextPage && connection.pageInfo.endCursor) {
+        body.next = { page: connection.pageInfo.endCursor };
+      }
       return { status: 200, body };
     },
   },
@@ -260,17 +359,10 @@ export const routes: Route[] = [
         }
       }
       ${LINK_FIELDS}`,
-    variables: ({ params, body }) => {
-      const b = parseInput(createLinkBody, body, "body");
-      const options = { expiresAt: b.expiresAt, maxUses: b.maxUses };
-      const input =
-        "space" in b
-          ? { kind: "SPACE", role: toGraphQLRole(b.level), spaceId: b.space, ...options }
-          : "collection" in b
-            ? { kind: "COLLECTION", role: toGraphQLRole(b.level), collectionId: b.collection, ...options }
-            : { kind: "ORGANIZATION", role: toGraphQLRole(b.role), ...options };
-      return { organizationId: params.organizationId, input };
-    },
+    variables: ({ params, body }) => ({
+      organizationId: params.organizationId,
+      input: parseInput(createLinkBody, body, "body"),
+    }),
     reply: (data) => ({ status: 201, body: restLink(unwrap(data.result).linkInvite) }),
   },
   {
@@ -303,15 +395,11 @@ export const routes: Route[] = [
         }
       }
       ${LINK_FIELDS}`,
-    variables: ({ params, body }) => {
-      const b = parseInput(updateLinkBody, body, "body");
-      const role = "role" in b ? b.role : b.level;
-      return {
-        organizationId: params.organizationId,
-        inviteId: params.inviteId,
-        input: { role: toGraphQLRole(role), expiresAt: b.expiresAt, maxUses: b.maxUses },
-      };
-    },
+    variables: ({ params, body }) => ({
+      organizationId: params.organizationId,
+      inviteId: params.inviteId,
+      input: parseInput(updateLinkBody, body, "body"),
+    }),
     reply: (data) => ({ status: 200, body: restLink(unwrap(data.result).linkInvite) }),
   },
   {
