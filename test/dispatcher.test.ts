@@ -8,14 +8,7 @@ import { startDispatcher } from "../src/events/dispatcher.js";
 import { createLogger } from "../src/logger.js";
 import { useTestApp } from "./helpers/app.js";
 import { DB_KINDS } from "./helpers/db.js";
-
-async function until(what: string, check: () => boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+import { until } from "./helpers/wait.js";
 
 describe.each(DB_KINDS)("dispatcher (%s)", (kind) => {
   const app = useTestApp(kind);

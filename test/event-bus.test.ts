@@ -11,14 +11,7 @@ import { Redis } from "ioredis";
 import { afterEach, beforeEach, describe, expect, it } from "vitest";
 import { createEventBus } from "../src/events/bus.js";
 import { createLogger } from "../src/logger.js";
-
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+import { until } from "./helpers/wait.js";
 
 describe("event bus with Redis unreachable", () => {
   const unhandled: unknown[] = [];

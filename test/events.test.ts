@@ -23,6 +23,7 @@ import { type RunningServer, startServer } from "../src/server.js";
 import { createGraphQLHandler } from "../src/yoga.js";
 import { createTestApp, type TestApp, uniqueEmail, useTestApp } from "./helpers/app.js";
 import { DB_KINDS, openTestDatabase, type TestDatabase } from "./helpers/db.js";
+import { until } from "./helpers/wait.js";
 
 const SUBSCRIBE = /* GraphQL */ `
   subscription ($o: ID!) {
@@ -96,14 +97,6 @@ async function subscribe(baseUrl: string, token: string | null, organizationId: 
     },
     close: () => controller.abort(),
   };
-}
-
-async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
 }
 
 async function post(baseUrl: string, query: string, variables: Record<string, unknown>, token: string) {

@@ -4,7 +4,6 @@
  * refuses the first attempt still gets it on a retry, and a delivered email is never sent again.
  */
 import type { AddressInfo } from "node:net";
-import { setTimeout as sleep } from "node:timers/promises";
 import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { OutboxPayload } from "../src/domain/outbox.js";
@@ -13,6 +12,7 @@ import { type Events, startEvents } from "../src/events/service.js";
 import { createLogger } from "../src/logger.js";
 import { type TestApp, uniqueEmail, useTestApp } from "./helpers/app.js";
 import { DB_KINDS } from "./helpers/db.js";
+import { until } from "./helpers/wait.js";
 
 const INVITE = /* GraphQL */ `
   mutation ($o: ID!, $emails: [String!]!) {
@@ -73,16 +73,6 @@ async function startSmtp(refuse: number) {
     refusedFor,
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),
   };
-}
-
-async function until<T>(what: string, check: () => Promise<T | null | undefined | false>, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
 }
 
 describe.each(DB_KINDS)("invite emails (%s)", (kind) => {

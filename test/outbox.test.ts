@@ -6,7 +6,6 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingHttpHeaders, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
-import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDatabase } from "../src/db.js";
 import { recordAuditEvents } from "../src/domain/audit.js";
@@ -15,6 +14,7 @@ import { type Events, startEvents } from "../src/events/service.js";
 import { createLogger } from "../src/logger.js";
 import { type TestApp, type TestUser, uniqueEmail, useTestApp } from "./helpers/app.js";
 import { DB_KINDS } from "./helpers/db.js";
+import { until } from "./helpers/wait.js";
 
 const SECRET = "test-webhook-secret-0123456789";
 
@@ -77,16 +77,6 @@ function verify(headers: IncomingHttpHeaders, body: string): boolean {
   const expected = `sha256=${createHmac("sha256", SECRET).update(`${timestamp}.${body}`).digest("hex")}`;
   const given = String(headers["x-igw-signature"]);
   return given.length === expected.length && timingSafeEqual(Buffer.from(given), Buffer.from(expected));
-}
-
-async function until<T>(what: string, check: () => Promise<T | undefined | null | false>, timeoutMs = 30_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
 }
 
 describe.each(DB_KINDS)("outbox (%s)", (kind) => {

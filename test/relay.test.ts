@@ -19,6 +19,7 @@ import { startEvents } from "../src/events/service.js";
 import { createLogger } from "../src/logger.js";
 import { type TestApp, uniqueEmail, useTestApp } from "./helpers/app.js";
 import { DB_KINDS } from "./helpers/db.js";
+import { until } from "./helpers/wait.js";
 
 const CREATE_LINK = /* GraphQL */ `
   mutation ($o: ID!) {
@@ -32,16 +33,6 @@ const INVITE = /* GraphQL */ `
     inviteUsersToOrganization(organizationId: $o, input: { emails: $emails }) { __typename }
   }
 `;
-
-async function until<T>(what: string, check: () => Promise<T | undefined | null | false>, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value) return value;
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
 
 /** A bus that records what it is asked to publish and answers with `answer` (a promise may stall). */
 function testBus(answer: (event: OutboxPayload, call: number) => Promise<void>) {
@@ -171,8 +162,11 @@ describe.each(DB_KINDS)("outbox relay and pruner (%s)", (kind) => {
     const relay = startRelay({ db: a.db, bus: flaky.bus, logger: createLogger("silent"), pollIntervalMs: 50 });
     try {
       // Released, not left leased for 30 s: the next poll publishes them.
-      await until("every row to be published", async () =>
-        (await rowsOf(org.id)).every((r) => r.publishedAt !== null && r.publishLeaseUntil === null),
+      // Within the 30 s lease: rows left leased, not released, would time this out.
+      await until(
+        "every row to be published",
+        async () => (await rowsOf(org.id)).every((r) => r.publishedAt !== null && r.publishLeaseUntil === null),
+        15_000,
       );
     } finally {
       await relay.close();
