@@ -1,7 +1,8 @@
-import { createServer, request } from "node:http";
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { describe, expect, it } from "vitest";
 import { useTestApp } from "./helpers/app.js";
+import { postInChunks } from "./helpers/socket.js";
 
 /**
  * A query `levels` fields deep: viewer > organizations > organization > members > edges > node >
@@ -99,22 +100,7 @@ describe("request limits (graphql-armor) and HTTP hygiene", () => {
     const server = createServer(app.current.yoga);
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as AddressInfo;
-    /** POSTs `body` in chunks of 1000 bytes, with `Transfer-Encoding: chunked` unless a length is given. */
-    const post = (body: string, contentLength?: number) =>
-      new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const headers: Record<string, string | number> = { "content-type": "application/json" };
-        if (contentLength !== undefined) headers["content-length"] = contentLength;
-        const req = request({ host: "127.0.0.1", port, path: "/graphql", method: "POST", headers }, (res) => {
-          let text = "";
-          res.on("data", (d: Buffer) => {
-            text += d;
-          });
-          res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
-        });
-        req.on("error", reject);
-        for (let i = 0; i < body.length; i += 1000) req.write(body.slice(i, i + 1000));
-        req.end();
-      });
+    const post = (body: string, contentLength?: number) => postInChunks(port, "/graphql", body, contentLength);
     try {
       const small = JSON.stringify({ query: `{ __typename } # ${"x".repeat(15_000)}` });
       const large = JSON.stringify({ query: `{ __typename } # ${"x".repeat(25_000)}` });

@@ -4,7 +4,7 @@
  * with ajv against the OpenAPI document the service serves, whose schemas are GitBook's excerpt.
  */
 import { existsSync, readFileSync } from "node:fs";
-import { createServer, request } from "node:http";
+import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { Ajv2020 } from "ajv/dist/2020.js";
 import addFormats from "ajv-formats";
@@ -13,6 +13,7 @@ import { createUserWithToken } from "../src/domain/users.js";
 import excerpt from "../src/rest/gitbook-openapi-excerpt.json" with { type: "json" };
 import { type TestApp, type TestUser, uniqueEmail, useTestApp } from "./helpers/app.js";
 import { DB_KINDS } from "./helpers/db.js";
+import { postInChunks } from "./helpers/socket.js";
 
 type Json = Record<string, any>;
 
@@ -599,24 +600,7 @@ describe("REST twin bodies over a real socket", () => {
     await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
     const { port } = server.address() as AddressInfo;
     const post = (body: string, contentLength?: number) =>
-      new Promise<{ status: number; body: string }>((resolve, reject) => {
-        const headers: Record<string, string | number> = { "content-type": "application/json" };
-        if (contentLength !== undefined) headers["content-length"] = contentLength;
-        const req = request(
-          { host: "127.0.0.1", port, path: "/v1/orgs/some-org/invites", method: "POST", headers },
-          (res) => {
-            let text = "";
-            res.setEncoding("utf8");
-            res.on("data", (chunk: string) => {
-              text += chunk;
-            });
-            res.on("end", () => resolve({ status: res.statusCode ?? 0, body: text }));
-          },
-        );
-        req.on("error", reject);
-        for (let i = 0; i < body.length; i += 1000) req.write(body.slice(i, i + 1000));
-        req.end();
-      });
+      postInChunks(port, "/v1/orgs/some-org/invites", body, contentLength);
     try {
       const large = JSON.stringify({ emails: ["a@example.com"], pad: "x".repeat(25_000) });
       const small = JSON.stringify({ emails: ["a@example.com"] });
