@@ -89,11 +89,26 @@ export async function createUserWithToken(
   const user = await inTransaction(
     db,
     async (tx) => {
+      // The operator vouches for the address: never for a user who merely claimed it (a subject
+      // without a verified email; none holds an address since the rule, this is a second fence).
+      const claimant = await tx.user.findFirst({
+        where: { email, emailVerified: false, jwtSubject: { not: null } },
+        select: { id: true },
+      });
+      if (claimant) {
+        await tx.user.update({ where: { id: claimant.id }, data: { email: null } });
+      }
       const user = await tx.user.upsert({
         where: { email },
         create: { email, displayName: displayName ?? null, emailVerified: true },
         update: { emailVerified: true, ...(displayName ? { displayName } : {}) },
       });
+      if (claimant) {
+        await tx.invite.updateMany({
+          where: { userId: claimant.id, email, status: "PENDING" },
+          data: { userId: user.id },
+        });
+      }
       await tx.apiToken.create({ data: { userId: user.id, tokenHash: hashToken(token) } });
       return user;
     },
@@ -132,9 +147,23 @@ export async function revokeToken(db: PrismaClient, token: string, now = new Dat
 }
 
 /**
+ * Who may hold an email address (the `email` column): a person who proved it, or a placeholder.
+ * Proof is the operator's word (`cli user create`) or an identity provider's token saying
+ * `email_verified: true`. A placeholder is the row an invite made for an unknown address: no JWT
+ * subject, no token, no membership, unverified. An email claim that is not verified never holds
+ * the address (its user's email stays null, and so does `viewer.email`): invites to the address
+ * would reach that user, the CLI would vouch for that user, and a verified sign-in for the address
+ * would find it taken.
+ *
+ * PENDING invites follow the address: their `userId` is whoever holds their email now (see
+ * `releaseEmail` and `claimVerifiedEmail`), so `viewer.pendingInvites` only ever lists invites sent
+ * to the viewer's own, proven address.
+ */
+
+/**
  * A subject's user whose token now says its email is verified takes that email: free, or held only
- * by the placeholder an invite created (unverified, no subject, no token, no membership), whose
- * invites move over. An email held by anyone else stays theirs.
+ * by a placeholder, whose invites move over. An email held by anyone else stays theirs. The user's
+ * previous address, if any, is released (its PENDING invites go to a new placeholder).
  */
 async function claimVerifiedEmail(db: PrismaClient, userId: string, email: string) {
   const select = { id: true, email: true, emailVerified: true } as const;
@@ -159,21 +188,36 @@ async function claimVerifiedEmail(db: PrismaClient, userId: string, email: strin
         holder._count.memberships === 0;
       if (holder && holder.id !== userId && !placeholder)
         return tx.user.findUniqueOrThrow({ where: { id: userId }, select });
+      const previous = await tx.user.findUniqueOrThrow({ where: { id: userId }, select: { email: true } });
       if (placeholder) {
         await tx.invite.updateMany({ where: { userId: holder.id }, data: { userId } });
         await tx.user.delete({ where: { id: holder.id } });
       }
-      return tx.user.update({ where: { id: userId }, data: { email, emailVerified: true }, select });
+      const claimed = await tx.user.update({ where: { id: userId }, data: { email, emailVerified: true }, select });
+      if (previous.email && previous.email !== email) await releaseEmail(tx, userId, previous.email);
+      return claimed;
     },
     { retries: 2 },
   );
 }
 
 /**
+ * `userId` no longer holds `email`: its PENDING invites to that address go to a new placeholder
+ * for it (the address is free now), so that whoever proves the address next finds them.
+ */
+async function releaseEmail(tx: Tx, userId: string, email: string): Promise<void> {
+  const pending = await tx.invite.count({ where: { userId, email, status: "PENDING" } });
+  if (pending === 0) return;
+  const placeholder = await tx.user.create({ data: { email }, select: { id: true } });
+  await tx.invite.updateMany({ where: { userId, email, status: "PENDING" }, data: { userId: placeholder.id } });
+}
+
+/**
  * The user behind an identity-provider subject. Known subject: that user (taking the token's email
- * once the token says it is verified, see claimVerifiedEmail). Unknown subject with a verified email: the user with that
- * email, now linked to the subject. Otherwise a new user; an email that belongs to someone else
- * and is not verified is not taken over (the new user gets no email).
+ * once the token says it is verified, see claimVerifiedEmail). Unknown subject with a verified
+ * email: the user with that email when no other subject holds it, now linked to the subject.
+ * Otherwise a new user, with the verified email if it is free; an unverified email claim is never
+ * stored (the user's email is null until a token says it is verified).
  */
 export async function userForJwtIdentity(
   db: PrismaClient,
@@ -193,27 +237,20 @@ export async function userForJwtIdentity(
   return inTransaction(
     db,
     async (tx) => {
-      if (verifiedEmail) {
-        const byEmail = await tx.user.findUnique({
-          where: { email: verifiedEmail },
-          select: { id: true, jwtSubject: true },
+      const byEmail = verifiedEmail
+        ? await tx.user.findUnique({ where: { email: verifiedEmail }, select: { id: true, jwtSubject: true } })
+        : null;
+      if (verifiedEmail && byEmail && byEmail.jwtSubject === null) {
+        const linked = await tx.user.update({
+          where: { id: byEmail.id },
+          data: { jwtSubject: identity.subject, emailVerified: true },
+          select,
         });
-        if (byEmail && byEmail.jwtSubject === null) {
-          const linked = await tx.user.update({
-            where: { id: byEmail.id },
-            data: { jwtSubject: identity.subject, emailVerified: true },
-            select,
-          });
-          return { ...linked, tokenId: null, subject: identity.subject };
-        }
+        return { ...linked, tokenId: null, subject: identity.subject };
       }
-      const emailFree = identity.email ? (await tx.user.count({ where: { email: identity.email } })) === 0 : false;
+      const email = verifiedEmail && !byEmail ? verifiedEmail : null;
       const created = await tx.user.create({
-        data: {
-          jwtSubject: identity.subject,
-          email: emailFree ? identity.email : null,
-          emailVerified: emailFree && identity.emailVerified,
-        },
+        data: { jwtSubject: identity.subject, email, emailVerified: email !== null },
         select,
       });
       return { ...created, tokenId: null, subject: identity.subject };
