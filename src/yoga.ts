@@ -6,6 +6,7 @@ import { createYoga, maskError, type Plugin, type YogaServerInstance } from "gra
 import { type AuthCache, viewerFromRequest } from "./auth.js";
 import type { Context } from "./builder.js";
 import type { Config } from "./config.js";
+import { useCostLimit } from "./cost-limit.js";
 import { createAccess } from "./domain/access.js";
 import { databaseFailure, isUnstorableText } from "./domain/tx.js";
 import { createEventBus, type EventBus } from "./events/bus.js";
@@ -72,9 +73,10 @@ function useDatabaseFailureStatus(): Plugin {
 }
 
 /**
- * graphql-armor: depth, aliases, tokens, directives and cost are checked before execution; a
- * refused request is a top-level error with extensions.code BAD_USER_INPUT. Introspection (which
- * GraphiQL and gateways need) is not counted.
+ * graphql-armor: depth, aliases, tokens and directives are checked before execution; a refused
+ * request is a top-level error with extensions.code BAD_USER_INPUT. Introspection (which GraphiQL
+ * and gateways need) is not counted. The cost (MAX_COST) is src/cost-limit.ts's: it needs the
+ * request's variables, which validation never sees.
  */
 function useRequestLimits(config: Config): Plugin {
   const withCode = [(_ctx: unknown, error: GraphQLError) => markBadInput(error)];
@@ -83,14 +85,8 @@ function useRequestLimits(config: Config): Plugin {
     maxAliases: { n: config.limits.aliases, onReject: withCode },
     maxTokens: { n: config.limits.tokens, onReject: withCode },
     maxDirectives: { n: config.limits.directives, onReject: withCode },
-    // Depth has its own limit: cost weighs breadth (objects 2, scalars 1, no per-level factor,
-    // which would grow exponentially with depth and refuse ordinary nested queries).
-    costLimit: {
-      maxCost: config.limits.cost,
-      depthCostFactor: 1,
-      ignoreIntrospection: true,
-      onReject: withCode,
-    },
+    // src/cost-limit.ts counts the cost, with the request's variables.
+    costLimit: { enabled: false },
     // Suggestions ("Did you mean ...?") reveal the schema: only when introspection is on.
     blockFieldSuggestion: { enabled: !config.introspection },
   }) as Plugin;
@@ -368,6 +364,7 @@ export function createGraphQLHandler({ db, config, logger, authCache, events, me
       useCsrfPrevention(),
       useBodySizeLimit(config.limits.bodyBytes),
       useRequestLimits(config),
+      useCostLimit({ maxCost: config.limits.cost, maxRepresentations: config.limits.entityRepresentations }),
       ...(config.introspection ? [] : [useNoIntrospection()]),
       useSecurityHeaders(),
       useDatabaseFailureStatus(),

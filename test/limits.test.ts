@@ -5,14 +5,15 @@ import { useTestApp } from "./helpers/app.js";
 import { postInChunks } from "./helpers/socket.js";
 
 /**
- * A query `levels` fields deep: viewer > organizations > organization > members > edges > node >
- * user > organizations > ... ending on a scalar (the scalar is the deepest level).
+ * A query `levels` fields deep: viewer > organizations > organization > members(first: 1) > edges >
+ * node > organization > ... ending on a scalar (the scalar is the deepest level). One-item pages:
+ * deep, but cheap (MAX_COST counts each list by the items it may return).
  */
 function deepQuery(levels: number): string {
-  const cycle = ["organizations", "organization", "members", "edges", "node", "user"];
+  const cycle = ["organization", "members(first: 1)", "edges", "node"];
   let query = "__typename";
-  for (let i = levels - 3; i >= 0; i--) query = `${cycle[i % cycle.length]} { ${query} }`;
-  return `{ viewer { ${query} } }`;
+  for (let i = levels - 4; i >= 0; i--) query = `${cycle[i % cycle.length]} { ${query} }`;
+  return `{ viewer { organizations { ${query} } } }`;
 }
 
 const codes = (res: { errors?: Array<{ extensions?: Record<string, unknown> }> }) =>
@@ -45,7 +46,7 @@ describe("request limits (graphql-armor) and HTTP hygiene", () => {
     const reps = Array.from({ length: 100 }, () => ({ __typename: "Organization", id: org.id }));
     const res = await app.current.gql(
       `query($reps: [_Any!]!) { _entities(representations: $reps) { ... on Organization {
-        members { edges { node { user { organizations { role } } } } } } } }`,
+        members(first: 5) { edges { node { user { id email } } } } } } }`,
       { token: org.owner.token, variables: { reps } },
     );
     expect(res.errors).toBeUndefined();
@@ -248,7 +249,13 @@ describe("MAX_COST", () => {
     const res = await app.current.gql(wide, { token: user.token });
     expect(res.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
     expect(res.errors?.[0]?.message).toMatch(/cost/i);
-    const narrow = await app.current.gql(deepQuery(12), { token: user.token });
+    // Twelve levels of one-item pages: depth alone costs little (no per-level factor).
+    const org = await app.current.seed.org(user);
+    const narrow = await app.current.gql(
+      `query($o: ID!) { organization(id: $o) { members(first: 1) { edges { node { organization {
+        members(first: 1) { edges { node { user { id } } } } } } } } } }`,
+      { token: user.token, variables: { o: org.id } },
+    );
     expect(narrow.errors).toBeUndefined();
   });
 });

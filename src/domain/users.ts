@@ -7,6 +7,11 @@ import { normalizeEmail, parse, storableText } from "./validation.js";
 
 const displayNameSchema = storableText(z.string().trim().max(200, "name must be at most 200 characters"));
 
+/** `User.organizations` lists at most this many memberships (newest first). */
+export const MAX_LISTED_ORGANIZATIONS = 100;
+/** `User.pendingInvites` lists at most this many invites (newest first). */
+export const MAX_LISTED_PENDING_INVITES = 100;
+
 /** Who is calling: resolved once per request from the bearer token. */
 export interface Viewer {
   id: string;

@@ -1,5 +1,6 @@
 import { builder, idKey } from "../builder.js";
 import { inviteStatusWhere } from "../domain/invites.js";
+import { MAX_LISTED_ORGANIZATIONS, MAX_LISTED_PENDING_INVITES } from "../domain/users.js";
 import { loadEntity } from "./context-helpers.js";
 
 export const UserRef = builder.prismaObject("User", {
@@ -8,19 +9,20 @@ export const UserRef = builder.prismaObject("User", {
     email: t.exposeString("email", { nullable: true }),
     displayName: t.exposeString("displayName", { nullable: true }),
     organizations: t.relation("memberships", {
-      description:
-        "Memberships, newest first. For the viewer: all of them; for another user: only organizations the viewer is a member of too.",
+      description: `Memberships, newest first, at most ${MAX_LISTED_ORGANIZATIONS}. For the viewer: all of them; for another user: only organizations the viewer is a member of too.`,
       query: (_args, ctx) => ({
         where: { organization: { members: { some: { userId: ctx.viewer?.id ?? "" } } } },
         orderBy: [{ joinedAt: "desc" }, { organizationId: "desc" }],
+        take: MAX_LISTED_ORGANIZATIONS,
       }),
     }),
     pendingInvites: t.relation("invites", {
       nullable: true,
-      description: "The viewer's own PENDING email invites, newest first. FORBIDDEN on other users.",
+      description: `The viewer's own PENDING email invites, newest first, at most ${MAX_LISTED_PENDING_INVITES}. FORBIDDEN on other users.`,
       query: (_args, ctx) => ({
         where: inviteStatusWhere("PENDING", ctx.now),
         orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+        take: MAX_LISTED_PENDING_INVITES,
       }),
     }),
   }),

@@ -1,0 +1,139 @@
+import {
+  type ExecutionArgs,
+  GraphQLError,
+  type GraphQLField,
+  getNamedType,
+  getNullableType,
+  isCompositeType,
+  isListType,
+} from "graphql";
+import { type ComplexityEstimatorArgs, getComplexity } from "graphql-query-complexity";
+import type { Plugin } from "graphql-yoga";
+import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from "./builder.js";
+import { MAX_ALLOWED_DOMAINS } from "./domain/domains.js";
+import { MAX_EMAILS_PER_CALL } from "./domain/invites.js";
+import { MAX_LISTED_ORGANIZATIONS, MAX_LISTED_PENDING_INVITES } from "./domain/users.js";
+
+/**
+ * MAX_COST: what a request may ask for, counted before it runs, with the values it will really use.
+ *
+ * Each object field costs 2 and each scalar 1; a list multiplies what it holds by the number of
+ * items it may return. A paged field (one with `first`) returns `first` items: the literal, or the
+ * variable's value, or the default page size when it is absent or null (a value above the maximum
+ * page size is the resolver's BAD_USER_INPUT, counted at the maximum here). `_entities` returns one
+ * entity per representation. Every other list has a fixed bound (LIST_BOUNDS), which its resolver
+ * enforces where it reads the database. Fragments, inline fragments and `@skip`/`@include` count as
+ * they will execute (graphql-query-complexity expands them with the request's variables); a union
+ * or interface counts its most expensive member. Introspection is free (its depth has its own limit).
+ *
+ * It runs at execution, not validation: validation is cached per document and never sees the
+ * variables, which is how `first: $n` escaped graphql-armor's cost rule (it multiplies by literals
+ * only, and by 1 when `first` is absent).
+ */
+export const LIST_BOUNDS: Readonly<Record<string, number>> = {
+  // Connections: the parent field's `first` counts the items; each page has one `edges` list.
+  "AuditEventConnection.edges": 1,
+  "InviteConnection.edges": 1,
+  "LinkInviteConnection.edges": 1,
+  "MemberConnection.edges": 1,
+  "User.organizations": MAX_LISTED_ORGANIZATIONS,
+  "User.pendingInvites": MAX_LISTED_PENDING_INVITES,
+  "Organization.allowedDomains": MAX_ALLOWED_DOMAINS,
+  "InviteUsersToOrganizationSuccess.users": MAX_EMAILS_PER_CALL,
+  "InviteUsersToOrganizationSuccess.invites": MAX_EMAILS_PER_CALL,
+  "InviteUsersToOrganizationSuccess.failedSSOEmails": MAX_EMAILS_PER_CALL,
+  "InviteUsersToOrganizationSuccess.alreadyMembers": MAX_EMAILS_PER_CALL,
+  // Made from the input of the call that failed, never read from the database.
+  "ValidationError.issues": MAX_EMAILS_PER_CALL,
+  "ValidationIssue.path": 10,
+};
+
+/** A list field with no bound above counts as the largest page (fail-closed; a test lists them all). */
+const UNKNOWN_LIST_BOUND = MAX_PAGE_SIZE;
+
+export interface CostOptions {
+  maxCost: number;
+  /** MAX_ENTITY_REPRESENTATIONS: more is refused by its own rule, so it is counted at this many. */
+  maxRepresentations: number;
+}
+
+/** How many items `field` of `parentType` may return for these (coerced) arguments; 1 if not a list. */
+export function listSize(
+  parentType: string,
+  field: GraphQLField<unknown, unknown>,
+  args: Record<string, unknown>,
+  options: Pick<CostOptions, "maxRepresentations">,
+): number {
+  if (field.args.some((a) => a.name === "first")) {
+    const first = typeof args.first === "number" ? args.first : DEFAULT_PAGE_SIZE;
+    return Math.min(Math.max(first, 0), MAX_PAGE_SIZE);
+  }
+  if (field.name === "_entities") {
+    const count = Array.isArray(args.representations) ? args.representations.length : 0;
+    return Math.min(count, options.maxRepresentations);
+  }
+  if (!isListType(getNullableType(field.type))) return 1;
+  return LIST_BOUNDS[`${parentType}.${field.name}`] ?? UNKNOWN_LIST_BOUND;
+}
+
+function estimator(options: Pick<CostOptions, "maxRepresentations">) {
+  return ({ type, field, args, childComplexity }: ComplexityEstimatorArgs): number => {
+    if (field.name.startsWith("__") || type.name.startsWith("__")) return 0;
+    const own = isCompositeType(getNamedType(field.type)) ? 2 : 1;
+    return (own + childComplexity) * listSize(type.name, field, args, options);
+  };
+}
+
+function refusal(message: string): GraphQLError {
+  // The status of the other request limits (graphql-armor's, at validation): 200 with application/json.
+  return new GraphQLError(message, { extensions: { code: "BAD_USER_INPUT" } });
+}
+
+/**
+ * The cost of one operation with its variables; null when it cannot be counted because the
+ * variables do not fit the operation (execution reports that itself, with the same graphql-js check).
+ */
+export function operationCost(
+  args: Pick<ExecutionArgs, "schema" | "document" | "variableValues" | "operationName">,
+  options: Pick<CostOptions, "maxRepresentations">,
+): number | null {
+  try {
+    return getComplexity({
+      schema: args.schema,
+      query: args.document,
+      variables: (args.variableValues ?? {}) as Record<string, unknown>,
+      operationName: args.operationName ?? undefined,
+      estimators: [estimator(options)],
+    });
+  } catch (error) {
+    if (error instanceof GraphQLError && /maximum allowed number of nodes/.test(error.message)) throw error;
+    return null;
+  }
+}
+
+function check(args: ExecutionArgs, options: CostOptions): GraphQLError | null {
+  let cost: number | null;
+  try {
+    cost = operationCost(args, options);
+  } catch (error) {
+    return refusal(`Query cost limit exceeded: ${(error as Error).message}`);
+  }
+  if (cost === null || cost <= options.maxCost) return null;
+  return refusal(
+    `Query cost limit of ${options.maxCost} exceeded, found ${cost}. A list counts once per item it may return: a paged field its \`first\` (default ${DEFAULT_PAGE_SIZE}), _entities its representations.`,
+  );
+}
+
+/** MAX_COST, checked before a query, mutation or subscription runs. */
+export function useCostLimit(options: CostOptions): Plugin {
+  return {
+    onExecute({ args, setResultAndStopExecution }) {
+      const error = check(args, options);
+      if (error) setResultAndStopExecution({ errors: [error] });
+    },
+    onSubscribe({ args, setResultAndStopExecution }) {
+      const error = check(args, options);
+      if (error) setResultAndStopExecution({ errors: [error] });
+    },
+  };
+}
