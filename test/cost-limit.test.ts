@@ -152,6 +152,12 @@ describe("MAX_COST over HTTP", () => {
       variables: { o: org.id, n: 5 },
     });
     expect(small.errors).toBeUndefined();
+    // The same document again (costs are remembered per document and per variable value).
+    const again = await app.current.gql(`query($o: ID!, $n: Int) { organization(id: $o) { ${aliases("$n")} } }`, {
+      token: org.owner.token,
+      variables: { o: org.id, n: 1000 },
+    });
+    expect(again.errors?.[0]?.message).toMatch(/cost limit of 50000 exceeded/);
   });
 
   it("refuses two nested 1000-item pages within the depth limit", async () => {
