@@ -14,16 +14,16 @@ import pg from "pg";
 export type Row = Record<string, any>;
 type Db = pg.Pool | pg.PoolClient;
 
-/** What the service says when it denies (src/permissions.ts), written out. */
+/** What the service says when it denies (src/permissions.ts, src/graphql-errors.ts), written out. */
 export const MESSAGES = {
   badHeader: "The Authorization header must be `Bearer <token>`",
   badToken: "Invalid API token",
   revoked: "API token has been revoked",
   expired: "API token has expired",
-  signIn: "You must be signed in",
+  signIn: "Sign in to do this",
   member: "Only members of this organization may see this",
   admin: "Only admins of this organization may do this",
-  entity: "You may not do this",
+  entity: "You are not allowed to do this",
   tooManyRepresentations: "At most 1000 representations per _entities call",
   invalidEmail: "input.emails.0: Invalid email address",
 } as const;
