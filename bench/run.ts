@@ -1,24 +1,29 @@
 /**
- * `npm run bench`: the benchmark of issue 6. Creates a fresh PostgreSQL database, seeds it through
- * the service's CLI and API, then drives the service and the hand-written floor (bench/floor/) with
- * wrk, each server pinned to one core and wrk to the other, and reports per workload the server's
- * CPU time per request (the main figure), requests/s, p99 latency, peak RSS, SQL statements per
- * request and the ratio to the floor. Writes bench/results/<date>.md and .json and prints the table.
+ * `npm run bench`: the benchmark of issues 6 and 13. Creates a fresh PostgreSQL database, seeds it
+ * through the service's CLI and API, then drives with wrk the service, the hand-written floor
+ * (bench/floor/) and two peers written the common way (bench/peers/yoga-sdl/: graphql-yoga with an
+ * SDL schema and resolvers on `pg`, and the same with graphql-jit), each server pinned to one core and
+ * wrk to the other, and reports per workload and server the CPU time per request (the main figure),
+ * PostgreSQL's CPU time per request, requests/s, p99 latency, peak RSS, SQL statements per request,
+ * and the service's ratio to the floor and to each peer. Writes bench/results/<date>.md and .json and
+ * prints the table.
  *
  * Environment (all optional):
  *   BENCH_DATABASE_URL  PostgreSQL server to create the throw-away database on
  *                       (default postgresql://postgres@127.0.0.1:5432/postgres)
  *   BENCH_DURATION      measured seconds per workload and server (default 12), in BENCH_ROUNDS rounds
- *                       (default 3) that alternate between the service and the floor
+ *                       (default 3) that alternate between the servers
  *   BENCH_WARMUP        seconds of each warm-up run (default 3)
  *   BENCH_ONLY          e.g. "W2" or "W1,W3": run only these workloads
+ *   BENCH_TARGETS       e.g. "service,floor": run only these servers (default
+ *                       service,floor,yoga-sdl,yoga-jit; the service seeds the database in any case)
  *   BENCH_CPU_PROF      a directory: run the timed service under `node --cpu-prof` writing there
  *   BENCH_NODE_FLAGS    extra node flags for the timed service, e.g. "--max-semi-space-size=32"
  *   BENCH_NO_WRITE      1: print the table but write no results file
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
@@ -51,7 +56,12 @@ const runId = randomBytes(4).toString("hex");
 /** `npm start`'s entry: src/ compiled by `npm run build`. */
 const SERVICE_ENTRY = "dist/server.js";
 
-type TargetName = "service" | "floor";
+const TARGET_NAMES = ["service", "floor", "yoga-sdl", "yoga-jit"] as const;
+type TargetName = (typeof TARGET_NAMES)[number];
+/** What the service is compared with: the ratios' denominators. */
+type BaselineName = Exclude<TargetName, "service">;
+/** The answers every other target's must equal byte for byte: the floor's, else the first target's. */
+const REFERENCE_ORDER: TargetName[] = ["floor", "service", "yoga-sdl", "yoga-jit"];
 
 interface Measurement {
   requests: number;
@@ -59,6 +69,9 @@ interface Measurement {
   /** The median of the rounds' CPU µs per request. */
   cpuUsPerRequest: number;
   cpuUsPerRequestRounds: number[];
+  /** PostgreSQL's CPU µs per request (all its processes), median of the rounds; absent when not visible. */
+  pgCpuUsPerRequest?: number;
+  pgCpuUsPerRequestRounds?: number[];
   requestsPerSecond: number;
   p50Ms: number;
   p99Ms: number;
@@ -68,18 +81,25 @@ interface Measurement {
   errorSample?: string;
 }
 
-interface WorkloadResult {
+interface Ratio {
+  /** The service's CPU/req ÷ this target's (medians of the rounds). */
+  ratio: number;
+  /** Round i's service CPU/req ÷ round i's CPU/req of this target. */
+  rounds: number[];
+}
+
+type WorkloadResult = Partial<Record<TargetName, Measurement>> & {
   id: WorkloadId;
   title: string;
-  service?: Measurement;
-  floor?: Measurement;
   sqlPerRequest: Partial<Record<TargetName, number>>;
+  /** The ratio to the floor (as `ratios.floor`). */
   ratio?: number;
-  /** Round i's service CPU/req ÷ round i's floor CPU/req. */
   ratioRounds?: number[];
+  /** The service's ratio to each other target of the run. */
+  ratios: Partial<Record<BaselineName, Ratio>>;
   target?: number;
   problems: string[];
-}
+};
 
 function log(message: string): void {
   process.stderr.write(`[bench] ${message}\n`);
@@ -232,6 +252,47 @@ function peakRssMb(pid: number): number {
   return kb / 1024;
 }
 
+/**
+ * PostgreSQL's CPU time so far, in microseconds: utime + stime of every process whose comm is
+ * `postgres`, plus cutime + cstime of each postmaster (a `postgres` whose parent is not one), where
+ * the times of backends that exited have gone. The difference of two readings is what PostgreSQL
+ * spent in between, backends that came and went included. Undefined when no such process is visible
+ * (a server on another machine or in another container).
+ */
+function pgCpuMicros(): number | undefined {
+  const procs = new Map<number, { ppid: number; self: number; children: number }>();
+  for (const entry of readdirSync("/proc")) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, "utf8");
+    } catch {
+      continue; // exited meanwhile
+    }
+    const open = stat.indexOf("(");
+    const close = stat.lastIndexOf(")");
+    if (stat.slice(open + 1, close) !== "postgres") continue;
+    // Fields from 3 (state) on: ppid is field 4, utime/stime 14/15, cutime/cstime 16/17.
+    const f = stat.slice(close + 2).split(" ");
+    procs.set(Number(entry), {
+      ppid: Number(f[1]),
+      self: Number(f[11]) + Number(f[12]),
+      children: Number(f[13]) + Number(f[14]),
+    });
+  }
+  if (procs.size === 0) return undefined;
+  let ticks = 0;
+  for (const p of procs.values()) ticks += p.self + (procs.has(p.ppid) ? 0 : p.children);
+  return (ticks / CLK_TCK) * 1e6;
+}
+
+/** Whether PostgreSQL's processes can be read here: a local server whose processes are visible. */
+function pgCpuVisible(): boolean {
+  const host = new URL(SERVER_URL).hostname;
+  const local = host === "" || host === "localhost" || host.startsWith("127.") || host === "[::1]";
+  return local && pgCpuMicros() !== undefined;
+}
+
 // ---- Requests.
 
 interface Answer {
@@ -328,7 +389,10 @@ async function seed(serviceUrl: string, dbUrl: string): Promise<Seeded> {
 
 // ---- Checks and SQL counts.
 
-/** Checks each target's answer against the expected one, and the service's against the floor's. */
+/**
+ * Checks each target's answer against the expected one, and each against the reference target's
+ * (the floor's when it runs) byte for byte.
+ */
 async function checkAnswers(workload: Workload, seed: Seeded, servers: Partial<Record<TargetName, Server>>) {
   const problems: Partial<Record<TargetName, string[]>> = {};
   const normalized: Partial<Record<TargetName, string>> = {};
@@ -340,11 +404,17 @@ async function checkAnswers(workload: Workload, seed: Seeded, servers: Partial<R
     problems[name] = found;
     normalized[name] = workload.normalize ? workload.normalize(answer.text, email) : answer.text;
   }
-  const mismatch =
-    normalized.service !== undefined && normalized.floor !== undefined && normalized.service !== normalized.floor
-      ? `the floor's answer differs from the service's:\n  service: ${normalized.service.slice(0, 300)}\n  floor:   ${normalized.floor.slice(0, 300)}`
-      : undefined;
-  return { problems, mismatch };
+  const reference = REFERENCE_ORDER.find((name) => normalized[name] !== undefined);
+  const expected = reference ? (normalized[reference] as string) : "";
+  const mismatches: string[] = [];
+  for (const [name, text] of Object.entries(normalized) as Array<[TargetName, string]>) {
+    if (name === reference || text === expected) continue;
+    const width = Math.max(name.length, (reference ?? "").length) + 1;
+    mismatches.push(
+      `the ${name} answer differs from the ${reference}'s:\n  ${`${reference}:`.padEnd(width)} ${expected.slice(0, 300)}\n  ${`${name}:`.padEnd(width)} ${text.slice(0, 300)}`,
+    );
+  }
+  return { problems, mismatches };
 }
 
 async function countStatements(workload: Workload, seed: Seeded, server: Server, label: string): Promise<number> {
@@ -417,19 +487,31 @@ interface Round {
   requests: number;
   seconds: number;
   cpuUs: number;
+  /** PostgreSQL's CPU time during the round; undefined when it cannot be read. */
+  pgCpuUs: number | undefined;
   p50Us: number;
   p99Us: number;
   errors: number;
   sample: string;
 }
 
-/** One measured wrk run, with the server's CPU time around it. */
-async function measuredRound(server: Server, workload: Workload, seed: Seeded, label: string, dir: string) {
+/** One measured wrk run, with the server's and PostgreSQL's CPU time around it. */
+async function measuredRound(
+  server: Server,
+  workload: Workload,
+  seed: Seeded,
+  label: string,
+  dir: string,
+  pg: boolean,
+): Promise<Round> {
+  const pgBefore = pg ? pgCpuMicros() : undefined;
   const before = cpuMicros(server.pid);
   const run = await runWrk(server, workload, seed, DURATION_S / ROUNDS, label, dir);
   const cpuUs = cpuMicros(server.pid) - before;
+  const pgAfter = pg ? pgCpuMicros() : undefined;
+  const pgCpuUs = pgBefore !== undefined && pgAfter !== undefined ? pgAfter - pgBefore : undefined;
   const errors = run.socketErrors + run.non2xx + run.wrongBody;
-  return { ...run, seconds: run.durationUs / 1e6, cpuUs, errors } satisfies Round;
+  return { ...run, seconds: run.durationUs / 1e6, cpuUs, pgCpuUs, errors };
 }
 
 function median(values: number[]): number {
@@ -443,11 +525,20 @@ function summarize(server: Server, rounds: Round[]): Measurement {
   const seconds = rounds.reduce((n, r) => n + r.seconds, 0);
   const errors = rounds.reduce((n, r) => n + r.errors, 0);
   const perRound = rounds.map((r) => r.cpuUs / Math.max(1, r.requests));
+  const pgPerRound = rounds.every((r) => r.pgCpuUs !== undefined)
+    ? rounds.map((r) => (r.pgCpuUs as number) / Math.max(1, r.requests))
+    : undefined;
   return {
     requests,
     seconds: round(seconds, 2),
     cpuUsPerRequest: round(median(perRound), 1),
     cpuUsPerRequestRounds: perRound.map((v) => round(v, 1)),
+    ...(pgPerRound
+      ? {
+          pgCpuUsPerRequest: round(median(pgPerRound), 1),
+          pgCpuUsPerRequestRounds: pgPerRound.map((v) => round(v, 1)),
+        }
+      : {}),
     requestsPerSecond: round(requests / seconds, 0),
     p50Ms: round(median(rounds.map((r) => r.p50Us)) / 1000, 2),
     p99Ms: round(median(rounds.map((r) => r.p99Us)) / 1000, 2),
@@ -458,15 +549,15 @@ function summarize(server: Server, rounds: Round[]): Measurement {
 }
 
 /**
- * Warms each server up, then alternates their measured rounds (service, floor, service, ...): a
- * change in the machine's load during the workload then weighs on both alike.
+ * Warms each server up, then alternates their measured rounds (service, floor, yoga-sdl, yoga-jit,
+ * service, ...): a change in the machine's load during the workload then weighs on all alike.
  */
-async function measure(servers: Server[], workload: Workload, seed: Seeded, dir: string) {
+async function measure(servers: Server[], workload: Workload, seed: Seeded, dir: string, pg: boolean) {
   for (const server of servers) await runWrk(server, workload, seed, WARMUP_S, `${server.name}-warm`, dir);
   const rounds = new Map<Server, Round[]>(servers.map((s) => [s, []]));
   for (let i = 0; i < ROUNDS; i++) {
     for (const server of servers) {
-      rounds.get(server)?.push(await measuredRound(server, workload, seed, `${server.name}-run${i}`, dir));
+      rounds.get(server)?.push(await measuredRound(server, workload, seed, `${server.name}-run${i}`, dir, pg));
     }
   }
   return new Map(servers.map((server) => [server.name as TargetName, summarize(server, rounds.get(server) ?? [])]));
@@ -515,9 +606,15 @@ interface Report {
     connections: number;
     serverCpu: string;
     wrkCpu: string;
+    /** The servers of the run, in the order of the rounds and of the table's cells. */
+    targets: TargetName[];
+    /** Whether PostgreSQL's CPU time was read (a local server whose processes are visible). */
+    pgCpu: boolean;
   };
   loadAtStart: string;
   loadAtEnd: string;
+  /** PostgreSQL's CPU µs per second with every timed server up and no load, over a few seconds. */
+  pgIdleUsPerSecond?: number;
   totalSeconds: number;
   workloads: WorkloadResult[];
 }
@@ -526,47 +623,94 @@ function fmt(value: number | undefined, digits = 0): string {
   return value === undefined ? "–" : value.toFixed(digits);
 }
 
-function pair(a: number | undefined, b: number | undefined, digits = 0): string {
-  return `${fmt(a, digits)} / ${fmt(b, digits)}`;
+/** One figure per target, "a / b / c"; a count with a fraction gets one decimal. */
+function cells(values: Array<number | undefined>, digits = 0): string {
+  return values
+    .map((v) => fmt(v, digits === -1 ? (v !== undefined && !Number.isInteger(v) ? 1 : 0) : digits))
+    .join(" / ");
+}
+
+function ratioCell(r: Ratio | undefined): string {
+  if (!r) return "–";
+  const range = r.rounds.length ? ` (${Math.min(...r.rounds).toFixed(1)}–${Math.max(...r.rounds).toFixed(1)})` : "";
+  return `**${r.ratio.toFixed(2)}×**${range}`;
 }
 
 function markdown(report: Report): string {
+  const { targets, pgCpu } = report.settings;
+  const baselines = targets.includes("service") ? targets.filter((t): t is BaselineName => t !== "service") : [];
+  const showTarget = baselines.includes("floor");
+  const header = [
+    "workload",
+    "CPU µs/req",
+    ...(pgCpu ? ["PG CPU µs/req"] : []),
+    ...baselines.flatMap((b) =>
+      b === "floor" ? ["ratio to floor", ...(showTarget ? ["target"] : [])] : [`ratio to ${b}`],
+    ),
+    "req/s",
+    "p99 ms",
+    "peak RSS MB",
+    "SQL/req",
+    "errors",
+  ];
   const rows = report.workloads.map((w) => {
-    const range = w.ratioRounds?.length
-      ? ` (${Math.min(...w.ratioRounds).toFixed(1)}–${Math.max(...w.ratioRounds).toFixed(1)})`
-      : "";
-    const ratio = w.ratio === undefined ? "–" : `**${w.ratio.toFixed(2)}×**${range}`;
-    const target = w.target ? `≤ ${w.target}×` : "";
-    const errors = `${(w.service?.errors ?? 0) + (w.floor?.errors ?? 0)}${w.problems.length ? " ⚠" : ""}`;
-    return `| ${w.id} | ${pair(w.service?.cpuUsPerRequest, w.floor?.cpuUsPerRequest)} | ${ratio} | ${target} | ${pair(
-      w.service?.requestsPerSecond,
-      w.floor?.requestsPerSecond,
-    )} | ${pair(w.service?.p99Ms, w.floor?.p99Ms, 1)} | ${pair(w.service?.peakRssMb, w.floor?.peakRssMb)} | ${pair(
-      w.sqlPerRequest.service,
-      w.sqlPerRequest.floor,
-      w.sqlPerRequest.service !== undefined && !Number.isInteger(w.sqlPerRequest.service) ? 1 : 0,
-    )} | ${errors} |`;
+    const of = (pick: (m: Measurement) => number | undefined) => targets.map((t) => (w[t] ? pick(w[t]) : undefined));
+    const errors = `${targets.reduce((n, t) => n + (w[t]?.errors ?? 0), 0)}${w.problems.length ? " ⚠" : ""}`;
+    const row = [
+      w.id,
+      cells(of((m) => m.cpuUsPerRequest)),
+      ...(pgCpu ? [cells(of((m) => m.pgCpuUsPerRequest))] : []),
+      ...baselines.flatMap((b) =>
+        b === "floor"
+          ? [ratioCell(w.ratios.floor), ...(showTarget ? [w.target ? `≤ ${w.target}×` : ""] : [])]
+          : [ratioCell(w.ratios[b])],
+      ),
+      cells(of((m) => m.requestsPerSecond)),
+      cells(
+        of((m) => m.p99Ms),
+        1,
+      ),
+      cells(of((m) => m.peakRssMb)),
+      cells(
+        targets.map((t) => w.sqlPerRequest[t]),
+        -1,
+      ),
+      errors,
+    ];
+    return `| ${row.join(" | ")} |`;
   });
   const problems = report.workloads.flatMap((w) => w.problems.map((p) => `- ${w.id}: ${p}`));
+  const order = targets.join(" / ");
   return [
     `# Benchmark ${report.date}`,
     "",
-    `\`npm run bench\` on commit ${report.commit}, Node ${report.node}, ${report.cpu}. Server pinned to CPU ${report.settings.serverCpu}, ` +
+    `\`npm run bench\` on commit ${report.commit}, Node ${report.node}, ${report.cpu}. Servers pinned to CPU ${report.settings.serverCpu}, ` +
       `wrk to CPU ${report.settings.wrkCpu} (\`wrk -t1 -c${report.settings.connections}\`). Per workload: ${report.settings.warmupS} s warm-up ` +
       `of each server, then ${report.settings.rounds} measured rounds of ${report.settings.durationS / report.settings.rounds} s ` +
-      `alternating service and floor. Took ${Math.round(report.totalSeconds)} s.`,
+      `alternating ${targets.join(", ")}. Took ${Math.round(report.totalSeconds)} s.`,
     "",
-    `Machine load at start: \`${report.loadAtStart}\`; at end: \`${report.loadAtEnd}\`.`,
+    `Machine load at start: \`${report.loadAtStart}\`; at end: \`${report.loadAtEnd}\`.` +
+      (report.pgIdleUsPerSecond !== undefined
+        ? ` PostgreSQL idle (servers up, no load): ${Math.round(report.pgIdleUsPerSecond)} µs CPU/s.`
+        : ""),
     "",
-    "Each cell is service / floor. CPU µs/req: utime+stime of the server process during a measured round ÷ requests " +
-      "completed, median of the rounds (the main figure); ratio: service CPU/req ÷ floor CPU/req, with the range " +
-      "of the rounds' ratios; target: issue 6's. p99: median of the rounds. " +
-      "Peak RSS: VmHWM after the workload. SQL/req: from separate counting runs (the service's Prisma query " +
-      "events do not include BEGIN; the floor counts every statement, BEGIN and COMMIT included). errors: " +
-      "non-2xx answers, socket errors and answers without the expected content, in the measured runs.",
+    `Each cell with several figures is ${order}. Targets: service (\`npm start\`'s build); floor (bench/floor/, ` +
+      "node:http and `pg` by hand); yoga-sdl (bench/peers/yoga-sdl/: graphql-yoga, an SDL schema, resolvers on `pg` " +
+      "with the floor's SQL); yoga-jit (the same through graphql-jit). CPU µs/req: utime+stime of the server process " +
+      "during a measured round ÷ requests completed, median of the rounds (the main figure). " +
+      (pgCpu
+        ? "PG CPU µs/req: utime+stime of every `postgres` process (and the postmaster's cutime+cstime, for backends " +
+          "that exited) during the same round ÷ its requests, median of the rounds; it includes whatever else the " +
+          "PostgreSQL server did meanwhile (other databases, the idle servers' background work). "
+        : "") +
+      "ratio to X: the service's CPU/req ÷ X's, with the range of the rounds' ratios; target: issue 6's, to the floor. " +
+      "p99: median of the rounds. Peak RSS: VmHWM after the workload. SQL/req: from separate counting runs (the " +
+      "service's Prisma query events do not include BEGIN; the floor and the peers count every statement, BEGIN and " +
+      "COMMIT included). errors: non-2xx answers, socket errors and answers without the expected content, in the " +
+      "measured runs, all targets.",
     "",
-    "| workload | CPU µs/req | ratio to floor | target | req/s | p99 ms | peak RSS MB | SQL/req | errors |",
-    "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    `| ${header.join(" | ")} |`,
+    `| ${header.map(() => "---").join(" | ")} |`,
     ...rows,
     "",
     ...report.workloads.map((w) => `- ${w.id}: ${w.title}`),
@@ -577,14 +721,39 @@ function markdown(report: Report): string {
 
 // ---- Main.
 
+function selectedTargets(): TargetName[] {
+  const named = env.BENCH_TARGETS?.split(",")
+    .map((s) => s.trim().toLowerCase())
+    .filter(Boolean);
+  if (!named?.length) return [...TARGET_NAMES];
+  const unknown = named.filter((n) => !(TARGET_NAMES as readonly string[]).includes(n));
+  if (unknown.length)
+    throw new Error(`BENCH_TARGETS: unknown ${unknown.join(", ")} (known: ${TARGET_NAMES.join(", ")})`);
+  return TARGET_NAMES.filter((t) => named.includes(t));
+}
+
+/** PostgreSQL's CPU µs per second over `seconds` of no load. */
+async function pgIdleRate(seconds: number): Promise<number | undefined> {
+  const before = pgCpuMicros();
+  const start = process.hrtime.bigint();
+  await new Promise((r) => setTimeout(r, seconds * 1000));
+  const after = pgCpuMicros();
+  const elapsed = Number(process.hrtime.bigint() - start) / 1e9;
+  return before !== undefined && after !== undefined ? round((after - before) / elapsed, 0) : undefined;
+}
+
 async function main(): Promise<number> {
   const started = Date.now();
   ensureTools();
   if (!multiCore) log("only one CPU: server and wrk share it; figures will not compare with 2-core runs");
   const only = env.BENCH_ONLY?.split(",").map((s) => s.trim().toUpperCase());
   const workloads = WORKLOADS.filter((w) => !only || only.includes(w.id));
+  const targets = selectedTargets();
+  const pgCpu = pgCpuVisible();
+  if (!pgCpu) log("PostgreSQL's processes are not visible here: no PG CPU column");
   const loadAtStart = loadLine();
   log(`load: ${loadAtStart}`);
+  log(`targets: ${targets.join(", ")}`);
 
   const dbName = `igw_bench_${runId}`;
   const dbUrl = databaseUrl(dbName);
@@ -622,15 +791,31 @@ async function main(): Promise<number> {
       INVITE_RATE_LIMIT: "10000000",
     };
     const floorEnv = { DATABASE_URL: dbUrl, INVITE_RATE_LIMIT: "10000000", INVITE_TTL_MS: String(7 * 86_400_000) };
+    /** The servers other than the service: the floor and the peers (which share the floor's SQL). */
+    const others: Record<BaselineName, { script: string; env: Record<string, string> }> = {
+      floor: { script: "bench/floor/server.ts", env: floorEnv },
+      "yoga-sdl": { script: "bench/peers/yoga-sdl/server.ts", env: floorEnv },
+      "yoga-jit": { script: "bench/peers/yoga-sdl/server.ts", env: { ...floorEnv, PEER_JIT: "1" } },
+    };
 
     // Phase 1: seed, check every answer, count SQL statements (the service with BENCH_COUNT_SQL=1).
-    // The service as `npm start` runs it: compiled to dist/ first (`npm run build`).
+    // The service as `npm start` runs it: compiled to dist/ first (`npm run build`). It seeds the
+    // database whether or not it is a target of the run.
     log("building the service: npm run build");
     execFileSync("npm", ["run", "build", "--silent"], { cwd: root, stdio: ["ignore", "inherit", "inherit"] });
     const counting = await startServer("service", SERVICE_ENTRY, { ...serviceEnv, BENCH_COUNT_SQL: "1" });
     servers.push(counting);
-    const floor = await startServer("floor", "bench/floor/server.ts", floorEnv);
-    servers.push(floor);
+    const running: Partial<Record<TargetName, Server>> = {};
+    for (const name of targets) {
+      if (name === "service") continue;
+      const server = await startServer(name, others[name].script, others[name].env);
+      servers.push(server);
+      running[name] = server;
+    }
+    const checked: Partial<Record<TargetName, Server>> = {
+      ...(targets.includes("service") ? { service: counting } : {}),
+      ...running,
+    };
     log("seeding: 1 admin (CLI), 50 organizations, 60 invites (API)");
     const seeded = await seed(counting.url, dbUrl);
 
@@ -640,52 +825,78 @@ async function main(): Promise<number> {
         id: workload.id,
         title: workload.title,
         sqlPerRequest: {},
+        ratios: {},
         problems: [],
         ...(TARGETS[workload.id] ? { target: TARGETS[workload.id] } : {}),
       };
-      const { problems, mismatch } = await checkAnswers(workload, seeded, { service: counting, floor });
+      const { problems, mismatches } = await checkAnswers(workload, seeded, checked);
       for (const [name, found] of Object.entries(problems)) {
         if (found.length) result.problems.push(`${name} answer is wrong: ${found.join("; ")}`);
       }
-      if (mismatch) result.problems.push(mismatch);
-      result.sqlPerRequest.service = await countStatements(workload, seeded, counting, "sql-service");
-      result.sqlPerRequest.floor = await countStatements(workload, seeded, floor, "sql-floor");
+      result.problems.push(...mismatches);
+      for (const name of targets) {
+        const server = checked[name] as Server;
+        result.sqlPerRequest[name] = await countStatements(workload, seeded, server, `sql-${name}`);
+      }
       log(
-        `${workload.id}: answers ${result.problems.length ? "WRONG" : "ok"}, SQL/req ${pair(result.sqlPerRequest.service, result.sqlPerRequest.floor, 1)}`,
+        `${workload.id}: answers ${result.problems.length ? "WRONG" : "ok"}, SQL/req ${cells(
+          targets.map((t) => result.sqlPerRequest[t]),
+          1,
+        )} (${targets.join(" / ")})`,
       );
       results.push(result);
     }
     await counting.stop();
     servers.splice(servers.indexOf(counting), 1);
 
-    // Phase 2: the timed runs, without SQL counting; service then floor for each workload.
+    // Phase 2: the timed runs, without SQL counting; the targets in turn for each workload.
     const profileDir = env.BENCH_CPU_PROF ? path.resolve(env.BENCH_CPU_PROF) : undefined;
     if (profileDir) mkdirSync(profileDir, { recursive: true });
-    const service = await startServer("service", SERVICE_ENTRY, serviceEnv, [
-      ...(env.BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? []),
-      ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []),
-    ]);
-    servers.push(service);
+    if (targets.includes("service")) {
+      const service = await startServer("service", SERVICE_ENTRY, serviceEnv, [
+        ...(env.BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? []),
+        ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []),
+      ]);
+      servers.push(service);
+      running.service = service;
+    }
+    const pgIdleUsPerSecond = pgCpu ? await pgIdleRate(3) : undefined;
+    if (pgIdleUsPerSecond !== undefined) log(`PostgreSQL idle with the servers up: ${pgIdleUsPerSecond} µs CPU/s`);
     for (const workload of workloads) {
       const result = results.find((r) => r.id === workload.id) as WorkloadResult;
-      const { problems } = await checkAnswers(workload, seeded, { service });
-      if (problems.service?.length)
-        result.problems.push(`timed service answer is wrong: ${problems.service.join("; ")}`);
-      const timed = [service, floor].filter(
-        (server) => !result.problems.some((p) => p.startsWith(`${server.name} answer is wrong`)),
-      );
+      if (running.service) {
+        const { problems } = await checkAnswers(workload, seeded, { service: running.service });
+        if (problems.service?.length)
+          result.problems.push(`timed service answer is wrong: ${problems.service.join("; ")}`);
+      }
+      const timed = targets
+        .map((name) => running[name] as Server)
+        .filter((server) => !result.problems.some((p) => p.startsWith(`${server.name} answer is wrong`)));
       log(`${workload.id}: ${WARMUP_S} s warm-up each, then ${ROUNDS} × ${DURATION_S / ROUNDS} s alternating`);
-      for (const [name, m] of await measure(timed, workload, seeded, tmp)) {
+      for (const [name, m] of await measure(timed, workload, seeded, tmp, pgCpu)) {
         result[name] = m;
         if (m.errors > 0) result.problems.push(`${name}: ${m.errors} failed requests, e.g. ${m.errorSample}`);
       }
-      if (result.service && result.floor) {
-        const floorRounds = result.floor.cpuUsPerRequestRounds;
-        result.ratio = round(result.service.cpuUsPerRequest / result.floor.cpuUsPerRequest, 2);
-        result.ratioRounds = result.service.cpuUsPerRequestRounds.map((v, i) => round(v / (floorRounds[i] ?? v), 2));
+      const service = result.service;
+      for (const name of targets) {
+        if (name === "service") continue;
+        const other = result[name];
+        if (!service || !other) continue;
+        const rounds = other.cpuUsPerRequestRounds;
+        result.ratios[name] = {
+          ratio: round(service.cpuUsPerRequest / other.cpuUsPerRequest, 2),
+          rounds: service.cpuUsPerRequestRounds.map((v, i) => round(v / (rounds[i] ?? v), 2)),
+        };
       }
+      if (result.ratios.floor) {
+        result.ratio = result.ratios.floor.ratio;
+        result.ratioRounds = result.ratios.floor.rounds;
+      }
+      const ratios = Object.entries(result.ratios).map(([name, r]) => `${fmt(r.ratio, 2)} to ${name}`);
       log(
-        `${workload.id}: CPU µs/req ${pair(result.service?.cpuUsPerRequest, result.floor?.cpuUsPerRequest, 1)}, ratio ${fmt(result.ratio, 2)}`,
+        `${workload.id}: CPU µs/req ${cells(targets.map((t) => result[t]?.cpuUsPerRequest))}` +
+          (pgCpu ? `, PG ${cells(targets.map((t) => result[t]?.pgCpuUsPerRequest))}` : "") +
+          (ratios.length ? `; service ${ratios.join(", ")}` : ""),
       );
     }
     await stopAll();
@@ -702,9 +913,12 @@ async function main(): Promise<number> {
         connections: CONNECTIONS,
         serverCpu: SERVER_CPU,
         wrkCpu: WRK_CPU,
+        targets,
+        pgCpu,
       },
       loadAtStart,
       loadAtEnd: loadLine(),
+      ...(pgIdleUsPerSecond !== undefined ? { pgIdleUsPerSecond } : {}),
       totalSeconds: round((Date.now() - started) / 1000, 0),
       workloads: results,
     };
