@@ -20,6 +20,7 @@ import { applyPermissions } from "./permissions.js";
 import { addressKey, callerKey, createRequestRateLimiter, type RequestRateLimiter } from "./rate-limit.js";
 import { isRestPath, isRestTwinRequest, restErrorResponse, restRequestOf, useRestTwin } from "./rest/handler.js";
 import { schema } from "./schema/index.js";
+import { useSubscriptionLimit } from "./subscription-limit.js";
 import { useTracing } from "./tracing.js";
 
 /**
@@ -381,6 +382,7 @@ export function createGraphQLHandler({ db, config, logger, authCache, events, me
       ...(config.tracing.enabled ? [useTracing()] : []),
       // Before the REST twin: a /v1 request is counted (and refused) like any other, once.
       ...(rateLimiter ? [useRequestRateLimit(rateLimiter, config.trustProxy, authenticate)] : []),
+      useSubscriptionLimit(config.limits.subscriptionsPerCaller),
       // GitBook's REST operations under /v1, each run as a GraphQL request through this instance.
       useRestTwin(
         () => async (request, serverContext) => yoga.fetch(request, serverContext as Record<string, unknown>),
