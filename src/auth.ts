@@ -46,6 +46,26 @@ export async function viewerFromRequest(
   return result.viewer;
 }
 
+/** The viewer of a request, authenticated at most once per request (see createAuthenticator). */
+export type Authenticate = (request: Request) => Promise<Viewer | null>;
+
+/**
+ * viewerFromRequest, memoized per Request: the request rate limit (src/yoga.ts), which must know
+ * whether a token verifies, and the context factory share one lookup and one answer (a rejection
+ * is the same error both times).
+ */
+export function createAuthenticator(db: PrismaClient, verifyJwt: JwtVerifier | null, cache?: AuthCache): Authenticate {
+  const viewers = new WeakMap<Request, Promise<Viewer | null>>();
+  return (request) => {
+    let viewer = viewers.get(request);
+    if (!viewer) {
+      viewer = viewerFromRequest(db, request, verifyJwt, cache);
+      viewers.set(request, viewer);
+    }
+    return viewer;
+  };
+}
+
 /**
  * API token hash -> viewer, for a few seconds (AUTH_CACHE_TTL, default 5 s), at most `maxEntries`
  * (least recently used first out). Only accepted tokens are kept, never past their own expiry.

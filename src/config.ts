@@ -125,6 +125,7 @@ const EnvSchema = z.object({
   OUTBOX_POLL_INTERVAL: shortDuration("1s"),
   OUTBOX_RETENTION: duration("7d"),
   SUBSCRIPTION_RECHECK_INTERVAL: shortDuration("60s"),
+  MAX_SUBSCRIPTIONS_PER_CALLER: int(20, 1, 100_000),
   WEBHOOK_URL: z.url({ protocol: /^https?$/, message: "must be an http:// or https:// URL" }).optional(),
   WEBHOOK_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
   WEBHOOK_MAX_ATTEMPTS: int(10, 1, 1000),
@@ -186,6 +187,8 @@ export interface Config {
     cost: number;
     entityRepresentations: number;
     bodyBytes: number;
+    /** Subscriptions one caller (user) may hold open at once, per process. */
+    subscriptionsPerCaller: number;
   };
   /** Requests a minute per caller (0: off), counted in Redis when `redisUrl` is set. */
   rateLimit: { perMinute: number; redisUrl: string | null; keyPrefix: string };
@@ -300,6 +303,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       cost: e.MAX_COST,
       entityRepresentations: e.MAX_ENTITY_REPRESENTATIONS,
       bodyBytes: e.MAX_BODY_BYTES,
+      subscriptionsPerCaller: e.MAX_SUBSCRIPTIONS_PER_CALLER,
     },
     benchCountSql: e.BENCH_COUNT_SQL,
     metrics: {

@@ -19,6 +19,14 @@ export function forbidden(message = "You are not allowed to do this"): GraphQLEr
   return new GraphQLError(message, { extensions: { code: "FORBIDDEN" } });
 }
 
+/** The caller holds MAX_SUBSCRIPTIONS_PER_CALLER open subscriptions already (src/subscription-limit.ts). */
+export function tooManySubscriptions(limit: number): GraphQLError {
+  return new GraphQLError(
+    `Too many subscriptions: at most ${limit} open at once for one caller. Close one to open another.`,
+    { extensions: { code: "TOO_MANY_SUBSCRIPTIONS", http: { status: 429 } } },
+  );
+}
+
 /** The caller's mistake; `at` is an error it replaces, whose path and locations it keeps. */
 export function badUserInput(message: string, at?: GraphQLError): GraphQLError {
   return new GraphQLError(message, {

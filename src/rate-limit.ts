@@ -91,9 +91,12 @@ export function createRequestRateLimiter(config: Config, logger: Logger): Reques
 }
 
 /**
- * Who a request counts against: its bearer token when it has one (a fingerprint, never the token
- * itself: the key is stored in Redis), else its client address. Counting before authentication
- * means a flood of one bad token is limited too, without a database round trip.
+ * Who a request counts against before it is authenticated: its bearer token when it has one (a
+ * fingerprint, never the token itself: the key is stored in Redis), else its client address
+ * (addressKey). Counting a token before it is looked up means a flood of one token, valid or not,
+ * is refused past the limit without a database round trip. A token is a caller of its own only if
+ * it verifies: one that fails counts against the address as well (src/yoga.ts useRequestRateLimit),
+ * so a fresh random token per request is no fresh budget.
  *
  * The token is read by src/auth.ts's bearerToken (scheme in any case, any whitespace around it), so
  * that `bearer T`, `Bearer  T` and `Bearer T` share one count: keyed on the raw header, each
@@ -103,5 +106,10 @@ export function createRequestRateLimiter(config: Config, logger: Logger): Reques
 export function callerKey(request: Request, clientAddress: string | undefined): string {
   const token = bearerToken(request.headers.get("authorization"));
   if (token) return `cred:${createHash("sha256").update(token, "utf8").digest("base64url").slice(0, 32)}`;
+  return addressKey(clientAddress);
+}
+
+/** The count of a client address: its anonymous requests and those whose credential failed. */
+export function addressKey(clientAddress: string | undefined): string {
   return `addr:${clientAddress ?? "unknown"}`;
 }

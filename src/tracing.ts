@@ -53,10 +53,11 @@ const HEADERS: TextMapGetter<Headers> = {
  * - `POST /graphql` (SERVER): the whole HTTP request, child of an incoming W3C `traceparent`;
  *   `http.request.method`, `http.response.status_code`, `igw.request_id`;
  * - `query Viewer` (the operation's type and name; `graphql.operation` until known): parsing,
- *   validation, the context (authentication) and execution; `graphql.operation.type` and `.name`;
+ *   validation, the context and execution; `graphql.operation.type` and `.name`;
  *   status ERROR with `graphql.error.codes` when top-level errors came back;
  * - Prisma's spans (`prisma:client:operation`, `prisma:client:db_query`, ...) below it, through the
- *   active context.
+ *   active context; the token lookup under the HTTP span (the request rate limit authenticates a
+ *   bearer token before the operation starts; the context reuses its answer).
  * No document, variables or error messages go into spans (they may hold invite ids and link secrets).
  */
 /**

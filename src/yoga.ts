@@ -3,7 +3,7 @@ import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import { PothosValidationError } from "@pothos/core";
 import { GraphQLError, Kind, NoSchemaIntrospectionCustomRule } from "graphql";
 import { createYoga, maskError, type Plugin, type YogaServerInstance } from "graphql-yoga";
-import { type AuthCache, viewerFromRequest } from "./auth.js";
+import { type AuthCache, type Authenticate, bearerToken, createAuthenticator } from "./auth.js";
 import type { Context } from "./builder.js";
 import type { Config } from "./config.js";
 import { useCostLimit } from "./cost-limit.js";
@@ -18,9 +18,10 @@ import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
 import { createObservability } from "./observability.js";
 import { applyPermissions } from "./permissions.js";
-import { callerKey, createRequestRateLimiter, type RequestRateLimiter } from "./rate-limit.js";
-import { isRestPath, isRestTwinRequest, restErrorResponse, useRestTwin } from "./rest/handler.js";
+import { addressKey, callerKey, createRequestRateLimiter, type RequestRateLimiter } from "./rate-limit.js";
+import { isRestPath, isRestTwinRequest, restErrorResponse, restRequestOf, useRestTwin } from "./rest/handler.js";
 import { schema } from "./schema/index.js";
+import { useSubscriptionLimit } from "./subscription-limit.js";
 import { useTracing } from "./tracing.js";
 
 /**
@@ -206,18 +207,38 @@ function clientAddress(request: Request, serverContext: unknown, trustProxy: boo
   return (serverContext as { req?: { socket?: { remoteAddress?: string } } } | undefined)?.req?.socket?.remoteAddress;
 }
 
+/** Whether authenticating the request failed because its credential did not verify (not a crash). */
+function failsVerification(viewer: Promise<unknown>): Promise<boolean> {
+  return viewer.then(
+    () => false,
+    (error: unknown) => error instanceof GraphQLError && error.extensions.code === "UNAUTHENTICATED",
+  );
+}
+
 /**
- * RATE_LIMIT_PER_MINUTE per caller, checked before anything else of the request is done. Past it:
- * HTTP 429 with Retry-After and a GraphQL error whose extensions.code is RATE_LIMITED; under /v1,
- * the same status and headers with the REST twin's error body. Every request Yoga gets counts once:
- * a /v1 request as itself (whether the twin answers it alone, a 404 or the OpenAPI document, or runs
- * GraphQL), and the GraphQL request the twin then makes not again.
+ * RATE_LIMIT_PER_MINUTE per caller, checked before anything else of the request is done. A caller is
+ * a valid credential, or the client address. A request with a bearer token counts against that
+ * token (callerKey: a token sent again and again is refused past the limit without a lookup) and is
+ * then authenticated (once: the context factory reuses the answer); a token that fails verification
+ * counts against the address as well, so fresh random tokens share the address's budget, and past it
+ * are refused. A valid token never counts against, nor waits on, its address's budget: behind a
+ * shared proxy, bad tokens cannot lock out the callers whose tokens are valid.
+ *
+ * Past the limit: HTTP 429 with Retry-After and a GraphQL error whose extensions.code is
+ * RATE_LIMITED; under /v1, the same status and headers with the REST twin's error body. Every request
+ * Yoga gets counts once: a /v1 request as itself (whether the twin answers it alone, a 404 or the
+ * OpenAPI document, or runs GraphQL), and the GraphQL request the twin then makes not again.
  */
-function useRequestRateLimit(limiter: RequestRateLimiter, trustProxy: boolean): Plugin {
+function useRequestRateLimit(limiter: RequestRateLimiter, trustProxy: boolean, authenticate: Authenticate): Plugin {
   return {
     async onRequest({ request, url, serverContext, endResponse, fetchAPI }) {
       if (isRestTwinRequest(request)) return;
-      const decision = await limiter.check(callerKey(request, clientAddress(request, serverContext, trustProxy)));
+      const address = clientAddress(request, serverContext, trustProxy);
+      let decision = await limiter.check(callerKey(request, address));
+      const token = bearerToken(request.headers.get("authorization"));
+      if (decision.allowed && token && (await failsVerification(authenticate(request)))) {
+        decision = await limiter.check(addressKey(address));
+      }
       if (decision.allowed) return;
       const retryAfter = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
       const message = `Too many requests: at most ${decision.limit} a minute for one caller. Retry after ${retryAfter} s.`;
@@ -278,6 +299,7 @@ export function createGraphQLHandler({ db, config, logger, authCache, events, me
     willMask: (error) => maskWithInputErrors(error, "Unexpected error.") !== error,
   });
   const rateLimiter = createRequestRateLimiter(config, logger);
+  const authenticate = createAuthenticator(db, verifyJwt, authCache);
   const yoga: Yoga = createYoga<Record<string, unknown>, Context>({
     schema,
     graphqlEndpoint: "/graphql",
@@ -316,9 +338,10 @@ export function createGraphQLHandler({ db, config, logger, authCache, events, me
         if (!observability.logged(err)) logger.error({ err }, String(args[0]));
       },
     },
-    // Built once per request: authenticate once; shield rules and resolvers reuse it.
+    // Built once per request: authenticate once (the rate limit may have already: the same answer);
+    // shield rules and resolvers reuse it. A /v1 request's GraphQL request is its /v1 request's.
     context: async ({ request }): Promise<Context> => {
-      const viewer = await viewerFromRequest(db, request, verifyJwt, authCache);
+      const viewer = await authenticate(restRequestOf(request) ?? request);
       const now = new Date();
       const scope = observability.scope(request);
       return {
@@ -354,7 +377,8 @@ export function createGraphQLHandler({ db, config, logger, authCache, events, me
       observability.plugin,
       ...(config.tracing.enabled ? [useTracing()] : []),
       // Before the REST twin: a /v1 request is counted (and refused) like any other, once.
-      ...(rateLimiter ? [useRequestRateLimit(rateLimiter, config.trustProxy)] : []),
+      ...(rateLimiter ? [useRequestRateLimit(rateLimiter, config.trustProxy, authenticate)] : []),
+      useSubscriptionLimit(config.limits.subscriptionsPerCaller),
       // GitBook's REST operations under /v1, each run as a GraphQL request through this instance.
       useRestTwin(
         () => async (request, serverContext) => yoga.fetch(request, serverContext as Record<string, unknown>),

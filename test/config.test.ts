@@ -16,7 +16,9 @@ describe("configuration", () => {
       inviteRateLimit: 1000,
       rateLimit: { perMinute: 1200, redisUrl: null, keyPrefix: "invites-gateway" },
       trustProxy: false,
+      limits: { subscriptionsPerCaller: 20 },
     });
+    expect(loadConfig({ MAX_SUBSCRIPTIONS_PER_CALLER: "3" }).limits.subscriptionsPerCaller).toBe(3);
   });
 
   it("events: no webhooks by default; WEBHOOK_URL needs WEBHOOK_SECRET; short durations in ms", () => {
@@ -95,6 +97,8 @@ describe("configuration", () => {
     [{ REDIS_URL: "http://127.0.0.1:6379" }, "REDIS_URL"],
     [{ REDIS_KEY_PREFIX: "a b" }, "REDIS_KEY_PREFIX"],
     [{ TRUST_PROXY: "sometimes" }, "TRUST_PROXY"],
+    [{ MAX_SUBSCRIPTIONS_PER_CALLER: "0" }, "MAX_SUBSCRIPTIONS_PER_CALLER"],
+    [{ MAX_SUBSCRIPTIONS_PER_CALLER: "many" }, "MAX_SUBSCRIPTIONS_PER_CALLER"],
   ])("rejects %j naming %s in one line", (env, name) => {
     expect(() => loadConfig(env)).toThrow(ConfigError);
     try {

@@ -23,13 +23,9 @@ import { type RunningServer, startServer } from "../src/server.js";
 import { createGraphQLHandler } from "../src/yoga.js";
 import { createTestApp, type TestApp, uniqueEmail, useTestApp } from "./helpers/app.js";
 import { DB_KINDS, openTestDatabase, type TestDatabase } from "./helpers/db.js";
+import { subscribe } from "./helpers/sse.js";
 import { until } from "./helpers/wait.js";
 
-const SUBSCRIBE = /* GraphQL */ `
-  subscription ($o: ID!) {
-    organizationEvents(organizationId: $o) { id action targetId createdAt actor { id } }
-  }
-`;
 const INVITE = /* GraphQL */ `
   mutation ($o: ID!, $emails: [String!]!) {
     inviteUsersToOrganization(organizationId: $o, input: { emails: $emails }) {
@@ -44,60 +40,6 @@ const CREATE_LINK = /* GraphQL */ `
     }
   }
 `;
-
-interface SseMessage {
-  event: string;
-  data: any;
-}
-
-/** A subscription over SSE: `fetch` with `accept: text/event-stream`, read message by message. */
-async function subscribe(baseUrl: string, token: string | null, organizationId: string) {
-  const controller = new AbortController();
-  const headers: Record<string, string> = { accept: "text/event-stream", "content-type": "application/json" };
-  if (token) headers.authorization = `Bearer ${token}`;
-  const response = await fetch(`${baseUrl}/graphql`, {
-    method: "POST",
-    headers,
-    body: JSON.stringify({ query: SUBSCRIBE, variables: { o: organizationId } }),
-    signal: controller.signal,
-  });
-  const reader = (response.body as ReadableStream<Uint8Array>).getReader();
-  const decoder = new TextDecoder();
-  let buffer = "";
-  return {
-    status: response.status,
-    contentType: response.headers.get("content-type"),
-    /** The next message (pings skipped); null when the stream ended. */
-    async next(timeoutMs = 30_000): Promise<SseMessage | null> {
-      const deadline = Date.now() + timeoutMs;
-      for (;;) {
-        const end = buffer.indexOf("\n\n");
-        if (end !== -1) {
-          const block = buffer.slice(0, end);
-          buffer = buffer.slice(end + 2);
-          const lines = block.split("\n");
-          const event = lines
-            .find((l) => l.startsWith("event:"))
-            ?.slice(6)
-            .trim();
-          const data = lines
-            .filter((l) => l.startsWith("data:"))
-            .map((l) => l.slice(5).trim())
-            .join("\n");
-          if (!event && !data) continue; // a ping (":")
-          return { event: event ?? "message", data: data ? JSON.parse(data) : null };
-        }
-        const left = deadline - Date.now();
-        if (left <= 0) throw new Error(`no SSE message within ${timeoutMs} ms; buffer: ${buffer}`);
-        const chunk = await Promise.race([reader.read(), sleep(left).then(() => "timeout" as const)]);
-        if (chunk === "timeout") continue;
-        if (chunk.done) return null;
-        buffer += decoder.decode(chunk.value, { stream: true });
-      }
-    },
-    close: () => controller.abort(),
-  };
-}
 
 async function post(baseUrl: string, query: string, variables: Record<string, unknown>, token: string) {
   const response = await fetch(`${baseUrl}/graphql`, {

@@ -1,6 +1,10 @@
 import { randomBytes } from "node:crypto";
+import { createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+import { exportSPKI, generateKeyPair, SignJWT } from "jose";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.js";
+import { createToken, revokeToken } from "../src/domain/users.js";
 import { createLogger } from "../src/logger.js";
 import { createGraphQLHandler, type Yoga } from "../src/yoga.js";
 import { createTestApp, type TestApp, type TestUser, useTestApp } from "./helpers/app.js";
@@ -176,6 +180,155 @@ describe.skipIf(!REDIS_URL)("RATE_LIMIT_PER_MINUTE counted in Redis (REDIS_URL)"
       expect(statuses).toEqual([200, 200, 200, 429, 429]);
     } finally {
       await yoga.dispose();
+    }
+  });
+});
+
+/**
+ * A caller is a valid credential, or the client address: a token that fails verification counts
+ * against the address, so a fresh random token per request is no fresh budget; a valid token keeps
+ * its own budget, also from an address that bad tokens have used up (a shared proxy).
+ */
+const signingKey = await generateKeyPair("ES256", { extractable: true });
+const forger = await generateKeyPair("ES256", { extractable: true });
+const JWT_ENV = {
+  JWT_PUBLIC_KEY: (await exportSPKI(signingKey.publicKey)).replace(/\n/g, "\\n"),
+  JWT_ISSUER: "https://idp.example.com/",
+  JWT_AUDIENCE: "invites-gateway",
+};
+const countings: Array<[string, Record<string, string>]> = [["in memory", {}]];
+if (REDIS_URL) {
+  const prefix = `igw-test-${randomBytes(6).toString("hex")}`;
+  countings.push(["in Redis", { REDIS_URL, REDIS_KEY_PREFIX: prefix }]);
+}
+
+describe.each(countings)("failed credentials count against the client address (%s)", (_name, counting) => {
+  const app = useTestApp("pglite", { RATE_LIMIT_PER_MINUTE: "3", TRUST_PROXY: "true", ...JWT_ENV, ...counting });
+  let address = 0;
+  /** A client address of its own for each test (the proxy appends it to X-Forwarded-For). */
+  const newAddress = () => ({ "x-forwarded-for": `198.51.100.${++address}` });
+  const freshToken = () => ({ authorization: `Bearer igw_${randomBytes(32).toString("base64url")}` });
+  const v1 = async (path: string, headers: Record<string, string>) => {
+    const response = await app.current.yoga.fetch(`http://localhost/v1${path}`, { headers });
+    return { status: response.status, body: (await response.json()) as { error?: { reason?: string } } };
+  };
+
+  it("answers a fresh random token per request 401 up to the limit, then 429 (/graphql)", async () => {
+    const from = newAddress();
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const res = await post(app.current.yoga, "{ __typename }", { ...from, ...freshToken() });
+      statuses.push(res.status);
+      expect(res.body.errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");
+    }
+    const refused = await post(app.current.yoga, "{ __typename }", { ...from, ...freshToken() });
+    expect([...statuses, refused.status]).toEqual([401, 401, 401, 429]);
+    expect(refused.body.errors?.[0]?.extensions?.code).toBe("RATE_LIMITED");
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    // The address's budget: anonymous requests from it are refused too; another address is not.
+    expect((await post(app.current.yoga, "{ __typename }", from)).status).toBe(429);
+    expect((await post(app.current.yoga, "{ __typename }", newAddress())).status).toBe(200);
+  });
+
+  it("counts each /v1 request with a failed token once against the address, then 429 in the error shape", async () => {
+    const from = newAddress();
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++)
+      statuses.push((await v1("/orgs/some-org/link-invites", { ...from, ...freshToken() })).status);
+    const refused = await v1("/orgs/some-org/link-invites", { ...from, ...freshToken() });
+    expect([...statuses, refused.status]).toEqual([401, 401, 401, 429]);
+    expect(refused.body.error?.reason).toBe("RATE_LIMITED");
+    // Also the /v1 requests answered without GraphQL, and /graphql: one budget for the address.
+    expect((await v1("/no-such-route", { ...from, ...freshToken() })).status).toBe(429);
+    expect((await post(app.current.yoga, "{ __typename }", { ...from, ...freshToken() })).status).toBe(429);
+  });
+
+  it("counts every kind of failed credential: revoked, expired, forged JWT, malformed header", async () => {
+    const from = newAddress();
+    const revoked = await app.current.seed.user("revoked");
+    await revokeToken(app.current.db, revoked.token);
+    const expired = await createToken(
+      app.current.db,
+      { email: (await app.current.seed.user("expired")).email, expiresInMs: 1_000 },
+      new Date(Date.now() - 60_000),
+    );
+    const forged = await new SignJWT({ sub: "forged" })
+      .setProtectedHeader({ alg: "ES256" })
+      .setIssuer(JWT_ENV.JWT_ISSUER)
+      .setAudience(JWT_ENV.JWT_AUDIENCE)
+      .setExpirationTime("5m")
+      .sign(forger.privateKey);
+    const statuses: number[] = [];
+    for (const authorization of [
+      `Bearer ${revoked.token}`,
+      `Bearer ${expired.token}`,
+      `Bearer ${forged}`,
+      "Basic YTpi",
+    ]) {
+      statuses.push((await post(app.current.yoga, "{ __typename }", { ...from, authorization })).status);
+    }
+    expect(statuses).toEqual([401, 401, 401, 429]);
+  });
+
+  it("keeps serving a valid token from an address that bad tokens have used up, on the token's own budget", async () => {
+    const from = newAddress();
+    const alice = await app.current.seed.user("alice");
+    const org = await app.current.seed.org(alice);
+    for (let i = 0; i < 3; i++) await post(app.current.yoga, "{ __typename }", { ...from, ...freshToken() });
+    expect((await post(app.current.yoga, "{ __typename }", { ...from, ...freshToken() })).status).toBe(429);
+
+    const asAlice = { ...from, ...bearer(alice) };
+    const first = await post(app.current.yoga, "{ viewer { id } }", asAlice);
+    expect(first.status).toBe(200);
+    expect(first.body.data).toEqual({ viewer: { id: alice.id } });
+    expect((await v1(`/orgs/${org.id}/link-invites`, asAlice)).status).toBe(200);
+    expect((await post(app.current.yoga, "{ viewer { id } }", asAlice)).status).toBe(200);
+    // Past its own limit, the token is refused like any caller.
+    expect((await post(app.current.yoga, "{ viewer { id } }", asAlice)).status).toBe(429);
+  });
+
+  it("does not count a valid token's requests against its address", async () => {
+    const from = newAddress();
+    const bob = await app.current.seed.user("bob");
+    for (let i = 0; i < 3; i++)
+      expect((await post(app.current.yoga, "{ __typename }", { ...from, ...bearer(bob) })).status).toBe(200);
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) statuses.push((await post(app.current.yoga, "{ __typename }", from)).status);
+    expect(statuses).toEqual([200, 200, 200]);
+  });
+
+  it("still limits one bad token sent again and again, past the limit without looking it up", async () => {
+    const from = newAddress();
+    const bad = freshToken();
+    for (let i = 0; i < 3; i++)
+      expect((await post(app.current.yoga, "{ __typename }", { ...from, ...bad })).status).toBe(401);
+    // From another address too: the token's own count is spent.
+    const { count, result } = await app.current.countQueries(() =>
+      post(app.current.yoga, "{ __typename }", { ...newAddress(), ...bad }),
+    );
+    expect(result.status).toBe(429);
+    expect(count).toBe(0);
+  });
+
+  it("takes the address from the socket (no proxy header): fresh bad tokens get 429 after the limit", async () => {
+    const server = createServer(app.current.yoga);
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`;
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++) {
+        const response = await fetch(url, {
+          method: "POST",
+          headers: { "content-type": "application/json", ...freshToken() },
+          body: JSON.stringify({ query: "{ __typename }" }),
+        });
+        await response.arrayBuffer();
+        statuses.push(response.status);
+      }
+      expect(statuses).toEqual([401, 401, 401, 429]);
+    } finally {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
     }
   });
 });

@@ -153,8 +153,9 @@ describe("OpenTelemetry tracing through a real server process (OTLP/HTTP JSON to
     expect(operation.parentSpanId).toBe(http.spanId);
     expect(operation.attributes).toMatchObject({ "graphql.operation.type": "query", "graphql.operation.name": "Me" });
 
-    // Prisma: prisma:client:operation spans (the token lookup while the context is built, the
-    // organizations of the viewer while executing) with their db_query children.
+    // Prisma: prisma:client:operation spans (the token lookup, made by the request rate limit
+    // before the operation, under the HTTP span; the organizations of the viewer while executing,
+    // under the operation span) with their db_query children.
     const queries = await waitFor(() => {
       const found = receiver.spans.filter((s) => s.traceId === traceId && s.name === "prisma:client:db_query");
       return found.length >= 2 ? found : undefined;
@@ -163,15 +164,18 @@ describe("OpenTelemetry tracing through a real server process (OTLP/HTTP JSON to
     for (const query of queries) {
       expect(query.scope).toBe("prisma");
       expect(String(query.attributes["db.query.text"])).toMatch(/SELECT/);
-      // Up the chain of parents, every Prisma span reaches the operation span.
+      // Up the chain of parents, every Prisma span reaches the HTTP span; through the operation
+      // span unless it is the token lookup.
       let at: ReceivedSpan | undefined = query;
       const chain: string[] = [];
-      while (at && at.spanId !== operation.spanId) {
+      while (at && at.spanId !== http.spanId) {
         chain.push(at.name);
         at = at.parentSpanId ? byId.get(at.parentSpanId) : undefined;
       }
-      expect(at?.spanId, `chain: ${chain.join(" <- ")}`).toBe(operation.spanId);
+      expect(at?.spanId, `chain: ${chain.join(" <- ")}`).toBe(http.spanId);
       expect(chain).toContain("prisma:client:operation");
+      const tokenLookup = /"tokenHash"/.test(String(query.attributes["db.query.text"]));
+      expect(chain.includes("query Me"), `chain: ${chain.join(" <- ")}`).toBe(!tokenLookup);
     }
     // The request's log line names the trace: logs and traces meet on traceId.
     const line = server
