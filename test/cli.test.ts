@@ -81,12 +81,16 @@ describe("operator CLI", () => {
     [["token", "revoke", "--token", "igw_unknown"], /No such token/],
     [["org", "create", "--title", "x".repeat(201), "--owner-email", "new-owner@example.com"], /at most 200/],
     [["org", "create", "--title", "T"], /--owner-email is required/],
+    // Control characters in a title or a name (issue 12, finding 6).
+    [["org", "create", "--title", "Acme\r\nBcc: evil@evil.com", "--owner-email", "ctl@example.com"], /control char/],
+    [["user", "create", "--email", "ctl-name@example.com", "--name", "Ada\u202Eevil"], /control char/],
     [["--help"], /^usage: npm run cli -- <command>/],
   ];
 
   // The process contract (exit 2, message on stderr, nothing on stdout), for a parse error, a
-  // validation error and a database lookup; each costs a process and a database start.
-  it.each([BAD_INPUT[1], BAD_INPUT[4], BAD_INPUT[6]] as Array<[string[], RegExp]>)(
+  // validation error, a database lookup and a title with control characters; each costs a process and
+  // a database start.
+  it.each([BAD_INPUT[1], BAD_INPUT[4], BAD_INPUT[6], BAD_INPUT[11]] as Array<[string[], RegExp]>)(
     "the process rejects %j with exit 2 and a message on stderr only",
     async (args, message) => {
       const result = await runCliProcess(args, { DATA_DIR: dataDir });

@@ -142,6 +142,33 @@ describe.each(DB_KINDS)("invite emails (%s)", (kind) => {
     expect(await a.db.outboxEvent.findUniqueOrThrow({ where: { id: row.id } })).toMatchObject({ emailAttempts: 2 });
   });
 
+  it("keeps a title and a name stored with CR/LF on their line: no injected header or line in any part", async () => {
+    // Stored directly (the mutations refuse such text now; rows from before may hold it).
+    const admin = await a.seed.user("crlf-admin");
+    await a.db.user.update({ where: { id: admin.id }, data: { displayName: "Eve\r\nX-Injected-Name: yes" } });
+    const org = await a.db.organization.create({
+      data: {
+        title: "Acme\r\nBcc: evil@evil.com\r\nX-Injected: yes\u2028\u0085Line",
+        members: { create: { userId: admin.id, role: "ADMIN" } },
+      },
+    });
+    const invitee = uniqueEmail("crlf");
+    await a.gql(INVITE, { variables: { o: org.id, emails: [invitee] }, token: admin.token });
+    await until("the email", async () => smtp.accepted.some((m) => m.to.includes(invitee)));
+    const raw = (smtp.accepted.find((m) => m.to.includes(invitee)) as Message).raw;
+    // A line of its own (a folded header's continuation starts with a space: it is no line of its own).
+    const lines = raw.split(/\r\n|\r|\n|\u2028|\u0085/);
+    expect(
+      lines.filter((line) => /^(Bcc|X-Injected|X-Injected-Name|Line)\b/i.test(line)),
+      raw,
+    ).toEqual([]);
+    expect(raw).toContain(
+      "Eve X-Injected-Name: yes invited you to join Acme Bcc: evil@evil.com X-Injected: yes Line with the role edit.",
+    );
+    // Nobody else got it: the envelope has the invitee only.
+    expect(smtp.accepted.filter((m) => m.to.includes("evil@evil.com"))).toEqual([]);
+  });
+
   it("mails a refreshed invite again, and skips one revoked before its email went out", async () => {
     const admin = await a.seed.user("refresh-admin");
     const org = await a.seed.org(admin, "Refreshed");

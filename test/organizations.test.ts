@@ -92,6 +92,23 @@ describe.each(DB_KINDS)("createOrganization (%s)", (kind) => {
     ["NUL-containing", "Acme\u0000Corp"],
     ["lone-surrogate", "Acme \ud800"],
     ["non-ASCII then lone-surrogate", "Café\udfff"],
+    // Control characters (issue 12, finding 6): a line break in a title became a line of its own in
+    // the text part of the invite email. Inside the title: around it, whitespace is trimmed first.
+    ["CR LF (header injection)", "Acme\r\nBcc: evil@evil.com\r\nX-Injected: yes"],
+    ["LF-containing", "Acme\nCorp"],
+    ["CR-containing", "Acme\rCorp"],
+    ["TAB-containing", "Acme\tCorp"],
+    ["vertical-tab and form-feed", "Acme\u000b\u000cCorp"],
+    ["ESC (terminal escape)", "Acme\u001b[31mCorp"],
+    ["BEL-containing", "Acme\u0007"],
+    ["DEL-containing", "Acme\u007fCorp"],
+    ["NEL (C1 line break)", "Acme\u0085Corp"],
+    ["CSI (C1 control)", "Acme\u009bCorp"],
+    ["line separator", "Acme\u2028Corp"],
+    ["paragraph separator", "Acme\u2029Corp"],
+    ["right-to-left override", "Acme\u202Egpj.exe"],
+    ["left-to-right embedding", "Acme\u202ACorp"],
+    ["first-strong isolate", "Acme\u2068Corp\u2069"],
   ])("rejects an %s title with VALIDATION and writes nothing", async (_label, title) => {
     const alice = await app.current.seed.user("alice");
     const before = await counts();
@@ -105,6 +122,15 @@ describe.each(DB_KINDS)("createOrganization (%s)", (kind) => {
     expect(res.data?.createOrganization.message).toEqual(expect.any(String));
     expect(await counts()).toEqual(before);
     expect(await app.current.db.member.count({ where: { userId: alice.id } })).toBe(0);
+  });
+
+  it("accepts right-to-left text with its bidi marks, and emoji with joiners", async () => {
+    const alice = await app.current.seed.user("alice");
+    for (const title of ["שלום\u200F Acme", "شركة\u061C 42", "👩\u200D💻 Team", "Café Zoë"]) {
+      const res = await app.current.gql(CREATE_ORGANIZATION, { variables: { title }, token: alice.token });
+      expect(res.data?.createOrganization.__typename, title).toBe("CreateOrganizationSuccess");
+      expect(res.data?.createOrganization.organization.title).toBe(title);
+    }
   });
 
   it("refuses an anonymous caller with UNAUTHENTICATED and writes nothing", async () => {

@@ -17,14 +17,37 @@ export function normalizeEmail(raw: string): string {
  * Text that PostgreSQL can store or look up: no NUL (U+0000, which `text` cannot hold) and no lone
  * surrogate (not Unicode; PostgreSQL would store U+FFFD instead, and PGlite fails to encode some).
  */
-export function storableText(schema: z.ZodString): z.ZodString {
+function storable(schema: z.ZodString): z.ZodString {
   return schema
     .refine((value) => !value.includes("\u0000"), "must not contain NUL (U+0000)")
     .refine((value) => !/\p{Cs}/u.test(value), "must be well-formed Unicode (no lone surrogates)");
 }
 
+/**
+ * What a line of text shown to people (a title, a name) must not hold: the control characters
+ * (`\p{Cc}`: C0 such as NUL, TAB, LF, CR, ESC; DEL; C1 such as NEL U+0085), the line and paragraph
+ * separators U+2028 and U+2029, and the bidi embeddings, overrides and isolates (U+202A to U+202E,
+ * U+2066 to U+2069), which reorder the text after them ("Trojan Source"). A line break in a title
+ * would become a line of its own in an email's text part, a log line or a CSV export. The bidi
+ * marks (U+200E, U+200F, U+061C) and the joiners of emoji stay: they reorder nothing beyond
+ * themselves, and right-to-left names need them.
+ */
+export const CONTROL_CHARACTERS = /[\p{Cc}\u2028\u2029\u202A-\u202E\u2066-\u2069]/u;
+
+/**
+ * Text stored and shown as one line (titles, display names, ids of other subgraphs' targets):
+ * storable (above), and no CONTROL_CHARACTERS, checked after the schema's own steps (a trim removes
+ * the whitespace around the text first, line breaks included).
+ */
+export function storableText(schema: z.ZodString): z.ZodString {
+  return storable(schema).refine(
+    (value) => !CONTROL_CHARACTERS.test(value),
+    "must not contain control characters (CR, LF, TAB, NUL, DEL, C1 controls, U+2028, U+2029, bidi overrides)",
+  );
+}
+
 /** An id argument: invites' and links' ids are 22 characters; anything empty or huge is a mistake. */
-export const idSchema = storableText(z.string().min(1, "must not be empty").max(200, "must be at most 200 characters"));
+export const idSchema = storable(z.string().min(1, "must not be empty").max(200, "must be at most 200 characters"));
 
 export const titleSchema = storableText(
   z.string().trim().min(1, "Title must not be empty").max(200, "Title must be at most 200 characters"),

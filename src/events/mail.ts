@@ -2,6 +2,7 @@ import nodemailer, { type Transporter } from "nodemailer";
 import type { MailConfig } from "../config.js";
 import { inviteStatus } from "../domain/invites.js";
 import type { OutboxPayload } from "../domain/outbox.js";
+import { CONTROL_CHARACTERS } from "../domain/validation.js";
 import type { PrismaClient } from "../generated/prisma/client.js";
 import type { Logger } from "../logger.js";
 import { startDispatcher } from "./dispatcher.js";
@@ -19,6 +20,16 @@ const escapeHtml = (text: string) =>
     /[&<>"']/g,
     (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c] as string,
   );
+
+const CONTROL_RUNS = new RegExp(`${CONTROL_CHARACTERS.source}+`, "gu");
+
+/**
+ * Stored text as one line of the email: each run of control characters (CR, LF, NEL, U+2028, …:
+ * whatever a reader would take for a line break, and the bidi overrides) becomes one space. The
+ * mutations refuse such titles and names; rows stored before they did, or written by other means,
+ * must not add lines (or headers) to the text part either.
+ */
+const oneLine = (text: string) => text.replace(CONTROL_RUNS, " ");
 
 /**
  * The email of an invite.created / invite.refreshed event, from the invite as it is now: the
@@ -39,8 +50,8 @@ export async function inviteMessage(
   if (!invite) return { skip: "invite deleted" };
   const status = inviteStatus(invite);
   if (status !== "PENDING") return { skip: `invite ${status.toLowerCase()}` };
-  const inviter = invite.invitedBy?.displayName ?? invite.invitedBy?.email ?? "Someone";
-  const title = invite.organization.title;
+  const inviter = oneLine(invite.invitedBy?.displayName ?? invite.invitedBy?.email ?? "Someone");
+  const title = oneLine(invite.organization.title);
   const role = invite.role.toLowerCase();
   const link = `${publicUrl}/invite/${encodeURIComponent(invite.organizationId)}/${encodeURIComponent(invite.id)}`;
   const expires = `${invite.expiresAt.toISOString().replace("T", " ").slice(0, 16)} UTC`;
