@@ -100,6 +100,19 @@ function shared(ctx: Context, key: string, decide: () => Decision): Decision {
   return decision;
 }
 
+/**
+ * A rule, with its decision function: `decide` is what the rule answers for a parent (memoized as the
+ * rule memoizes it), for callers that need the same answer outside a field (mayResolveEntity).
+ */
+type Guard = IRule & { decide(parent: Parent, args: Args, ctx: Context): Decision };
+
+function guard(name: string, decide: Guard["decide"]): Guard {
+  const shieldRule = rule(name, { cache: "no_cache" })((parent: Parent, args: Args, ctx: Context) =>
+    decide(parent, args, ctx),
+  );
+  return Object.assign(shieldRule, { decide });
+}
+
 /** A member (any role, guests too) or an admin of the organization that `pick` names. */
 function roleRule(
   name: string,
@@ -107,8 +120,8 @@ function roleRule(
   pick: (parent: Parent, args: Args) => unknown,
   /** `pick` reads only the parent: decide once per parent object (oncePerParent). */
   { perParent }: { perParent: boolean },
-) {
-  return rule(name, { cache: "no_cache" })((parent: Parent, args: Args, ctx: Context) => {
+): Guard {
+  return guard(name, (parent, args, ctx) => {
     const decide = () =>
       unlessDatabaseFails(async () => {
         if (!ctx.viewer) return unauthenticated();
@@ -130,8 +143,8 @@ function parentRule(
   name: string,
   keyOf: (parent: Parent) => string,
   check: (parent: Parent, ctx: Context & { viewer: object }) => Promise<boolean>,
-) {
-  return rule(name, { cache: "no_cache" })((parent: Parent, _args: Args, ctx: Context) =>
+): Guard {
+  return guard(name, (parent, _args, ctx) =>
     oncePerParent(
       name,
       parent,
@@ -204,8 +217,35 @@ const withinRepresentationLimit = rule("withinRepresentationLimit", { cache: "no
 );
 
 /** Every field of a type but its `id` (the key a caller already holds) under one rule. */
-function allButId<const F extends string>(fields: readonly F[], guard: typeof canSeeUser) {
-  return { id: allow, ...Object.fromEntries(fields.map((f) => [f, guard])) } as Record<"id" | F, typeof allow>;
+function allButId<const F extends string>(fields: readonly F[], fieldsRule: IRule) {
+  return { id: allow, ...Object.fromEntries(fields.map((f) => [f, fieldsRule])) } as Record<"id" | F, typeof allow>;
+}
+
+/**
+ * Whether the viewer may see an entity at all: for each entity type, the rule of its fields beyond
+ * `id`. An entity the rule refuses is answered by resolveReference as null, exactly as one that does
+ * not exist (`_entities` is no existence oracle: an `id` field under `allow` would otherwise tell a
+ * hidden entity from a missing one); the type's rules still guard every field of the entities
+ * resolved. The decision is the rule's own, memoized for the object (oncePerParent): the field
+ * rules that follow reuse it, and 50 representations ask ctx.access once, batched.
+ */
+const ENTITY_VISIBILITY = {
+  Organization: canSeeOrganization,
+  Invite: canSeeInvite,
+  LinkInvite: isAdminOfItsOrg,
+  User: canSeeUser,
+} satisfies Record<string, Guard>;
+
+export type EntityTypename = keyof typeof ENTITY_VISIBILITY;
+
+/** For resolveReference: true when the viewer may see `entity` (see ENTITY_VISIBILITY). */
+export async function mayResolveEntity(typename: EntityTypename, entity: object, ctx: Context): Promise<boolean> {
+  const decision = await ENTITY_VISIBILITY[typename].decide(entity as Parent, {}, ctx);
+  if (decision === true) return true;
+  const code = decision.extensions?.code;
+  if (code === "UNAUTHENTICATED" || code === "FORBIDDEN") return false;
+  // The database failed (SERVICE_UNAVAILABLE, TIMEOUT): that says nothing about the entity.
+  throw decision;
 }
 
 /** Result, payload and error types: reachable only through a field guarded above. */

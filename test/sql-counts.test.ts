@@ -39,7 +39,8 @@ function listAt(data: unknown, path: string[]): unknown[] | undefined {
 
 /**
  * `_entities` statements: token (1: ApiToken joined to User), the entities of the type (1), and the batched visibility check
- * the type's rule makes (1), whatever the number of representations. Organizations come with the
+ * the type's rule makes (1), whatever the number of representations. resolveReference makes that check
+ * (an entity the viewer may not see is null), and the field rules reuse its decision: no more statements. Organizations come with the
  * viewer's role in the same statement (ctx.access.organization), which the rule then reuses: 2.
  */
 const ENTITY_STATEMENTS = { Organization: 2, Invite: 3, LinkInvite: 3, User: 3 } as const;

@@ -4,6 +4,7 @@ import { type Actor, actorOf } from "../domain/audit.js";
 import type { Viewer } from "../domain/users.js";
 import type { Invite, LinkInvite, Organization, User } from "../generated/prisma/client.js";
 import { unauthenticated } from "../graphql-errors.js";
+import { type EntityTypename, mayResolveEntity } from "../permissions.js";
 
 /** Shield already denied anonymous callers; this keeps a missing rule from becoming a crash. */
 export function requireViewer(ctx: Context): Viewer {
@@ -17,6 +18,12 @@ export function requireActor(ctx: Context): Actor {
 }
 
 type Entities = { organization: Organization; invite: Invite; linkInvite: LinkInvite; user: User };
+const TYPENAMES = {
+  organization: "Organization",
+  invite: "Invite",
+  linkInvite: "LinkInvite",
+  user: "User",
+} as const satisfies Record<keyof Entities, EntityTypename>;
 type EntityModel = keyof Entities;
 const entityLoaders = new WeakMap<Context, Map<EntityModel, DataLoader<string, unknown>>>();
 
@@ -44,4 +51,19 @@ export function loadEntity<M extends EntityModel>(ctx: Context, model: M, id: st
     loaders.set(model, loader);
   }
   return loader.load(id) as Promise<Entities[M] | null>;
+}
+
+/**
+ * `resolveReference` of an entity type: the row when the viewer may see it, else null, exactly as
+ * for an id that does not exist (see mayResolveEntity in src/permissions.ts). `load` defaults to
+ * loadEntity.
+ */
+export async function resolveVisibleEntity<M extends EntityModel>(
+  ctx: Context,
+  model: M,
+  id: string,
+  load: (id: string) => Promise<Entities[M] | null> = (key) => loadEntity(ctx, model, key),
+): Promise<Entities[M] | null> {
+  const row = await load(id);
+  return row && (await mayResolveEntity(TYPENAMES[model], row, ctx)) ? row : null;
 }

@@ -2,7 +2,7 @@ import { builder, idKey } from "../builder.js";
 import { InviteAlreadyAcceptedError, NotFoundError, RateLimitedError } from "../domain/errors.js";
 import { type InviteUsersResult, inviteStatus, inviteUsers, revokeInvite } from "../domain/invites.js";
 import type { Invite } from "../generated/prisma/client.js";
-import { loadEntity, requireActor } from "./context-helpers.js";
+import { requireActor, resolveVisibleEntity } from "./context-helpers.js";
 import { mutationErrors } from "./errors.js";
 import { MemberRoleEnum } from "./member.js";
 import { UserRef } from "./user.js";
@@ -30,7 +30,7 @@ export const InviteRef = builder.prismaObject("Invite", {
 
 builder.asEntity(InviteRef, {
   key: idKey(),
-  resolveReference: ({ id }, ctx) => loadEntity(ctx, "invite", id),
+  resolveReference: ({ id }, ctx) => resolveVisibleEntity(ctx, "invite", id),
 });
 
 const InviteeInput = builder.inputType("InviteeInput", {

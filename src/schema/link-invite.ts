@@ -12,7 +12,7 @@ import {
   updateLinkInvite,
 } from "../domain/link-invites.js";
 import type { LinkInvite } from "../generated/prisma/client.js";
-import { loadEntity, requireActor } from "./context-helpers.js";
+import { requireActor, resolveVisibleEntity } from "./context-helpers.js";
 import { mutationErrors } from "./errors.js";
 import { MemberRoleEnum } from "./member.js";
 
@@ -77,7 +77,7 @@ export const LinkInviteRef = builder.prismaObject("LinkInvite", {
 
 builder.asEntity(LinkInviteRef, {
   key: idKey(),
-  resolveReference: ({ id }, ctx) => loadEntity(ctx, "linkInvite", id),
+  resolveReference: ({ id }, ctx) => resolveVisibleEntity(ctx, "linkInvite", id),
 });
 
 const LinkInvitePreviewRef = builder.objectRef<LinkInvitePreview>("LinkInvitePreview").implement({

@@ -3,7 +3,7 @@ import { updateOrganizationDomains } from "../domain/domains.js";
 import { type InviteStatus, inviteStatusWhere } from "../domain/invites.js";
 import { createOrganization } from "../domain/organizations.js";
 import { type Organization, Prisma } from "../generated/prisma/client.js";
-import { requireViewer } from "./context-helpers.js";
+import { requireViewer, resolveVisibleEntity } from "./context-helpers.js";
 import { mutationErrors } from "./errors.js";
 import { InviteStatusEnum } from "./invite.js";
 import { MemberRoleEnum } from "./member.js";
@@ -91,8 +91,9 @@ export const OrganizationRef = builder.prismaObject("Organization", {
 
 builder.asEntity(OrganizationRef, {
   key: idKey(),
-  // The rows come with the viewer's role, which the type's rules then ask for (one statement).
-  resolveReference: ({ id }, ctx) => ctx.access.organization(id),
+  // The rows come with the viewer's role, which the type's rules then ask for (one statement); an
+  // organization the viewer may not see is null, as one that does not exist.
+  resolveReference: ({ id }, ctx) => resolveVisibleEntity(ctx, "organization", id, ctx.access.organization),
 });
 
 builder.queryField("organization", (t) =>

@@ -1,7 +1,7 @@
 import { builder, idKey } from "../builder.js";
 import { inviteStatusWhere } from "../domain/invites.js";
 import { MAX_LISTED_ORGANIZATIONS, MAX_LISTED_PENDING_INVITES } from "../domain/users.js";
-import { loadEntity } from "./context-helpers.js";
+import { resolveVisibleEntity } from "./context-helpers.js";
 
 export const UserRef = builder.prismaObject("User", {
   fields: (t) => ({
@@ -32,7 +32,7 @@ export const UserRef = builder.prismaObject("User", {
 // batched by Prisma into one statement.
 builder.asEntity(UserRef, {
   key: idKey(),
-  resolveReference: ({ id }, ctx) => loadEntity(ctx, "user", id),
+  resolveReference: ({ id }, ctx) => resolveVisibleEntity(ctx, "user", id),
 });
 
 builder.queryField("viewer", (t) =>
