@@ -180,6 +180,19 @@ const canSeeInvite = parentRule(
   async (invite, ctx) =>
     invite.userId === ctx.viewer.id || hasAtLeast(await ctx.access.roleIn(invite.organizationId as string), "ADMIN"),
 );
+/** All of a user: themself, co-members, and the like (Access.canSeeUserProfile); not mere invitees. */
+const canSeeUserProfile = parentRule(
+  "canSeeUserProfile",
+  (user) => String(user.id),
+  (user, ctx) => ctx.access.canSeeUserProfile(user.id as string),
+);
+/** A user's email: canSeeUserProfile, and admins whose organization invited that very address. */
+const canSeeUserEmail = parentRule(
+  "canSeeUserEmail",
+  (user) => `${user.id}\u0000${user.email}`,
+  (user, ctx) => ctx.access.canSeeUserEmail(user.id as string, (user.email as string | null) ?? null),
+);
+/** Anything of a user beyond the id (either of the above): whether `_entities` resolves the user. */
 const canSeeUser = parentRule(
   "canSeeUser",
   (user) => String(user.id),
@@ -315,8 +328,16 @@ export const ruleTree = {
     // Checked when the subscription starts (graphql-middleware wraps `subscribe`).
     organizationEvents: isAdminOfArgOrg,
   },
+  // An inviting admin sees of a person who shares no organization with them the id, and the email
+  // while it is the address they invited; the name is for people who share one. `organizations` of
+  // another user lists only organizations the viewer is a member of too: for such an invitee it is
+  // always empty (sharing one would make them a co-member), so it stays readable, and a FORBIDDEN on
+  // that non-null field would null the whole payload of the invite that was just sent.
   User: {
-    ...allButId(["email", "displayName", "organizations"], canSeeUser),
+    id: allow,
+    email: canSeeUserEmail,
+    displayName: canSeeUserProfile,
+    organizations: canSeeUser,
     pendingInvites: isSelf,
   },
   Organization: {

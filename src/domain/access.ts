@@ -19,10 +19,23 @@ export interface Access {
   organization(organizationId: string): Promise<Organization | null>;
   /** A member, or invited (a PENDING invite): may see the organization's id, title and dates. */
   canSeeOrganization(organizationId: string): Promise<boolean>;
-  /** The viewer, people who share an organization with the viewer, whom the viewer's admin
-   *  organizations invited or who made their links, and those who invited the viewer. */
+  /**
+   * All of a user (name, memberships): the viewer, people who share an organization with the viewer,
+   * who invited people or made links for the viewer's admin organizations, and those who invited the
+   * viewer. Not the people the viewer's admin organizations invited: an invite tells its sender the
+   * address only (anyone may create an organization and invite any address), so until they share an
+   * organization with the viewer those see canSeeUserEmail only.
+   */
+  canSeeUserProfile(userId: string): Promise<boolean>;
+  /** A user's email: whom canSeeUserProfile allows, and the viewer's admin organizations' invitees
+   *  while the email is the address such an invite was sent to. */
+  canSeeUserEmail(userId: string, email: string | null): Promise<boolean>;
+  /** Anything of a user beyond the id: canSeeUserProfile, or invited by the viewer's admin organizations. */
   canSeeUser(userId: string): Promise<boolean>;
 }
+
+/** What the viewer may see of one user: all of it, or (invitees) the addresses they were invited at. */
+type UserVisibility = { profile: true } | { profile: false; invitedAs: ReadonlySet<string> } | null;
 
 const ADMIN: MemberRole = "ADMIN";
 
@@ -32,6 +45,8 @@ export function createAccess(db: PrismaClient, viewerId: string | null, now: Dat
       roleIn: async () => null,
       organization: async (organizationId) => db.organization.findUnique({ where: { id: organizationId } }),
       canSeeOrganization: async () => false,
+      canSeeUserProfile: async () => false,
+      canSeeUserEmail: async () => false,
       canSeeUser: async () => false,
     };
   }
@@ -61,23 +76,36 @@ export function createAccess(db: PrismaClient, viewerId: string | null, now: Dat
     return organizationIds.map((id) => found.has(id));
   }, options);
   const adminOrgs = { organization: { members: { some: { userId: viewerId, role: ADMIN } } } };
-  const visibleUsers = new DataLoader<string, boolean>(async (userIds) => {
+  // One statement for every user asked about in a tick: each row with at most one of each relation
+  // that shows the whole user, and the addresses the viewer's admin organizations invited it at.
+  const users = new DataLoader<string, UserVisibility>(async (userIds) => {
     const rows = await db.user.findMany({
-      where: {
-        id: { in: [...userIds] },
-        OR: [
-          { id: viewerId },
-          { memberships: { some: { organization: { members: { some: { userId: viewerId } } } } } },
-          { invites: { some: adminOrgs } },
-          { sentInvites: { some: { OR: [{ userId: viewerId }, adminOrgs] } } },
-          { createdLinks: { some: adminOrgs } },
-        ],
+      where: { id: { in: [...userIds] } },
+      select: {
+        id: true,
+        memberships: {
+          where: { organization: { members: { some: { userId: viewerId } } } },
+          select: { organizationId: true },
+          take: 1,
+        },
+        sentInvites: { where: { OR: [{ userId: viewerId }, adminOrgs] }, select: { id: true }, take: 1 },
+        createdLinks: { where: adminOrgs, select: { id: true }, take: 1 },
+        invites: { where: adminOrgs, select: { email: true } },
       },
-      select: { id: true },
     });
-    const found = new Set(rows.map((r) => r.id));
-    return userIds.map((id) => found.has(id));
+    const byId = new Map(
+      rows.map((row): [string, UserVisibility] => {
+        if (row.memberships.length + row.sentInvites.length + row.createdLinks.length > 0) {
+          return [row.id, { profile: true }];
+        }
+        const invitedAs = new Set(row.invites.map((invite) => invite.email));
+        return [row.id, invitedAs.size > 0 ? { profile: false, invitedAs } : null];
+      }),
+    );
+    return userIds.map((id) => byId.get(id) ?? null);
   }, options);
+  const userVisibility = (userId: string): Promise<UserVisibility> =>
+    userId === viewerId ? Promise.resolve({ profile: true }) : users.load(userId);
 
   const roleIn = async (organizationId: string) => {
     const role = (await organizations.load(organizationId))?.role ?? null;
@@ -90,7 +118,13 @@ export function createAccess(db: PrismaClient, viewerId: string | null, now: Dat
     organization: async (organizationId) => (await organizations.load(organizationId))?.row ?? null,
     canSeeOrganization: async (organizationId) =>
       (await roleIn(organizationId)) !== null || (await invitedTo.load(organizationId)),
-    canSeeUser: (userId) => (userId === viewerId ? Promise.resolve(true) : visibleUsers.load(userId)),
+    canSeeUserProfile: async (userId) => (await userVisibility(userId))?.profile === true,
+    canSeeUserEmail: async (userId, email) => {
+      const visibility = await userVisibility(userId);
+      if (!visibility) return false;
+      return visibility.profile || (email !== null && visibility.invitedAs.has(email));
+    },
+    canSeeUser: async (userId) => (await userVisibility(userId)) !== null,
   };
 }
 
