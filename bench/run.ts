@@ -789,6 +789,7 @@ async function main(): Promise<number> {
       LOG_LEVEL: "warn",
       RATE_LIMIT_PER_MINUTE: "0",
       INVITE_RATE_LIMIT: "10000000",
+      ORG_CREATE_LIMIT_PER_DAY: "0",
     };
     const floorEnv = { DATABASE_URL: dbUrl, INVITE_RATE_LIMIT: "10000000", INVITE_TTL_MS: String(7 * 86_400_000) };
     /** The servers other than the service: the floor and the peers (which share the floor's SQL). */

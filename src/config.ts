@@ -70,6 +70,8 @@ const EnvSchema = z.object({
   LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
   INVITE_TTL: duration("7d"),
   INVITE_RATE_LIMIT: int(1000, 1, 10_000_000),
+  // Organizations one user may create with createOrganization per UTC day; "0" turns the limit off.
+  ORG_CREATE_LIMIT_PER_DAY: int(10, 0, 1_000_000),
   DB_POOL_SIZE: int(10, 1, 500),
   // How long an accepted API token is remembered (src/auth.ts); "0" turns the cache off.
   AUTH_CACHE_TTL: z
@@ -170,6 +172,8 @@ export interface Config {
   logLevel: string;
   inviteTtlMs: number;
   inviteRateLimit: number;
+  /** Organizations a user may create per UTC day with createOrganization (not the CLI); 0: no limit. */
+  orgCreateLimitPerDay: number;
   dbPoolSize: number;
   /** How long an accepted API token is cached, in ms; 0: no cache. */
   authCacheTtlMs: number;
@@ -285,6 +289,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: e.LOG_LEVEL,
     inviteTtlMs: e.INVITE_TTL,
     inviteRateLimit: e.INVITE_RATE_LIMIT,
+    orgCreateLimitPerDay: e.ORG_CREATE_LIMIT_PER_DAY,
     dbPoolSize: e.DB_POOL_SIZE,
     authCacheTtlMs: e.AUTH_CACHE_TTL,
     dbConnectTimeoutMs: e.DB_CONNECT_TIMEOUT,

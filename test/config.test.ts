@@ -14,6 +14,7 @@ describe("configuration", () => {
       graphiql: true,
       inviteTtlMs: 7 * 86_400_000,
       inviteRateLimit: 1000,
+      orgCreateLimitPerDay: 10,
       rateLimit: { perMinute: 1200, redisUrl: null, keyPrefix: "invites-gateway" },
       trustProxy: false,
       limits: { subscriptionsPerCaller: 20 },
@@ -74,6 +75,12 @@ describe("configuration", () => {
     expect(() => loadConfig({ SUBSCRIPTION_RECHECK_INTERVAL: "often" })).toThrow(/SUBSCRIPTION_RECHECK_INTERVAL/);
   });
 
+  it("ORG_CREATE_LIMIT_PER_DAY: organizations per user per day, 0 turns the limit off", () => {
+    expect(loadConfig({ ORG_CREATE_LIMIT_PER_DAY: "3" }).orgCreateLimitPerDay).toBe(3);
+    expect(loadConfig({ ORG_CREATE_LIMIT_PER_DAY: "0" }).orgCreateLimitPerDay).toBe(0);
+    expect(loadConfig({ ORG_CREATE_LIMIT_PER_DAY: "" }).orgCreateLimitPerDay).toBe(10);
+  });
+
   it("reads durations written 30m, 12h, 7d", () => {
     expect(parseDuration("30m")).toBe(1_800_000);
     expect(parseDuration("12h")).toBe(43_200_000);
@@ -94,6 +101,9 @@ describe("configuration", () => {
     [{ PUBLIC_URL: "not a url" }, "PUBLIC_URL"],
     [{ LOG_LEVEL: "loud" }, "LOG_LEVEL"],
     [{ RATE_LIMIT_PER_MINUTE: "-1" }, "RATE_LIMIT_PER_MINUTE"],
+    [{ ORG_CREATE_LIMIT_PER_DAY: "-1" }, "ORG_CREATE_LIMIT_PER_DAY"],
+    [{ ORG_CREATE_LIMIT_PER_DAY: "ten" }, "ORG_CREATE_LIMIT_PER_DAY"],
+    [{ ORG_CREATE_LIMIT_PER_DAY: "2.5" }, "ORG_CREATE_LIMIT_PER_DAY"],
     [{ REDIS_URL: "http://127.0.0.1:6379" }, "REDIS_URL"],
     [{ REDIS_KEY_PREFIX: "a b" }, "REDIS_KEY_PREFIX"],
     [{ TRUST_PROXY: "sometimes" }, "TRUST_PROXY"],

@@ -15,6 +15,7 @@ const tables = [
   "LinkInvite",
   "Member",
   "MemberGrant",
+  "OrgCreationQuota",
   "Organization",
   "OutboxEvent",
   "User",
@@ -25,6 +26,7 @@ const checkConstraints = [
   "InviteQuota_count_check",
   "Invite_email_lower_check",
   "LinkInvite_uses_check",
+  "OrgCreationQuota_count_check",
   "User_email_lower_check",
 ];
 

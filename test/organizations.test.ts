@@ -1,4 +1,5 @@
 import { describe, expect, it } from "vitest";
+import { createOrganizationForEmail } from "../src/domain/organizations.js";
 import { useTestApp } from "./helpers/app.js";
 import { DB_KINDS } from "./helpers/db.js";
 
@@ -141,5 +142,80 @@ describe.each(DB_KINDS)("createOrganization (%s)", (kind) => {
     expect(res.data?.createOrganization ?? null).toBeNull();
     expect(res.errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");
     expect(await counts()).toEqual(before);
+  });
+});
+
+/**
+ * ORG_CREATE_LIMIT_PER_DAY (issue 12, finding 5): anyone may create organizations (and send invites
+ * from each), so one user may create only so many a day; the operator's CLI is not limited.
+ */
+describe.each(DB_KINDS)("createOrganization daily limit per user (%s)", (kind) => {
+  const LIMIT = 3;
+  const app = useTestApp(kind, { ORG_CREATE_LIMIT_PER_DAY: String(LIMIT) });
+  const create = (token: string, title = "Limited") =>
+    app.current.gql(CREATE_ORGANIZATION, { variables: { title }, token });
+  const owned = (userId: string) => app.current.db.member.count({ where: { userId, role: "ADMIN" } });
+
+  it("creates LIMIT a day, then answers RATE_LIMITED and writes nothing; a VALIDATION failure uses none", async () => {
+    const alice = await app.current.seed.user("limited");
+    const invalid = await create(alice.token, "Bad\ntitle");
+    expect(invalid.data?.createOrganization.code).toBe("VALIDATION");
+    for (let i = 0; i < LIMIT; i++) {
+      const res = await create(alice.token, `Org ${i}`);
+      expect(res.data?.createOrganization.__typename, JSON.stringify(res)).toBe("CreateOrganizationSuccess");
+    }
+    const organizations = await app.current.db.organization.count();
+    const refused = await create(alice.token, "One too many");
+    expect(refused.errors).toBeUndefined();
+    expect(refused.data?.createOrganization).toEqual({
+      __typename: "RateLimitedError",
+      code: "RATE_LIMITED",
+      message: expect.stringMatching(/3 organizations a day/),
+    });
+    expect(await app.current.db.organization.count()).toBe(organizations);
+    expect(await owned(alice.id)).toBe(LIMIT);
+
+    // Per user: someone else still may.
+    const bob = await app.current.seed.user("unlimited-bob");
+    expect((await create(bob.token)).data?.createOrganization.__typename).toBe("CreateOrganizationSuccess");
+    // The operator's path is not limited.
+    const org = await createOrganizationForEmail(app.current.db, { title: "By the operator", ownerEmail: alice.email });
+    expect(org.ownerId).toBe(alice.id);
+    expect(await owned(alice.id)).toBe(LIMIT + 1);
+  });
+
+  it("counts per UTC day: a full quota yesterday does not limit today", async () => {
+    const carol = await app.current.seed.user("yesterday");
+    const yesterday = new Date(`${new Date(Date.now() - 86_400_000).toISOString().slice(0, 10)}T00:00:00Z`);
+    await app.current.db.orgCreationQuota.create({ data: { userId: carol.id, day: yesterday, count: LIMIT } });
+    expect((await create(carol.token)).data?.createOrganization.__typename).toBe("CreateOrganizationSuccess");
+    expect(
+      await app.current.db.orgCreationQuota.findMany({ where: { userId: carol.id }, orderBy: { day: "asc" } }),
+    ).toEqual([
+      { userId: carol.id, day: yesterday, count: LIMIT },
+      { userId: carol.id, day: expect.any(Date), count: 1 },
+    ]);
+  });
+
+  it("holds under concurrent calls: exactly LIMIT of 10 succeed, the others are RATE_LIMITED", async () => {
+    const dave = await app.current.seed.user("concurrent");
+    const results = await Promise.all(Array.from({ length: 10 }, (_, i) => create(dave.token, `Race ${i}`)));
+    const kinds = results.map((r) => r.data?.createOrganization.__typename ?? JSON.stringify(r.errors));
+    expect(kinds.filter((k) => k === "CreateOrganizationSuccess")).toHaveLength(LIMIT);
+    expect(kinds.filter((k) => k === "RateLimitedError")).toHaveLength(10 - LIMIT);
+    expect(await owned(dave.id)).toBe(LIMIT);
+  });
+});
+
+describe.each(DB_KINDS)("createOrganization with ORG_CREATE_LIMIT_PER_DAY=0 (%s)", (kind) => {
+  const app = useTestApp(kind, { ORG_CREATE_LIMIT_PER_DAY: "0" });
+
+  it("does not limit (more than the default of 10 a day)", async () => {
+    const erin = await app.current.seed.user("no-limit");
+    for (let i = 0; i < 11; i++) {
+      const res = await app.current.gql(CREATE_ORGANIZATION, { variables: { title: `Free ${i}` }, token: erin.token });
+      expect(res.data?.createOrganization.__typename).toBe("CreateOrganizationSuccess");
+    }
+    expect(await app.current.db.orgCreationQuota.count()).toBe(0);
   });
 });

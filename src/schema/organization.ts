@@ -1,5 +1,6 @@
 import { builder, connectionPaging, idKey } from "../builder.js";
 import { updateOrganizationDomains } from "../domain/domains.js";
+import { RateLimitedError } from "../domain/errors.js";
 import { type InviteStatus, inviteStatusWhere } from "../domain/invites.js";
 import { createOrganization } from "../domain/organizations.js";
 import { type Organization, Prisma } from "../generated/prisma/client.js";
@@ -132,11 +133,14 @@ const CreateOrganizationSuccess = builder
 builder.mutationField("createOrganization", (t) =>
   t.field({
     type: CreateOrganizationSuccess,
-    description: "Any signed-in user; the creator becomes ADMIN.",
-    errors: mutationErrors("CreateOrganization", []),
+    description:
+      "Any signed-in user; the creator becomes ADMIN. A user may create a limited number a day (UTC, set by the operator); beyond it, RATE_LIMITED.",
+    errors: mutationErrors("CreateOrganization", [RateLimitedError]),
     args: { input: t.arg({ type: CreateOrganizationInput, required: true }) },
     resolve: async (_root, args, ctx) => ({
-      organization: await createOrganization(ctx.db, requireViewer(ctx).id, args.input.title),
+      organization: await createOrganization(ctx.db, requireViewer(ctx).id, args.input.title, {
+        dailyLimit: ctx.config.orgCreateLimitPerDay,
+      }),
     }),
   }),
 );
