@@ -12,6 +12,17 @@ export function requireViewer(ctx: Context): Viewer {
   return ctx.viewer;
 }
 
+/**
+ * The organization of an invite or link, from the request's loader (one statement for every
+ * organization asked about in a tick, shared with the rules that guard its fields).
+ */
+export async function organizationOf(ctx: Context, organizationId: string): Promise<Organization> {
+  const organization = await ctx.access.organization(organizationId);
+  // The foreign key cascades: an invite or link never outlives its organization.
+  if (!organization) throw new Error(`Organization ${organizationId} not found`);
+  return organization;
+}
+
 /** The viewer as the actor of a change (recorded in the audit log). */
 export function requireActor(ctx: Context): Actor {
   return actorOf(requireViewer(ctx));

@@ -12,9 +12,10 @@ import {
   updateLinkInvite,
 } from "../domain/link-invites.js";
 import type { LinkInvite } from "../generated/prisma/client.js";
-import { requireActor, resolveVisibleEntity } from "./context-helpers.js";
+import { organizationOf, requireActor, resolveVisibleEntity } from "./context-helpers.js";
 import { mutationErrors } from "./errors.js";
 import { MemberRoleEnum } from "./member.js";
+import { OrganizationRef } from "./organization.js";
 
 export const LinkInviteStatusEnum = builder.enumType("LinkInviteStatus", {
   values: ["ACTIVE", "REVOKED", "EXPIRED", "USED_UP"] as const,
@@ -34,7 +35,12 @@ const CollectionRef = builder
 export const LinkInviteRef = builder.prismaObject("LinkInvite", {
   fields: (t) => ({
     id: t.exposeID("id", { description: "The link's secret: whoever holds it can join." }),
-    organization: t.relation("organization"),
+    // The organization comes from the request's loader (ctx.access), which the rules of its fields
+    // have filled already: a page of 50 under Organization.invites does not join the same row 50 times.
+    organization: t.field({
+      type: OrganizationRef,
+      resolve: (parent, _args, ctx) => organizationOf(ctx, parent.organizationId),
+    }),
     kind: t.expose("kind", { type: LinkInviteTargetKindEnum }),
     role: t.expose("role", {
       type: MemberRoleEnum,

@@ -6,7 +6,7 @@ import { createOrganization } from "../domain/organizations.js";
 import { type Organization, Prisma } from "../generated/prisma/client.js";
 import { requireViewer, resolveVisibleEntity } from "./context-helpers.js";
 import { mutationErrors } from "./errors.js";
-import { InviteStatusEnum } from "./invite.js";
+import { InviteStatusEnum } from "./invite-status.js";
 import { MemberRoleEnum } from "./member.js";
 
 export const OrganizationRef = builder.prismaObject("Organization", {
