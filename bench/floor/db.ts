@@ -9,6 +9,8 @@
  * own errors, with the messages below.
  */
 import { createHash, randomBytes, randomUUID, timingSafeEqual } from "node:crypto";
+import type { Server } from "node:http";
+import type { AddressInfo } from "node:net";
 import pg from "pg";
 
 export type Row = Record<string, any>;
@@ -346,4 +348,29 @@ export function openBenchDb(options: BenchDbOptions) {
     inviteEmail,
     close: () => pool.end(),
   };
+}
+
+/**
+ * Listens on PORT (default: any free one) and HOST, says where on stdout (the runner waits for that
+ * line), and on SIGTERM stops taking connections, then closes the pool and exits.
+ */
+export function serveUntilSigterm(
+  server: Server,
+  name: string,
+  db: Pick<BenchDb, "close">,
+  env: NodeJS.ProcessEnv,
+): void {
+  server.listen(Number(env.PORT ?? 0), env.HOST ?? "127.0.0.1", () => {
+    const { port } = server.address() as AddressInfo;
+    process.stdout.write(`${name} listening on http://${env.HOST ?? "127.0.0.1"}:${port}\n`);
+  });
+  process.once("SIGTERM", () => {
+    server.close(() => {
+      db.close().then(
+        () => process.exit(0),
+        () => process.exit(1),
+      );
+    });
+    server.closeIdleConnections();
+  });
 }

@@ -11,9 +11,17 @@
  * GET /debug/sql-count answers the statements sent so far (BEGIN and COMMIT included).
  */
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
-import type { AddressInfo } from "node:net";
 import { PAGE_SIZE, QUERIES } from "../workloads.js";
-import { AuthFailure, dbOptionsFromEnv, MESSAGES, normalizeEmail, openBenchDb, type Row, type Viewer } from "./db.js";
+import {
+  AuthFailure,
+  dbOptionsFromEnv,
+  MESSAGES,
+  normalizeEmail,
+  openBenchDb,
+  type Row,
+  serveUntilSigterm,
+  type Viewer,
+} from "./db.js";
 
 const env = process.env;
 const db = openBenchDb(dbOptionsFromEnv(env));
@@ -187,17 +195,4 @@ const server = createServer((req, res) => {
   send(res, 404, { error: "not found" });
 });
 
-server.listen(Number(env.PORT ?? 0), env.HOST ?? "127.0.0.1", () => {
-  const { port } = server.address() as AddressInfo;
-  process.stdout.write(`floor listening on http://${env.HOST ?? "127.0.0.1"}:${port}\n`);
-});
-
-process.once("SIGTERM", () => {
-  server.close(() => {
-    db.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  });
-  server.closeIdleConnections();
-});
+serveUntilSigterm(server, "floor", db, env);

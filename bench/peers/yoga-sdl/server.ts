@@ -16,7 +16,6 @@
  * and PEER_JIT. GET /health is Yoga's; GET /debug/sql-count answers the statements sent so far.
  */
 import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { useGraphQlJit } from "@envelop/graphql-jit";
 import { GraphQLError } from "graphql";
 import { createSchema, createYoga, type Plugin } from "graphql-yoga";
@@ -29,6 +28,7 @@ import {
   type OrganizationRow,
   openBenchDb,
   type Row,
+  serveUntilSigterm,
   type Viewer,
 } from "../../floor/db.js";
 
@@ -255,17 +255,4 @@ const yoga = createYoga<object, Context>({
 
 const server = createServer(yoga);
 
-server.listen(Number(env.PORT ?? 0), env.HOST ?? "127.0.0.1", () => {
-  const { port } = server.address() as AddressInfo;
-  process.stdout.write(`yoga-${jit ? "jit" : "sdl"} peer listening on http://${env.HOST ?? "127.0.0.1"}:${port}\n`);
-});
-
-process.once("SIGTERM", () => {
-  server.close(() => {
-    db.close().then(
-      () => process.exit(0),
-      () => process.exit(1),
-    );
-  });
-  server.closeIdleConnections();
-});
+serveUntilSigterm(server, `yoga-${jit ? "jit" : "sdl"} peer`, db, env);
