@@ -5,6 +5,8 @@ import {
   type GraphQLField,
   getNamedType,
   getNullableType,
+  getOperationAST,
+  getVariableValues,
   isCompositeType,
   isListType,
   Kind,
@@ -93,25 +95,28 @@ function refusal(message: string): GraphQLError {
 }
 
 /**
- * The cost of one operation with its variables; null when it cannot be counted because the
- * variables do not fit the operation (execution reports that itself, with the same graphql-js check).
+ * The cost of one operation with its variables; null when the variables do not fit the operation
+ * (graphql-js then refuses the whole request before anything runs, with the same check). Anything
+ * else that keeps the cost from being counted throws, and the request is refused: a field whose own
+ * argument fails (a null for a non-null argument through a nullable variable with a default) would
+ * otherwise fail alone while its siblings run uncounted.
  */
 export function operationCost(
   args: Pick<ExecutionArgs, "schema" | "document" | "variableValues" | "operationName">,
   options: Pick<CostOptions, "maxRepresentations">,
 ): number | null {
-  try {
-    return getComplexity({
-      schema: args.schema,
-      query: args.document,
-      variables: (args.variableValues ?? {}) as Record<string, unknown>,
-      operationName: args.operationName ?? undefined,
-      estimators: [estimator(options)],
-    });
-  } catch (error) {
-    if (error instanceof GraphQLError && /maximum allowed number of nodes/.test(error.message)) throw error;
-    return null;
-  }
+  const operation = getOperationAST(args.document, args.operationName);
+  if (!operation) return null;
+  const variables = (args.variableValues ?? {}) as Record<string, unknown>;
+  const coerced = getVariableValues(args.schema, operation.variableDefinitions ?? [], variables);
+  if (coerced.errors?.length) return null;
+  return getComplexity({
+    schema: args.schema,
+    query: args.document,
+    variables,
+    operationName: args.operationName ?? undefined,
+    estimators: [estimator(options)],
+  });
 }
 
 /**
@@ -164,7 +169,8 @@ function cachedOperationCost(args: ExecutionArgs, options: CostOptions): number 
   const known = entry.costs.get(key);
   if (known !== undefined) return known;
   const cost = operationCost(args, options);
-  if (key.length <= MAX_KEY_LENGTH) {
+  // Only a counted cost is remembered: `null` depends on variables outside the key.
+  if (cost !== null && key.length <= MAX_KEY_LENGTH) {
     if (entry.costs.size >= MAX_CACHED_COSTS) entry.costs.clear();
     entry.costs.set(key, cost);
   }
@@ -176,7 +182,7 @@ function check(args: ExecutionArgs, options: CostOptions): GraphQLError | null {
   try {
     cost = cachedOperationCost(args, options);
   } catch (error) {
-    return refusal(`Query cost limit exceeded: ${(error as Error).message}`);
+    return refusal(`The cost of this query cannot be counted, so it is not run: ${(error as Error).message}`);
   }
   if (cost === null || cost <= options.maxCost) return null;
   return refusal(

@@ -1,6 +1,7 @@
 import { createPublicKey, type KeyObject } from "node:crypto";
 import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify } from "jose";
 import type { JwtConfig } from "./config.js";
+import { emailSchema } from "./domain/validation.js";
 
 /** Only asymmetric algorithms: `none` and HS256 (e.g. signed with our public key) never verify. */
 export const JWT_ALGORITHMS = ["RS256", "ES256"];
@@ -42,7 +43,7 @@ export function createJwtVerifier(config: JwtConfig): JwtVerifier {
     } catch (error) {
       throw new JwtRejected(reason(error));
     }
-    const email = typeof payload.email === "string" && payload.email.trim() ? payload.email.trim().toLowerCase() : null;
+    const email = emailClaim(payload.email);
     return {
       subject: payload.sub as string,
       email,
@@ -50,6 +51,20 @@ export function createJwtVerifier(config: JwtConfig): JwtVerifier {
       expiresAt: new Date((payload.exp as number) * 1000),
     };
   };
+}
+
+/**
+ * The `email` claim as an address: trimmed, its ASCII letters lower-cased; null when it is not a
+ * valid address of printable ASCII. Unicode case folding is not used: it maps other characters onto
+ * ASCII ones (U+212A KELVIN SIGN lower-cases to "k"), so `\u212Aarl@example.com` would stand for
+ * karl@example.com, someone else's address.
+ */
+export function emailClaim(value: unknown): string | null {
+  if (typeof value !== "string") return null;
+  const trimmed = value.trim();
+  if (!/^[\x21-\x7e]+$/.test(trimmed)) return null;
+  const folded = trimmed.replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
+  return emailSchema.safeParse(folded).success ? folded : null;
 }
 
 function reason(error: unknown): string {

@@ -80,6 +80,19 @@ describe.each(DB_KINDS)("an unverified email claim (%s)", (kind) => {
     });
   });
 
+  it("an email claim is lower-cased in ASCII only: the Kelvin sign (U+212A) is no 'k'", async () => {
+    const victim = uniqueEmail("karl");
+    const spoof = `\u212A${victim.slice(1)}`; // "Karl-…" with a Kelvin sign for the K
+    const org = await app.current.seed.org();
+    const invited = await app.current.gql(INVITE, { token: org.owner.token, variables: { o: org.id, e: victim } });
+    const inviteId = invited.data?.inviteUsersToOrganization.invites[0].id;
+    const token = await jwt({ sub: `kelvin-${victim}`, email: spoof, email_verified: true });
+    const viewer = await app.current.gql(VIEWER, { token });
+    expect(viewer.data?.viewer.email).toBeNull();
+    const join = await app.current.gql(JOIN, { token, variables: { o: org.id, i: inviteId } });
+    expect(join.data?.joinOrganizationWithInvite.code).toBe("INVITE_EMAIL_MISMATCH");
+  });
+
   it("a verified sign-in after the claim gets the address and the invites sent to it", async () => {
     const victim = uniqueEmail("victim");
     await app.current.gql(VIEWER, { token: await jwt({ sub: `eve-${victim}`, email: victim }) });

@@ -160,6 +160,26 @@ describe("MAX_COST over HTTP", () => {
     expect(again.errors?.[0]?.message).toMatch(/cost limit of 50000 exceeded/);
   });
 
+  it("a null for a non-null argument does not switch MAX_COST off, neither then nor for later requests", async () => {
+    const org = await app.current.seed.org();
+    const doc = `query Q($x: ID = "unused", $o: ID!) { probe: organization(id: $x) { id }
+      organization(id: $o) { members(first: 1000) { edges { node { user { organizations {
+      organization { members(first: 1000) { totalCount } } } } } } } } }`;
+    // First the request that made the cost uncountable, then the same document as usual.
+    for (const variables of [{ o: org.id, x: null }, { o: org.id }]) {
+      const res = await app.current.gql(doc, { token: org.owner.token, variables });
+      expect(res.data ?? null).toBeNull();
+      expect(res.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
+      expect(res.errors?.[0]?.message).toMatch(/cost/);
+    }
+    const include = `query($v: Boolean = true, $o: ID!) { organization(id: $o) { title
+      members(first: 1000) @include(if: $v) { edges { node { user { organizations {
+      organization { members(first: 1000) { totalCount } } } } } } } } }`;
+    const res = await app.current.gql(include, { token: org.owner.token, variables: { o: org.id, v: null } });
+    expect(res.data?.organization?.members ?? null).toBeNull();
+    expect(res.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
+  });
+
   it("refuses two nested 1000-item pages within the depth limit", async () => {
     const user = await app.current.seed.user();
     const res = await app.current.gql(
