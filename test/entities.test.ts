@@ -116,6 +116,21 @@ describe.each(DB_KINDS)("_entities: hidden is unknown (%s)", (kind) => {
       }
     });
 
+    it("sends as many statements for a hidden organization or user as for an unknown id (no timing oracle)", async () => {
+      const hidden = entities.filter(
+        (e) => !e.visibleTo.includes(caller) && (e.typename === "Organization" || e.typename === "User"),
+      );
+      for (const entity of hidden) {
+        const existing = await app.current.countQueries(() =>
+          ask(caller, [{ __typename: entity.typename, id: entity.id }]),
+        );
+        const unknown = await app.current.countQueries(() =>
+          ask(caller, [{ __typename: entity.typename, id: unknownId(entity.typename) }]),
+        );
+        expect(existing.count, entity.name).toBe(unknown.count);
+      }
+    });
+
     it("resolves the entities it may see, and answers a batch of hidden and unknown ones with nulls only", async () => {
       const batch = entities.flatMap((e) => [
         { __typename: e.typename, id: e.id },

@@ -76,5 +76,11 @@ export async function resolveVisibleEntity<M extends EntityModel>(
   load: (id: string) => Promise<Entities[M] | null> = (key) => loadEntity(ctx, model, key),
 ): Promise<Entities[M] | null> {
   const row = await load(id);
-  return row && (await mayResolveEntity(TYPENAMES[model], row, ctx)) ? row : null;
+  if (row) return (await mayResolveEntity(TYPENAMES[model], row, ctx)) ? row : null;
+  // An id that does not exist asks the same questions as one the viewer may not see (a stand-in with
+  // the key alone), so that neither the statements sent nor their time tell the two apart. Invites'
+  // and links' ids are secrets: knowing one is knowing that it exists.
+  const standIn = model === "organization" ? { id } : model === "user" ? { id, email: null } : null;
+  if (standIn) await mayResolveEntity(TYPENAMES[model], standIn, ctx);
+  return null;
 }
