@@ -149,7 +149,7 @@ const MAX_CACHED_COSTS = 64;
 const MAX_KEY_LENGTH = 256;
 const costCache = new WeakMap<
   DocumentNode,
-  { variables: Array<{ name: string; list: boolean }>; costs: Map<string, number | null> }
+  { variables: Array<{ name: string; list: boolean }>; costs: Map<string, number> }
 >();
 
 /**

@@ -119,6 +119,29 @@ describe.each(DB_KINDS)("an unverified email claim (%s)", (kind) => {
     expect(nextViewer.data?.viewer.pendingInvites).toHaveLength(1);
   });
 
+  it("the CLI never vouches for a user who only claimed the address (a row written before the rule)", async () => {
+    const db = app.current.db;
+    const victim = uniqueEmail("fenced");
+    const squatter = await db.user.create({ data: { jwtSubject: `fenced-${victim}`, email: victim } });
+    const org = await app.current.seed.org();
+    await db.invite.create({
+      data: {
+        id: `fenced-${Date.now()}`,
+        organizationId: org.id,
+        email: victim,
+        role: "ADMIN",
+        userId: squatter.id,
+        expiresAt: new Date(Date.now() + 86_400_000),
+      },
+    });
+    const { user } = await createUserWithToken(db, { email: victim });
+    expect(user.id).not.toBe(squatter.id);
+    expect(await db.user.findUniqueOrThrow({ where: { id: squatter.id } })).toMatchObject({ email: null });
+    expect(await db.invite.findMany({ where: { email: victim }, select: { userId: true } })).toEqual([
+      { userId: user.id },
+    ]);
+  });
+
   it("the migration takes addresses back from users who only claimed them", async () => {
     const db = app.current.db;
     const victim = uniqueEmail("legacy");
