@@ -20,6 +20,10 @@
  *   BENCH_CPU_PROF      a directory: run the timed service under `node --cpu-prof` writing there
  *   BENCH_NODE_FLAGS    extra node flags for the timed service, e.g. "--max-semi-space-size=32"
  *   BENCH_NO_WRITE      1: print the table but write no results file
+ *   BENCH_BEFORE        a directory holding another checkout of this repository with its
+ *                       node_modules (e.g. `git worktree add /tmp/before HEAD~1 && npm ci` there):
+ *                       adds the target "before", that checkout built and run as the service is, so
+ *                       a change is measured against what it changes in the same run
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -56,7 +60,8 @@ const runId = randomBytes(4).toString("hex");
 /** `npm start`'s entry: src/ compiled by `npm run build`. */
 const SERVICE_ENTRY = "dist/server.js";
 
-const TARGET_NAMES = ["service", "floor", "yoga-sdl", "yoga-jit"] as const;
+const TARGET_NAMES = ["service", "before", "floor", "yoga-sdl", "yoga-jit"] as const;
+const BEFORE_DIR = env.BENCH_BEFORE ? path.resolve(env.BENCH_BEFORE) : undefined;
 type TargetName = (typeof TARGET_NAMES)[number];
 /** What the service is compared with: the ratios' denominators. */
 type BaselineName = Exclude<TargetName, "service">;
@@ -190,11 +195,12 @@ async function startServer(
   script: string,
   extraEnv: Record<string, string>,
   nodeFlags: string[] = [],
+  cwd = root,
 ): Promise<Server> {
   const port = await freePort();
   const loader = script.endsWith(".ts") ? ["--import", "tsx"] : [];
   const child = spawn("taskset", ["-c", SERVER_CPU, process.execPath, ...nodeFlags, ...loader, script], {
-    cwd: root,
+    cwd,
     env: { ...baseEnv(), NODE_ENV: "production", HOST: "127.0.0.1", PORT: String(port), ...extraEnv },
     stdio: ["ignore", "pipe", "pipe"],
   });
@@ -725,11 +731,14 @@ function selectedTargets(): TargetName[] {
   const named = env.BENCH_TARGETS?.split(",")
     .map((s) => s.trim().toLowerCase())
     .filter(Boolean);
-  if (!named?.length) return [...TARGET_NAMES];
-  const unknown = named.filter((n) => !(TARGET_NAMES as readonly string[]).includes(n));
+  const available = TARGET_NAMES.filter((t) => t !== "before" || BEFORE_DIR);
+  if (!named?.length) return available;
+  const unknown = named.filter((n) => !(available as readonly string[]).includes(n));
   if (unknown.length)
-    throw new Error(`BENCH_TARGETS: unknown ${unknown.join(", ")} (known: ${TARGET_NAMES.join(", ")})`);
-  return TARGET_NAMES.filter((t) => named.includes(t));
+    throw new Error(
+      `BENCH_TARGETS: unknown ${unknown.join(", ")} (known: ${available.join(", ")}; "before" needs BENCH_BEFORE)`,
+    );
+  return available.filter((t) => named.includes(t));
 }
 
 /** PostgreSQL's CPU µs per second over `seconds` of no load. */
@@ -793,7 +802,9 @@ async function main(): Promise<number> {
     };
     const floorEnv = { DATABASE_URL: dbUrl, INVITE_RATE_LIMIT: "10000000", INVITE_TTL_MS: String(7 * 86_400_000) };
     /** The servers other than the service: the floor and the peers (which share the floor's SQL). */
-    const others: Record<BaselineName, { script: string; env: Record<string, string> }> = {
+    const others: Record<BaselineName, { script: string; env: Record<string, string>; cwd?: string }> = {
+      // The other checkout: counted (BENCH_COUNT_SQL) in phase 1, restarted without it for the timing.
+      before: { script: SERVICE_ENTRY, env: { ...serviceEnv, BENCH_COUNT_SQL: "1" }, cwd: BEFORE_DIR ?? root },
       floor: { script: "bench/floor/server.ts", env: floorEnv },
       "yoga-sdl": { script: "bench/peers/yoga-sdl/server.ts", env: floorEnv },
       "yoga-jit": { script: "bench/peers/yoga-sdl/server.ts", env: { ...floorEnv, PEER_JIT: "1" } },
@@ -804,12 +815,17 @@ async function main(): Promise<number> {
     // database whether or not it is a target of the run.
     log("building the service: npm run build");
     execFileSync("npm", ["run", "build", "--silent"], { cwd: root, stdio: ["ignore", "inherit", "inherit"] });
+    if (BEFORE_DIR && targets.includes("before")) {
+      log(`building the "before" checkout: npm run build in ${BEFORE_DIR}`);
+      execFileSync("npm", ["run", "build", "--silent"], { cwd: BEFORE_DIR, stdio: ["ignore", "inherit", "inherit"] });
+    }
     const counting = await startServer("service", SERVICE_ENTRY, { ...serviceEnv, BENCH_COUNT_SQL: "1" });
     servers.push(counting);
     const running: Partial<Record<TargetName, Server>> = {};
     for (const name of targets) {
       if (name === "service") continue;
-      const server = await startServer(name, others[name].script, others[name].env);
+      const { script, env: serverEnv, cwd } = others[name];
+      const server = await startServer(name, script, serverEnv, [], cwd);
       servers.push(server);
       running[name] = server;
     }
@@ -849,6 +865,13 @@ async function main(): Promise<number> {
     }
     await counting.stop();
     servers.splice(servers.indexOf(counting), 1);
+    if (running.before) {
+      const countingBefore = running.before;
+      await countingBefore.stop();
+      servers.splice(servers.indexOf(countingBefore), 1);
+      running.before = await startServer("before", SERVICE_ENTRY, serviceEnv, [], BEFORE_DIR);
+      servers.push(running.before);
+    }
 
     // Phase 2: the timed runs, without SQL counting; the targets in turn for each workload.
     const profileDir = env.BENCH_CPU_PROF ? path.resolve(env.BENCH_CPU_PROF) : undefined;

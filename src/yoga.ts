@@ -264,7 +264,7 @@ function useRequestRateLimit(limiter: RequestRateLimiter, trustProxy: boolean, a
   };
 }
 
-/** graphql-shield on the schema (src/permissions.ts applyPermissions), as useGraphQLMiddleware would. */
+/** The rules of src/permissions.ts on the schema (applyPermissions), once, when Yoga gets its schema. */
 function useShield(): Plugin {
   return {
     onSchemaChange: ({ schema, replaceSchema }) => {

@@ -211,8 +211,8 @@ describe("the GraphQL answer while the database is down", () => {
 });
 
 describe("a shield rule whose lookup fails", () => {
-  // graphql-shield turns an error thrown in a rule into `false` (a FORBIDDEN denial); seen in the
-  // stress suite under pool exhaustion. A failing database must say so; other errors still deny.
+  // A rule whose lookup throws denies (FORBIDDEN, as graphql-shield's rules do); seen in the stress
+  // suite under pool exhaustion. A failing database must say so; other errors still deny.
   const rule = ruleTree.Mutation.createLinkInvite as unknown as {
     resolve(parent: unknown, args: unknown, ctx: unknown, info: unknown, options: unknown): Promise<unknown>;
   };
@@ -234,6 +234,9 @@ describe("a shield rule whose lookup fails", () => {
   });
 
   it("still denies on any other error (fail-closed)", async () => {
-    expect(await resolveWith(new Error("boom"))).toBe(false);
+    const denial = await resolveWith(new Error("boom"));
+    expect(denial).toBeInstanceOf(GraphQLError);
+    expect((denial as GraphQLError).extensions.code).toBe("FORBIDDEN");
+    expect((denial as GraphQLError).message).not.toContain("boom");
   });
 });

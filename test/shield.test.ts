@@ -5,11 +5,16 @@
  * rule allowed (fallbackRule).
  */
 import { useGraphQLMiddleware } from "@envelop/graphql-middleware";
+import { MapperKind, mapSchema } from "@graphql-tools/utils";
 import {
   extendSchema,
   GraphQLError,
+  type GraphQLField,
+  type GraphQLNamedType,
   type GraphQLObjectType,
+  type GraphQLResolveInfo,
   type GraphQLSchema,
+  getNamedType,
   isInterfaceType,
   isIntrospectionType,
   isObjectType,
@@ -20,7 +25,7 @@ import type { IRules } from "graphql-shield";
 import { allow, deny, shield } from "graphql-shield";
 import { createSchema, createYoga } from "graphql-yoga";
 import { describe, expect, it } from "vitest";
-import { applyPermissions, permissions, ruleTree } from "../src/permissions.js";
+import { applyPermissions, permissions, ruleOf, ruleTree } from "../src/permissions.js";
 import { schema } from "../src/schema/index.js";
 import type { GqlResponse } from "./helpers/app.js";
 import { useTestApp } from "./helpers/app.js";
@@ -381,5 +386,115 @@ describe.each(DB_KINDS)("shield on the service (%s)", (kind) => {
       expect(res.errors?.[0]?.message).not.toMatch(/^(Unexpected error\.|Not Authorised!)$/);
       expect(res.data?.organization ?? null).toBeNull();
     });
+  });
+});
+
+// --- the whole schema, walked -----------------------------------------------------------------
+
+/**
+ * Every field a client can reach, from the root types and `_entities` (the gateway's door), through
+ * unions and interfaces: on the schema the service serves (applyPermissions), each field either keeps
+ * its own resolver because its rule is `allow`, or carries the rule that decides it. Then each field's
+ * resolver is replaced by a sentinel and the guarded schema is asked for every field as an anonymous
+ * caller and as a signed-in stranger (ctx.access knows them nowhere): a field added without a rule,
+ * or a rule that lets strangers through, shows up here.
+ */
+describe("every reachable field is decided by a rule", () => {
+  const RULE = "invites-gateway.rule";
+  const REACHED = "reached the resolver";
+
+  function reachableFields(target: GraphQLSchema): Array<[GraphQLObjectType, string]> {
+    const seen = new Set<string>();
+    const fields: Array<[GraphQLObjectType, string]> = [];
+    const roots = [target.getQueryType(), target.getMutationType(), target.getSubscriptionType()];
+    const entity = target.getType("_Entity");
+    const queue: GraphQLNamedType[] = [
+      ...roots.filter((t): t is GraphQLObjectType => t != null),
+      ...(entity ? [entity] : []),
+    ];
+    while (queue.length > 0) {
+      const type = queue.shift() as GraphQLNamedType;
+      if (seen.has(type.name) || isIntrospectionType(type)) continue;
+      seen.add(type.name);
+      if (isUnionType(type)) queue.push(...type.getTypes());
+      if (isInterfaceType(type)) queue.push(...target.getPossibleTypes(type));
+      if (!isObjectType(type) && !isInterfaceType(type)) continue;
+      for (const field of Object.values(type.getFields())) {
+        if (isObjectType(type)) fields.push([type, field.name]);
+        queue.push(getNamedType(field.type));
+      }
+    }
+    return fields;
+  }
+
+  it("reaches every field of every object type, and each is `allow` (own resolver) or carries its rule", () => {
+    const served = applyPermissions(schema);
+    const fields = reachableFields(served);
+    const all = Object.values(served.getTypeMap())
+      .filter((type) => isObjectType(type) && !isIntrospectionType(type))
+      .flatMap((type) => Object.keys((type as GraphQLObjectType).getFields()));
+    expect(fields.length).toBe(all.length);
+    const problems: string[] = [];
+    for (const [type, name] of fields) {
+      const field = type.getFields()[name] as GraphQLField<unknown, unknown>;
+      const own = (schema.getType(type.name) as GraphQLObjectType).getFields()[name];
+      const rule = ruleOf(type.name, name);
+      if (rule === (allow as unknown)) {
+        if (field.resolve !== own?.resolve) problems.push(`${type.name}.${name}: allow, but not its own resolver`);
+      } else if (typeof field.extensions?.[RULE] !== "string" || field.resolve === own?.resolve) {
+        problems.push(`${type.name}.${name}: guarded by no rule`);
+      }
+    }
+    expect(problems).toEqual([]);
+  });
+
+  /** `allow` in the table itself, for the type or the field (never by a fallback). */
+  const explicitlyAllowed = (type: string, field: string) => {
+    const rules = (ruleTree as Record<string, unknown>)[type];
+    return (
+      rules === allow ||
+      (typeof rules === "object" && rules !== null && (rules as Record<string, unknown>)[field] === allow)
+    );
+  };
+
+  it("anonymous callers and signed-in strangers reach no resolver but the allowed ones", async () => {
+    const extended = extendSchema(schema, parse("extend type Query { addedWithoutRule: String }"));
+    const sentinel = mapSchema(extended, {
+      [MapperKind.OBJECT_FIELD]: (field) => ({ ...field, resolve: () => REACHED }),
+    });
+    const served = applyPermissions(sentinel);
+    const nowhere = {
+      roleIn: () => null,
+      organization: () => null,
+      canSeeOrganization: () => false,
+      canSeeUserProfile: () => false,
+      canSeeUserEmail: () => false,
+      canSeeUser: () => false,
+    };
+    const reached = async (viewer: object | null) => {
+      const through: string[] = [];
+      for (const [type, name] of reachableFields(served)) {
+        if (explicitlyAllowed(type.name, name)) continue;
+        const field = type.getFields()[name] as GraphQLField<unknown, unknown>;
+        const ctx = { viewer, access: nowhere, config: { limits: { entityRepresentations: 50 } } };
+        const info = { schema: served, fieldName: name, parentType: type } as unknown as GraphQLResolveInfo;
+        const answer = await field.resolve?.({ id: "someone-else", organizationId: "o", userId: "u" }, {}, ctx, info);
+        if (answer === REACHED) through.push(`${type.name}.${name}`);
+        else
+          expect(["UNAUTHENTICATED", "FORBIDDEN"], `${type.name}.${name}`).toContain(
+            (answer as GraphQLError).extensions?.code,
+          );
+      }
+      return through.sort();
+    };
+    // `_entities` checks its representations (an empty list passes); each entity is then decided by
+    // the rules of its type (resolveReference answers null for what the viewer may not see).
+    expect(await reached(null)).toEqual(["Query._entities"]);
+    expect(await reached({ id: "stranger" })).toEqual([
+      "Mutation.createOrganization",
+      "Mutation.joinOrganizationByDomain",
+      "Mutation.joinOrganizationWithInvite",
+      "Query._entities",
+    ]);
   });
 });

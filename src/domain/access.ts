@@ -8,17 +8,34 @@ import type { Viewer } from "./users.js";
  * (e.g. for 50 organizations in a list or in `_entities`) is one SQL statement. graphql-shield rules
  * call these on every path to a type, root fields and `_entities` alike.
  */
+/** A value the request already knows (answered at once, with no promise), or one to wait for. */
+export type Known<T> = T | Promise<T>;
+
+export function isPending<T>(value: Known<T>): value is Promise<T> {
+  return value instanceof Promise;
+}
+
+/** `then` for a Known value: synchronous when the value is. */
+export function whenKnown<T, U>(value: Known<T>, next: (known: T) => Known<U>): Known<U> {
+  return isPending(value) ? value.then(next) : next(value);
+}
+
+/**
+ * Everything here answers synchronously once the request knows the answer (a role loaded by an
+ * earlier rule, a user already looked up): the rules of src/permissions.ts then decide without a
+ * promise, which is most of what authorization costs on a list of 50 nodes.
+ */
 export interface Access {
   /** The viewer's role in an organization; null when not a member. */
-  roleIn(organizationId: string): Promise<MemberRole | null>;
+  roleIn(organizationId: string): Known<MemberRole | null>;
   /**
    * The organization's row (null if there is none), loaded in the same statement as the viewer's
    * role in it: a rule's role check and the load of the organization it guards are one round trip.
    * Says nothing about whether the viewer may see it: that is the rules' business.
    */
-  organization(organizationId: string): Promise<Organization | null>;
+  organization(organizationId: string): Known<Organization | null>;
   /** A member, or invited (a PENDING invite): may see the organization's id, title and dates. */
-  canSeeOrganization(organizationId: string): Promise<boolean>;
+  canSeeOrganization(organizationId: string): Known<boolean>;
   /**
    * All of a user (name, memberships): the viewer, people who share an organization with the viewer,
    * who invited people or made links for the viewer's admin organizations, and those who invited the
@@ -26,12 +43,12 @@ export interface Access {
    * address only (anyone may create an organization and invite any address), so until they share an
    * organization with the viewer those see canSeeUserEmail only.
    */
-  canSeeUserProfile(userId: string): Promise<boolean>;
+  canSeeUserProfile(userId: string): Known<boolean>;
   /** A user's email: whom canSeeUserProfile allows, and the viewer's admin organizations' invitees
    *  while the email is the address such an invite was sent to. */
-  canSeeUserEmail(userId: string, email: string | null): Promise<boolean>;
+  canSeeUserEmail(userId: string, email: string | null): Known<boolean>;
   /** Anything of a user beyond the id: canSeeUserProfile, or invited by the viewer's admin organizations. */
-  canSeeUser(userId: string): Promise<boolean>;
+  canSeeUser(userId: string): Known<boolean>;
 }
 
 /** What the viewer may see of one user: all of it, or (invitees) the addresses they were invited at. */
@@ -39,21 +56,38 @@ type UserVisibility = { profile: true } | { profile: false; invitedAs: ReadonlyS
 
 const ADMIN: MemberRole = "ADMIN";
 
+/**
+ * A DataLoader whose answers, once settled (and when `keep` says so), are given back synchronously
+ * for the rest of the request; the others wait on the loader (and its own cache) as before.
+ */
+function settling<K, V>(loader: DataLoader<K, V>, keep: (value: V) => boolean): (key: K) => Known<V> {
+  const settled = new Map<K, V>();
+  return (key) => {
+    if (settled.has(key)) return settled.get(key) as V;
+    return loader.load(key).then((value) => {
+      if (keep(value)) settled.set(key, value);
+      return value;
+    });
+  };
+}
+
+const always = () => true;
+
 export function createAccess(db: PrismaClient, viewerId: string | null, now: Date): Access {
   if (!viewerId) {
     return {
-      roleIn: async () => null,
-      organization: async (organizationId) => db.organization.findUnique({ where: { id: organizationId } }),
-      canSeeOrganization: async () => false,
-      canSeeUserProfile: async () => false,
-      canSeeUserEmail: async () => false,
-      canSeeUser: async () => false,
+      roleIn: () => null,
+      organization: (organizationId) => db.organization.findUnique({ where: { id: organizationId } }),
+      canSeeOrganization: () => false,
+      canSeeUserProfile: () => false,
+      canSeeUserEmail: () => false,
+      canSeeUser: () => false,
     };
   }
   const options = { cache: true } as const;
   // One statement for every organization asked about in a tick: the rows, each with the viewer's
   // membership (a LATERAL join with relationJoins).
-  const organizations = new DataLoader<string, { row: Organization; role: MemberRole | null } | null>(
+  const organizationLoader = new DataLoader<string, { row: Organization; role: MemberRole | null } | null>(
     async (organizationIds) => {
       const rows = await db.organization.findMany({
         where: { id: { in: [...organizationIds] } },
@@ -67,64 +101,75 @@ export function createAccess(db: PrismaClient, viewerId: string | null, now: Dat
     },
     options,
   );
-  const invitedTo = new DataLoader<string, boolean>(async (organizationIds) => {
-    const rows = await db.invite.findMany({
-      where: { userId: viewerId, organizationId: { in: [...organizationIds] }, ...inviteStatusWhere("PENDING", now) },
-      select: { organizationId: true },
-    });
-    const found = new Set(rows.map((r) => r.organizationId));
-    return organizationIds.map((id) => found.has(id));
-  }, options);
+  const organizations = settling(organizationLoader, (loaded) => loaded?.role != null);
+  const invitedTo = settling(
+    new DataLoader<string, boolean>(async (organizationIds) => {
+      const rows = await db.invite.findMany({
+        where: { userId: viewerId, organizationId: { in: [...organizationIds] }, ...inviteStatusWhere("PENDING", now) },
+        select: { organizationId: true },
+      });
+      const found = new Set(rows.map((r) => r.organizationId));
+      return organizationIds.map((id) => found.has(id));
+    }, options),
+    always,
+  );
   const adminOrgs = { organization: { members: { some: { userId: viewerId, role: ADMIN } } } };
   // One statement for every user asked about in a tick: each row with at most one of each relation
   // that shows the whole user, and the addresses the viewer's admin organizations invited it at.
-  const users = new DataLoader<string, UserVisibility>(async (userIds) => {
-    const rows = await db.user.findMany({
-      where: { id: { in: [...userIds] } },
-      select: {
-        id: true,
-        memberships: {
-          where: { organization: { members: { some: { userId: viewerId } } } },
-          select: { organizationId: true },
-          take: 1,
+  const users = settling(
+    new DataLoader<string, UserVisibility>(async (userIds) => {
+      const rows = await db.user.findMany({
+        where: { id: { in: [...userIds] } },
+        select: {
+          id: true,
+          memberships: {
+            where: { organization: { members: { some: { userId: viewerId } } } },
+            select: { organizationId: true },
+            take: 1,
+          },
+          sentInvites: { where: { OR: [{ userId: viewerId }, adminOrgs] }, select: { id: true }, take: 1 },
+          createdLinks: { where: adminOrgs, select: { id: true }, take: 1 },
+          invites: { where: adminOrgs, select: { email: true } },
         },
-        sentInvites: { where: { OR: [{ userId: viewerId }, adminOrgs] }, select: { id: true }, take: 1 },
-        createdLinks: { where: adminOrgs, select: { id: true }, take: 1 },
-        invites: { where: adminOrgs, select: { email: true } },
-      },
-    });
-    const byId = new Map(
-      rows.map((row): [string, UserVisibility] => {
-        if (row.memberships.length + row.sentInvites.length + row.createdLinks.length > 0) {
-          return [row.id, { profile: true }];
-        }
-        const invitedAs = new Set(row.invites.map((invite) => invite.email));
-        return [row.id, invitedAs.size > 0 ? { profile: false, invitedAs } : null];
-      }),
-    );
-    return userIds.map((id) => byId.get(id) ?? null);
-  }, options);
-  const userVisibility = (userId: string): Promise<UserVisibility> =>
-    userId === viewerId ? Promise.resolve({ profile: true }) : users.load(userId);
+      });
+      const byId = new Map(
+        rows.map((row): [string, UserVisibility] => {
+          if (row.memberships.length + row.sentInvites.length + row.createdLinks.length > 0) {
+            return [row.id, { profile: true }];
+          }
+          const invitedAs = new Set(row.invites.map((invite) => invite.email));
+          return [row.id, invitedAs.size > 0 ? { profile: false, invitedAs } : null];
+        }),
+      );
+      return userIds.map((id) => byId.get(id) ?? null);
+    }, options),
+    always,
+  );
+  const viewerItself: UserVisibility = { profile: true };
+  const userVisibility = (userId: string): Known<UserVisibility> =>
+    userId === viewerId ? viewerItself : users(userId);
 
-  const roleIn = async (organizationId: string) => {
-    const role = (await organizations.load(organizationId))?.role ?? null;
-    // "Not a member" is not kept: a join earlier in the same request may change it.
-    if (role === null) organizations.clear(organizationId);
-    return role;
+  const roleIn = (organizationId: string): Known<MemberRole | null> => {
+    const loaded = organizations(organizationId);
+    if (!isPending(loaded)) return loaded?.role ?? null;
+    return loaded.then((answer) => {
+      // "Not a member" is not kept: a join earlier in the same request may change it.
+      if (answer?.role == null) organizationLoader.clear(organizationId);
+      return answer?.role ?? null;
+    });
   };
   return {
     roleIn,
-    organization: async (organizationId) => (await organizations.load(organizationId))?.row ?? null,
-    canSeeOrganization: async (organizationId) =>
-      (await roleIn(organizationId)) !== null || (await invitedTo.load(organizationId)),
-    canSeeUserProfile: async (userId) => (await userVisibility(userId))?.profile === true,
-    canSeeUserEmail: async (userId, email) => {
-      const visibility = await userVisibility(userId);
-      if (!visibility) return false;
-      return visibility.profile || (email !== null && visibility.invitedAs.has(email));
-    },
-    canSeeUser: async (userId) => (await userVisibility(userId)) !== null,
+    organization: (organizationId) => whenKnown(organizations(organizationId), (loaded) => loaded?.row ?? null),
+    canSeeOrganization: (organizationId) =>
+      whenKnown(roleIn(organizationId), (role) => role !== null || invitedTo(organizationId)),
+    canSeeUserProfile: (userId) => whenKnown(userVisibility(userId), (visibility) => visibility?.profile === true),
+    canSeeUserEmail: (userId, email) =>
+      whenKnown(userVisibility(userId), (visibility) => {
+        if (!visibility) return false;
+        return visibility.profile || (email !== null && visibility.invitedAs.has(email));
+      }),
+    canSeeUser: (userId) => whenKnown(userVisibility(userId), (visibility) => visibility !== null),
   };
 }
 

@@ -1,5 +1,6 @@
 import DataLoader from "dataloader";
 import type { Context } from "../builder.js";
+import { type Known, whenKnown } from "../domain/access.js";
 import { type Actor, actorOf } from "../domain/audit.js";
 import type { Viewer } from "../domain/users.js";
 import type { Invite, LinkInvite, Organization, User } from "../generated/prisma/client.js";
@@ -16,11 +17,12 @@ export function requireViewer(ctx: Context): Viewer {
  * The organization of an invite or link, from the request's loader (one statement for every
  * organization asked about in a tick, shared with the rules that guard its fields).
  */
-export async function organizationOf(ctx: Context, organizationId: string): Promise<Organization> {
-  const organization = await ctx.access.organization(organizationId);
-  // The foreign key cascades: an invite or link never outlives its organization.
-  if (!organization) throw new Error(`Organization ${organizationId} not found`);
-  return organization;
+export function organizationOf(ctx: Context, organizationId: string): Known<Organization> {
+  return whenKnown(ctx.access.organization(organizationId), (organization) => {
+    // The foreign key cascades: an invite or link never outlives its organization.
+    if (!organization) throw new Error(`Organization ${organizationId} not found`);
+    return organization;
+  });
 }
 
 /** The viewer as the actor of a change (recorded in the audit log). */
@@ -73,7 +75,7 @@ export async function resolveVisibleEntity<M extends EntityModel>(
   ctx: Context,
   model: M,
   id: string,
-  load: (id: string) => Promise<Entities[M] | null> = (key) => loadEntity(ctx, model, key),
+  load: (id: string) => Known<Entities[M] | null> = (key) => loadEntity(ctx, model, key),
 ): Promise<Entities[M] | null> {
   const row = await load(id);
   if (row) return (await mayResolveEntity(TYPENAMES[model], row, ctx)) ? row : null;
