@@ -293,7 +293,7 @@ export const ruleTree = {
     joinOrganizationByDomain: isAuthenticated,
   },
   Subscription: {
-    // Checked when the subscription starts (graphql-middleware wraps `subscribe`).
+    // Checked when the subscription starts (applyPermissions guards `subscribe`) and for each event.
     organizationEvents: isAdminOfArgOrg,
   },
   // An inviting admin sees of a person who shares no organization with them the id, and the email
