@@ -286,10 +286,25 @@ function pgCpuMicros(): number | undefined {
       children: Number(f[13]) + Number(f[14]),
     });
   }
-  if (procs.size === 0) return undefined;
+  if (procs.size === 0 && !pgScopeDatabase) return undefined;
+  if (pgScopeDatabase) return (scopedTicks(procs) / CLK_TCK) * 1e6;
   let ticks = 0;
   for (const p of procs.values()) ticks += p.self + (pgScopeDatabase || procs.has(p.ppid) ? 0 : p.children);
   return (ticks / CLK_TCK) * 1e6;
+}
+
+/**
+ * The run's database's backends' ticks so far, as a counter that only grows: what each backend spent
+ * since the last reading (all of it for one that is new since), so that a backend that exits (a
+ * stopped server's connections) takes none of the earlier readings' time with it.
+ */
+const lastTicks = new Map<number, number>();
+let scopedTotal = 0;
+function scopedTicks(procs: Map<number, { self: number }>): number {
+  for (const [pid, p] of procs) scopedTotal += p.self - (lastTicks.get(pid) ?? 0);
+  lastTicks.clear();
+  for (const [pid, p] of procs) lastTicks.set(pid, p.self);
+  return scopedTotal;
 }
 
 /** Whether process `pid` is a backend connected to `database` (its title: "postgres: … <user> <database> <client> …"). */
