@@ -24,6 +24,9 @@
  *                       node_modules (e.g. `git worktree add /tmp/before HEAD~1 && npm ci` there):
  *                       adds the target "before", that checkout built and run as the service is, so
  *                       a change is measured against what it changes in the same run
+ *   BENCH_PG_SCOPE      "database": PG CPU counts only the backends connected to the run's database
+ *                       (not the server's background processes, nor other databases' work: for a
+ *                       machine shared with other runs); default "server": every PostgreSQL process
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
@@ -50,6 +53,8 @@ const SERVER_URL = env.BENCH_DATABASE_URL || "postgresql://postgres@127.0.0.1:54
 const DURATION_S = Number(env.BENCH_DURATION || 12);
 const ROUNDS = Math.max(1, Number(env.BENCH_ROUNDS || 3));
 const WARMUP_S = Number(env.BENCH_WARMUP || 3);
+/** BENCH_PG_SCOPE=database: the run's database, whose backends alone PG CPU counts; else undefined. */
+let pgScopeDatabase: string | undefined;
 const CONNECTIONS = 8;
 const SQL_COUNT_REQUESTS = 20;
 const TARGETS: Partial<Record<WorkloadId, number>> = { W1: 2.5, W2: 2, W3: 2 };
@@ -278,6 +283,7 @@ function pgCpuMicros(): number | undefined {
     const open = stat.indexOf("(");
     const close = stat.lastIndexOf(")");
     if (stat.slice(open + 1, close) !== "postgres") continue;
+    if (pgScopeDatabase && !backendOf(entry, pgScopeDatabase)) continue;
     // Fields from 3 (state) on: ppid is field 4, utime/stime 14/15, cutime/cstime 16/17.
     const f = stat.slice(close + 2).split(" ");
     procs.set(Number(entry), {
@@ -286,10 +292,34 @@ function pgCpuMicros(): number | undefined {
       children: Number(f[13]) + Number(f[14]),
     });
   }
-  if (procs.size === 0) return undefined;
+  if (procs.size === 0 && !pgScopeDatabase) return undefined;
+  if (pgScopeDatabase) return (scopedTicks(procs) / CLK_TCK) * 1e6;
   let ticks = 0;
-  for (const p of procs.values()) ticks += p.self + (procs.has(p.ppid) ? 0 : p.children);
+  for (const p of procs.values()) ticks += p.self + (pgScopeDatabase || procs.has(p.ppid) ? 0 : p.children);
   return (ticks / CLK_TCK) * 1e6;
+}
+
+/**
+ * The run's database's backends' ticks so far, as a counter that only grows: what each backend spent
+ * since the last reading (all of it for one that is new since), so that a backend that exits (a
+ * stopped server's connections) takes none of the earlier readings' time with it.
+ */
+const lastTicks = new Map<number, number>();
+let scopedTotal = 0;
+function scopedTicks(procs: Map<number, { self: number }>): number {
+  for (const [pid, p] of procs) scopedTotal += p.self - (lastTicks.get(pid) ?? 0);
+  lastTicks.clear();
+  for (const [pid, p] of procs) lastTicks.set(pid, p.self);
+  return scopedTotal;
+}
+
+/** Whether process `pid` is a backend connected to `database` (its title: "postgres: … <user> <database> <client> …"). */
+function backendOf(pid: string, database: string): boolean {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, "utf8").includes(` ${database} `);
+  } catch {
+    return false;
+  }
 }
 
 /** Whether PostgreSQL's processes can be read here: a local server whose processes are visible. */
@@ -616,6 +646,8 @@ interface Report {
     targets: TargetName[];
     /** Whether PostgreSQL's CPU time was read (a local server whose processes are visible). */
     pgCpu: boolean;
+    /** What PG CPU counts: every PostgreSQL process, or the run's database's backends (BENCH_PG_SCOPE). */
+    pgScope?: "server" | "database";
   };
   loadAtStart: string;
   loadAtEnd: string;
@@ -705,9 +737,13 @@ function markdown(report: Report): string {
       "with the floor's SQL); yoga-jit (the same through graphql-jit). CPU µs/req: utime+stime of the server process " +
       "during a measured round ÷ requests completed, median of the rounds (the main figure). " +
       (pgCpu
-        ? "PG CPU µs/req: utime+stime of every `postgres` process (and the postmaster's cutime+cstime, for backends " +
-          "that exited) during the same round ÷ its requests, median of the rounds; it includes whatever else the " +
-          "PostgreSQL server did meanwhile (other databases, the idle servers' background work). "
+        ? report.settings.pgScope === "database"
+          ? "PG CPU µs/req: utime+stime of the `postgres` backends connected to the run's database (BENCH_PG_SCOPE=" +
+            "database) during the same round ÷ its requests, median of the rounds; other databases' work and the " +
+            "server's background processes are not counted. "
+          : "PG CPU µs/req: utime+stime of every `postgres` process (and the postmaster's cutime+cstime, for backends " +
+            "that exited) during the same round ÷ its requests, median of the rounds; it includes whatever else the " +
+            "PostgreSQL server did meanwhile (other databases, the idle servers' background work). "
         : "") +
       "ratio to X: the service's CPU/req ÷ X's, with the range of the rounds' ratios; target: issue 6's, to the floor. " +
       "p99: median of the rounds. Peak RSS: VmHWM after the workload. SQL/req: from separate counting runs (the " +
@@ -765,6 +801,9 @@ async function main(): Promise<number> {
   log(`targets: ${targets.join(", ")}`);
 
   const dbName = `igw_bench_${runId}`;
+  if (env.BENCH_PG_SCOPE === "database") pgScopeDatabase = dbName;
+  else if (env.BENCH_PG_SCOPE && env.BENCH_PG_SCOPE !== "server")
+    throw new Error(`BENCH_PG_SCOPE: "${env.BENCH_PG_SCOPE}" (known: server, database)`);
   const dbUrl = databaseUrl(dbName);
   const tmp = mkdtempSync(path.join(os.tmpdir(), "igw-bench-"));
   const servers: Server[] = [];
@@ -939,6 +978,7 @@ async function main(): Promise<number> {
         wrkCpu: WRK_CPU,
         targets,
         pgCpu,
+        pgScope: pgScopeDatabase ? "database" : "server",
       },
       loadAtStart,
       loadAtEnd: loadLine(),

@@ -88,6 +88,9 @@ const EnvSchema = z.object({
     }),
   DB_CONNECT_TIMEOUT: duration("5s"),
   DB_STATEMENT_TIMEOUT: duration("15s"),
+  // Named (prepared) statements on PostgreSQL; "false" for a pooler that cannot keep them (PgBouncer
+  // in transaction mode before 1.21, or without max_prepared_statements).
+  DB_PREPARED_STATEMENTS: bool(true),
   SHUTDOWN_GRACE: duration("10s"),
   INTROSPECTION: bool(true),
   CORS_ORIGINS: z
@@ -179,6 +182,8 @@ export interface Config {
   authCacheTtlMs: number;
   dbConnectTimeoutMs: number;
   dbStatementTimeoutMs: number;
+  /** PostgreSQL: statements with parameters are prepared once per connection (src/db.ts). */
+  dbPreparedStatements: boolean;
   shutdownGraceMs: number;
   introspection: boolean;
   /** Origins allowed by CORS; empty: no cross-origin access. */
@@ -294,6 +299,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     authCacheTtlMs: e.AUTH_CACHE_TTL,
     dbConnectTimeoutMs: e.DB_CONNECT_TIMEOUT,
     dbStatementTimeoutMs: e.DB_STATEMENT_TIMEOUT,
+    dbPreparedStatements: e.DB_PREPARED_STATEMENTS,
     shutdownGraceMs: e.SHUTDOWN_GRACE,
     jwt,
     rateLimit: { perMinute: e.RATE_LIMIT_PER_MINUTE, redisUrl: e.REDIS_URL ?? null, keyPrefix: e.REDIS_KEY_PREFIX },

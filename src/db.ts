@@ -32,7 +32,10 @@ export interface Database {
   close(): Promise<void>;
 }
 
-type DatabaseConfig = Pick<Config, "database" | "dbPoolSize" | "dbConnectTimeoutMs" | "dbStatementTimeoutMs">;
+type DatabaseConfig = Pick<
+  Config,
+  "database" | "dbPoolSize" | "dbConnectTimeoutMs" | "dbStatementTimeoutMs" | "dbPreparedStatements"
+>;
 
 export interface DatabaseOptions {
   /** A PGlite instance to use instead of opening DATA_DIR (tests). */
@@ -99,7 +102,10 @@ function postgresEngine(config: DatabaseConfig, connectionString: string): Engin
   // has already dropped that connection, and the next query opens a new one: nothing to do.
   // (adapter-pg listens too, but only between its connect and its disposal.)
   pool.on("error", () => {});
-  const adapter = new PrismaPg(pool);
+  const adapter = new PrismaPg(
+    pool,
+    config.dbPreparedStatements ? { statementNameGenerator: statementNames(MAX_NAMED_STATEMENTS) } : {},
+  );
   return {
     adapter,
     target: { kind: "postgres", connectionString },
@@ -107,6 +113,34 @@ function postgresEngine(config: DatabaseConfig, connectionString: string): Engin
     close: async () => {
       if (!pool.ended) await pool.end();
     },
+  };
+}
+
+/** Distinct statement texts that get a name (per process; each connection prepares those it runs). */
+const MAX_NAMED_STATEMENTS = 500;
+/** A statement with more parameters (a long `IN` list, whose length varies) stays unnamed. */
+const MAX_NAMED_STATEMENT_PARAMS = 100;
+
+/**
+ * Names for Prisma's statements: the same text always gets the same name, so each connection
+ * prepares it once (pg keeps the names it prepared per connection) and PostgreSQL parses it once
+ * and reuses its plan, instead of parsing and planning it on every execution. For the short
+ * statements of a request that was most of PostgreSQL's CPU time (bench/results/steps-2026-12-03-pg.md).
+ * "" leaves a statement unnamed: one without parameters (pg then sends it as a simple query, which may
+ * hold several statements), one with many (IN lists of every length would each be a statement of their
+ * own), and any beyond the first `limit` texts, which bounds what each connection keeps prepared.
+ */
+export function statementNames(limit: number): (query: { sql: string; args: unknown[] }) => string {
+  const names = new Map<string, string>();
+  return ({ sql, args }) => {
+    if (args.length === 0 || args.length > MAX_NAMED_STATEMENT_PARAMS) return "";
+    let name = names.get(sql);
+    if (name === undefined) {
+      if (names.size >= limit) return "";
+      name = `igw_${names.size}`;
+      names.set(sql, name);
+    }
+    return name;
   };
 }
 

@@ -69,6 +69,61 @@ describe.each(DB_KINDS)("paging and ids (%s)", (kind) => {
     expect(everyone.data?.organization.members.totalCount).toBe(11);
   });
 
+  it("pages invites the same way whichever statements load the page (first page, after a cursor, last, first: 0)", async () => {
+    const { seed, db, gql } = app.current;
+    const org = await seed.org();
+    // Ties on createdAt (a bulk invite shares one) are ordered by id, newest first.
+    await db.invite.createMany({
+      data: Array.from({ length: 7 }, (_, i) => ({
+        id: `inv${i}-${org.id}`,
+        organizationId: org.id,
+        email: `paged-${i}@example.com`,
+        role: "READ" as const,
+        createdAt: new Date(Date.UTC(2030, 0, 1, 0, 0, i % 3)),
+        expiresAt: new Date(Date.UTC(2030, 0, 8)),
+      })),
+    });
+    const INVITES = `query($o: ID!, $first: Int, $after: String, $last: Int, $before: String) { organization(id: $o) {
+      invites(first: $first, after: $after, last: $last, before: $before) { totalCount pageInfo { hasNextPage hasPreviousPage endCursor }
+        edges { cursor node { id email role sso status createdAt expiresAt acceptedAt } } } } }`;
+    const page = async (variables: Record<string, unknown>) => {
+      const res = await gql(INVITES, { token: org.owner.token, variables: { o: org.id, ...variables } });
+      expect(res.errors).toBeUndefined();
+      return res.data?.organization.invites;
+    };
+    const all = await page({ first: 100 });
+    expect(all.totalCount).toBe(7);
+    const rows = await db.invite.findMany({
+      where: { organizationId: org.id },
+      orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+    });
+    expect(all.edges.map((e: any) => e.node.id)).toEqual(rows.map((r) => r.id));
+    expect(all.edges[0].node).toEqual({
+      id: rows[0]?.id,
+      email: rows[0]?.email,
+      role: "READ",
+      sso: false,
+      status: "PENDING",
+      createdAt: rows[0]?.createdAt.toISOString(),
+      expiresAt: "2030-01-08T00:00:00.000Z",
+      acceptedAt: null,
+    });
+    const walked: unknown[] = [];
+    let after: string | null = null;
+    for (let i = 0; i < 5; i++) {
+      const conn: any = await page({ first: 3, after });
+      expect(conn.totalCount).toBe(7);
+      walked.push(...conn.edges);
+      if (!conn.pageInfo.hasNextPage) break;
+      after = conn.pageInfo.endCursor;
+    }
+    expect(walked).toEqual(all.edges);
+    const last = await page({ last: 2 });
+    expect(last.edges).toEqual(all.edges.slice(-2));
+    const none = await page({ first: 0 });
+    expect(none).toMatchObject({ totalCount: 7, edges: [], pageInfo: { hasNextPage: true } });
+  });
+
   it("answers an empty or huge inviteId with a VALIDATION result in every mutation that takes one", async () => {
     const { seed, gql, db } = app.current;
     const org = await seed.org();

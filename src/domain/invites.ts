@@ -1,5 +1,5 @@
 import { z } from "zod";
-import type { Invite, MemberRole, Prisma, PrismaClient, User } from "../generated/prisma/client.js";
+import { type Invite, type MemberRole, Prisma, type PrismaClient, type User } from "../generated/prisma/client.js";
 import { InviteState } from "../generated/prisma/enums.js";
 import { type Actor, type AuditEntry, recordAuditEvents } from "./audit.js";
 import { InviteAlreadyAcceptedError, NotFoundError, RateLimitedError } from "./errors.js";
@@ -16,6 +16,34 @@ export type InviteStatus = "PENDING" | "ACCEPTED" | "REVOKED" | "EXPIRED";
 export function inviteStatus(invite: Pick<Invite, "status" | "expiresAt">, now = new Date()): InviteStatus {
   if (invite.status === InviteState.PENDING && invite.expiresAt <= now) return "EXPIRED";
   return invite.status;
+}
+
+/** Every column of Invite as `i."<column>"`, the enums as text (how Prisma reads them). */
+const INVITE_COLUMNS = Prisma.raw(
+  Object.values(Prisma.InviteScalarFieldEnum)
+    .map((column) =>
+      column === "role" || column === "status" ? `i."${column}"::text AS "${column}"` : `i."${column}"`,
+    )
+    .join(", "),
+);
+
+/**
+ * The first `take` invites of an organization, newest first, and how many it has in all: one
+ * statement (a window count), plain rows. A findMany and a count would be two; the organization's
+ * relation with its `_count` (relationJoins) one, but PostgreSQL then builds, sorts and aggregates a
+ * JSON object per invite of the organization.
+ */
+export async function firstInvitePage(
+  db: PrismaClient,
+  organizationId: string,
+  take: number,
+): Promise<{ invites: Invite[]; totalCount: number }> {
+  const rows = await db.$queryRaw<Array<Invite & { totalCount: bigint }>>`
+    SELECT ${INVITE_COLUMNS}, count(*) OVER () AS "totalCount" FROM "Invite" i
+    WHERE i."organizationId" = ${organizationId}
+    ORDER BY i."createdAt" DESC, i."id" DESC LIMIT ${take}`;
+  const totalCount = rows[0] ? Number(rows[0].totalCount) : 0;
+  return { invites: rows.map(({ totalCount: _, ...invite }) => invite), totalCount };
 }
 
 /** The Prisma filter for one client-visible status. */

@@ -1,7 +1,7 @@
 import { builder, connectionPaging, idKey } from "../builder.js";
 import { updateOrganizationDomains } from "../domain/domains.js";
 import { RateLimitedError } from "../domain/errors.js";
-import { type InviteStatus, inviteStatusWhere } from "../domain/invites.js";
+import { firstInvitePage, type InviteStatus, inviteStatusWhere } from "../domain/invites.js";
 import { createOrganization } from "../domain/organizations.js";
 import { type Organization, Prisma } from "../generated/prisma/client.js";
 import { requireViewer, resolveVisibleEntity } from "./context-helpers.js";
@@ -39,18 +39,33 @@ export const OrganizationRef = builder.prismaObject("Organization", {
       { name: "MemberConnection" },
       { name: "MemberEdge" },
     ),
-    invites: t.relatedConnection(
-      "invites",
+    // The page and its total are statements of their own, not a relation in the organization's query:
+    // there relationJoins builds, sorts and aggregates a JSON object per invite of the organization,
+    // several times PostgreSQL's CPU of plain rows (bench/results/steps-2026-12-03-pg.md); and
+    // Query.organization then answers with the row its rule loaded.
+    invites: t.prismaConnection(
       {
+        type: "Invite",
         description: "Email invites of every status, newest first (unless `status` filters). Admins only.",
         cursor: "id",
-        totalCount: true,
         ...connectionPaging,
         args: { status: t.arg({ type: InviteStatusEnum }) },
-        query: (args, ctx) => ({
-          where: args.status ? inviteStatusWhere(args.status as InviteStatus, ctx.now) : {},
-          orderBy: [{ createdAt: "desc" }, { id: "desc" }],
-        }),
+        resolve: async (query, org, args, ctx) => {
+          // The first page of every status without relations (the common request): one statement
+          // with the total, which totalCount then uses.
+          if (!args.status && !query.cursor && query.skip === 0 && query.take > 0 && isEmpty(query.include)) {
+            const page = await firstInvitePage(ctx.db, org.id, query.take);
+            pageTotals.set(args, page.totalCount);
+            return page.invites;
+          }
+          return ctx.db.invite.findMany({
+            ...query,
+            where: invitesWhere(org.id, args.status, ctx.now),
+            orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+          });
+        },
+        totalCount: (org, args, ctx) =>
+          pageTotals.get(args) ?? ctx.db.invite.count({ where: invitesWhere(org.id, args.status, ctx.now) }),
       },
       { name: "InviteConnection" },
       { name: "InviteEdge" },
@@ -111,6 +126,18 @@ builder.queryField("organization", (t) =>
         : ctx.db.organization.findUnique({ ...query, where: { id: args.id } }),
   }),
 );
+
+/** The total a page's statement counted, for its connection's totalCount (keyed by the field's args). */
+const pageTotals = new WeakMap<object, number>();
+
+function isEmpty(include: object | undefined): boolean {
+  return !include || Object.keys(include).length === 0;
+}
+
+/** An organization's invites, of one status when `status` is given. */
+function invitesWhere(organizationId: string, status: InviteStatus | null | undefined, now: Date) {
+  return { organizationId, ...(status ? inviteStatusWhere(status, now) : {}) };
+}
 
 /** plugin-prisma's query for an Organization asks for nothing but its own columns. */
 function selectsColumnsOnly(query: { include?: unknown; select?: Record<string, unknown> }): boolean {
