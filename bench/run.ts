@@ -18,7 +18,8 @@
  *   BENCH_TARGETS       e.g. "service,floor": run only these servers (default
  *                       service,floor,yoga-sdl,yoga-jit; the service seeds the database in any case)
  *   BENCH_CPU_PROF      a directory: run the timed service under `node --cpu-prof` writing there
- *   BENCH_NODE_FLAGS    extra node flags for the timed service, e.g. "--max-semi-space-size=32"
+ *   BENCH_NODE_FLAGS    extra node flags for the timed service, after those of package.json's `start`
+ *                       (which it always gets), e.g. "--max-semi-space-size=32"
  *   BENCH_NO_WRITE      1: print the table but write no results file
  */
 import { type ChildProcess, execFileSync, spawn, spawnSync } from "node:child_process";
@@ -55,6 +56,20 @@ const WRK_CPU = "0";
 const runId = randomBytes(4).toString("hex");
 /** `npm start`'s entry: src/ compiled by `npm run build`. */
 const SERVICE_ENTRY = "dist/server.js";
+
+/**
+ * The node flags `npm start` runs the service with (package.json's `start`: `node <flags>
+ * dist/server.js`), so that the benchmark measures the service as it is started, memory settings
+ * included (bench/results/memory-2026-12-03.md).
+ */
+function startFlags(): string[] {
+  const pkg = JSON.parse(readFileSync(path.join(root, "package.json"), "utf8")) as { scripts: { start: string } };
+  const words = pkg.scripts.start.trim().split(/\s+/);
+  if (words[0] !== "node" || words.at(-1) !== SERVICE_ENTRY) {
+    throw new Error(`package.json's start script is not \`node [flags] ${SERVICE_ENTRY}\`: ${pkg.scripts.start}`);
+  }
+  return words.slice(1, -1);
+}
 
 const TARGET_NAMES = ["service", "floor", "yoga-sdl", "yoga-jit"] as const;
 type TargetName = (typeof TARGET_NAMES)[number];
@@ -804,7 +819,9 @@ async function main(): Promise<number> {
     // database whether or not it is a target of the run.
     log("building the service: npm run build");
     execFileSync("npm", ["run", "build", "--silent"], { cwd: root, stdio: ["ignore", "inherit", "inherit"] });
-    const counting = await startServer("service", SERVICE_ENTRY, { ...serviceEnv, BENCH_COUNT_SQL: "1" });
+    const serviceFlags = startFlags();
+    log(`service: node ${[...serviceFlags, SERVICE_ENTRY].join(" ")}`);
+    const counting = await startServer("service", SERVICE_ENTRY, { ...serviceEnv, BENCH_COUNT_SQL: "1" }, serviceFlags);
     servers.push(counting);
     const running: Partial<Record<TargetName, Server>> = {};
     for (const name of targets) {
@@ -855,6 +872,7 @@ async function main(): Promise<number> {
     if (profileDir) mkdirSync(profileDir, { recursive: true });
     if (targets.includes("service")) {
       const service = await startServer("service", SERVICE_ENTRY, serviceEnv, [
+        ...serviceFlags,
         ...(env.BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? []),
         ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []),
       ]);
