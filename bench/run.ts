@@ -18,7 +18,8 @@
  *   BENCH_TARGETS       e.g. "service,floor": run only these servers (default
  *                       service,floor,yoga-sdl,yoga-jit; the service seeds the database in any case)
  *   BENCH_CPU_PROF      a directory: run the timed service under `node --cpu-prof` writing there
- *   BENCH_NODE_FLAGS    extra node flags for the timed service, e.g. "--max-semi-space-size=32"
+ *   BENCH_NODE_FLAGS    extra node flags for the timed service, after those of package.json's `start`
+ *                       (which it always gets), e.g. "--max-semi-space-size=32"
  *   BENCH_NO_WRITE      1: print the table but write no results file
  *   BENCH_BEFORE        a directory holding another checkout of this repository with its
  *                       node_modules (e.g. `git worktree add /tmp/before HEAD~1 && npm ci` there):
@@ -64,6 +65,20 @@ const WRK_CPU = "0";
 const runId = randomBytes(4).toString("hex");
 /** `npm start`'s entry: src/ compiled by `npm run build`. */
 const SERVICE_ENTRY = "dist/server.js";
+
+/**
+ * The node flags `npm start` runs the service with (package.json's `start`: `node <flags>
+ * dist/server.js`), so that the benchmark measures the service as it is started, memory settings
+ * included (bench/results/memory-2026-12-03.md). `dir`: the checkout (the "before" target's own).
+ */
+function startFlags(dir = root): string[] {
+  const pkg = JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")) as { scripts: { start: string } };
+  const words = pkg.scripts.start.trim().split(/\s+/);
+  if (words[0] !== "node" || words.at(-1) !== SERVICE_ENTRY) {
+    throw new Error(`package.json's start script is not \`node [flags] ${SERVICE_ENTRY}\`: ${pkg.scripts.start}`);
+  }
+  return words.slice(1, -1);
+}
 
 const TARGET_NAMES = ["service", "before", "floor", "yoga-sdl", "yoga-jit"] as const;
 const BEFORE_DIR = env.BENCH_BEFORE ? path.resolve(env.BENCH_BEFORE) : undefined;
@@ -858,13 +873,16 @@ async function main(): Promise<number> {
       log(`building the "before" checkout: npm run build in ${BEFORE_DIR}`);
       execFileSync("npm", ["run", "build", "--silent"], { cwd: BEFORE_DIR, stdio: ["ignore", "inherit", "inherit"] });
     }
-    const counting = await startServer("service", SERVICE_ENTRY, { ...serviceEnv, BENCH_COUNT_SQL: "1" });
+    const serviceFlags = startFlags();
+    log(`service: node ${[...serviceFlags, SERVICE_ENTRY].join(" ")}`);
+    const counting = await startServer("service", SERVICE_ENTRY, { ...serviceEnv, BENCH_COUNT_SQL: "1" }, serviceFlags);
     servers.push(counting);
     const running: Partial<Record<TargetName, Server>> = {};
     for (const name of targets) {
       if (name === "service") continue;
       const { script, env: serverEnv, cwd } = others[name];
-      const server = await startServer(name, script, serverEnv, [], cwd);
+      const flags = name === "before" ? startFlags(cwd) : [];
+      const server = await startServer(name, script, serverEnv, flags, cwd);
       servers.push(server);
       running[name] = server;
     }
@@ -908,7 +926,7 @@ async function main(): Promise<number> {
       const countingBefore = running.before;
       await countingBefore.stop();
       servers.splice(servers.indexOf(countingBefore), 1);
-      running.before = await startServer("before", SERVICE_ENTRY, serviceEnv, [], BEFORE_DIR);
+      running.before = await startServer("before", SERVICE_ENTRY, serviceEnv, startFlags(BEFORE_DIR), BEFORE_DIR);
       servers.push(running.before);
     }
 
@@ -917,6 +935,7 @@ async function main(): Promise<number> {
     if (profileDir) mkdirSync(profileDir, { recursive: true });
     if (targets.includes("service")) {
       const service = await startServer("service", SERVICE_ENTRY, serviceEnv, [
+        ...serviceFlags,
         ...(env.BENCH_NODE_FLAGS?.split(/\s+/).filter(Boolean) ?? []),
         ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : []),
       ]);

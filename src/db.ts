@@ -2,11 +2,10 @@ import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync 
 import { createRequire } from "node:module";
 import { dirname, join } from "node:path";
 import { Worker } from "node:worker_threads";
-import { PGlite } from "@electric-sql/pglite";
+import type { PGlite } from "@electric-sql/pglite";
 import { PrismaPg } from "@prisma/adapter-pg";
 import type { SqlDriverAdapterFactory } from "@prisma/driver-adapter-utils";
 import pg from "pg";
-import { PrismaPGlite } from "pglite-prisma-adapter";
 import type { Config } from "./config.js";
 import { PrismaClient } from "./generated/prisma/client.js";
 import type { PoolStats } from "./metrics.js";
@@ -153,6 +152,12 @@ export function statementNames(limit: number): (query: { sql: string; args: unkn
 const PGLITE_CONF = "shared_buffers = 16MB";
 
 async function pgliteEngine(dataDir: string, given: PGlite | undefined): Promise<Engine> {
+  // Loaded here only: with DATABASE_URL the process holds neither package (about 2.3 MB of heap,
+  // bench/results/memory-2026-12-03.md).
+  const [{ PGlite }, { PrismaPGlite }] = await Promise.all([
+    import("@electric-sql/pglite"),
+    import("pglite-prisma-adapter"),
+  ]);
   // Tests hand in a PGlite loaded from a migrated snapshot; the service opens its data directory.
   const inMemory = dataDir.startsWith("memory://");
   const releaseLock = inMemory || given ? () => {} : lockDataDir(dataDir);

@@ -1,5 +1,5 @@
 import { createPublicKey, type KeyObject } from "node:crypto";
-import { createRemoteJWKSet, errors, type JWTPayload, jwtVerify } from "jose";
+import type { JWTPayload } from "jose";
 import type { JwtConfig } from "./config.js";
 import { emailSchema } from "./domain/validation.js";
 
@@ -18,22 +18,30 @@ export type JwtVerifier = (token: string) => Promise<JwtIdentity>;
 
 export class JwtRejected extends Error {}
 
+type Jose = typeof import("jose");
+
 /**
  * Verifies identity-provider JWTs with jose: signature (a JWKS, cached and re-fetched when a token
  * names an unknown `kid`, or one SPKI key), `iss`, `aud`, `exp`/`nbf`, and the algorithm.
  */
 export function createJwtVerifier(config: JwtConfig): JwtVerifier {
-  const key: KeyObject | ReturnType<typeof createRemoteJWKSet> =
-    config.keys.kind === "jwks"
-      ? createRemoteJWKSet(new URL(config.keys.url), {
-          cooldownDuration: config.keys.cooldownMs,
-          timeoutDuration: 5_000,
-        })
-      : createPublicKey(config.keys.pem);
+  const { keys } = config;
+  // jose is loaded with the first JWT to verify: a process without JWT sign-in never loads it
+  // (about 0.8 MB of heap, bench/results/memory-2026-12-03.md). The PEM was checked by src/config.ts.
+  let loaded: Promise<{ jose: Jose; key: KeyObject | ReturnType<Jose["createRemoteJWKSet"]> }> | undefined;
+  const load = () =>
+    (loaded ??= import("jose").then((jose) => ({
+      jose,
+      key:
+        keys.kind === "jwks"
+          ? jose.createRemoteJWKSet(new URL(keys.url), { cooldownDuration: keys.cooldownMs, timeoutDuration: 5_000 })
+          : createPublicKey(keys.pem),
+    })));
   return async (token) => {
+    const { jose, key } = await load();
     let payload: JWTPayload;
     try {
-      ({ payload } = await jwtVerify(token, key as KeyObject, {
+      ({ payload } = await jose.jwtVerify(token, key as KeyObject, {
         algorithms: JWT_ALGORITHMS,
         issuer: config.issuer,
         audience: config.audience,
@@ -41,7 +49,7 @@ export function createJwtVerifier(config: JwtConfig): JwtVerifier {
         clockTolerance: 5,
       }));
     } catch (error) {
-      throw new JwtRejected(reason(error));
+      throw new JwtRejected(reason(jose.errors, error));
     }
     const email = emailClaim(payload.email);
     return {
@@ -67,7 +75,7 @@ export function emailClaim(value: unknown): string | null {
   return emailSchema.safeParse(folded).success ? folded : null;
 }
 
-function reason(error: unknown): string {
+function reason(errors: Jose["errors"], error: unknown): string {
   if (error instanceof errors.JWTExpired) return "The JWT has expired";
   if (error instanceof errors.JWTClaimValidationFailed) return `The JWT's "${error.claim}" claim is not accepted`;
   if (error instanceof errors.JWKSNoMatchingKey) return "The JWT is signed with an unknown key";

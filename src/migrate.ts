@@ -5,7 +5,7 @@ import { readdir, readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { PGlite } from "@electric-sql/pglite";
+import type { PGlite } from "@electric-sql/pglite";
 import { PrismaPg } from "@prisma/adapter-pg";
 import {
   bindMigrationAwareSqlAdapterFactory,
@@ -22,7 +22,6 @@ import type {
 } from "@prisma/schema-engine-wasm/schema_engine_bg";
 import * as engineGlue from "@prisma/schema-engine-wasm/schema_engine_bg";
 import pg from "pg";
-import { PrismaPGlite } from "pglite-prisma-adapter";
 
 export type MigrationTarget = { kind: "postgres"; connectionString: string } | { kind: "pglite"; pglite: PGlite };
 
@@ -75,7 +74,7 @@ export async function withSchemaEngine<T>(
   work: (engine: SchemaEngine) => Promise<T>,
 ): Promise<T> {
   const glue = await loadEngineGlue();
-  const { factory, close } = openAdapterFactory(target);
+  const { factory, close } = await openAdapterFactory(target);
   let engine: SchemaEngine | undefined;
   try {
     const schemaText = await readFile(schemaPath, "utf8");
@@ -93,13 +92,13 @@ export async function withSchemaEngine<T>(
   }
 }
 
-function openAdapterFactory(target: MigrationTarget): {
+async function openAdapterFactory(target: MigrationTarget): Promise<{
   factory: SqlMigrationAwareDriverAdapterFactory;
   close: () => Promise<void>;
-} {
+}> {
   if (target.kind === "pglite") {
     // The caller owns the PGlite instance: nothing to close (the adapter's dispose() is a no-op).
-    return { factory: pgliteFactory(target.pglite), close: async () => {} };
+    return { factory: await pgliteFactory(target.pglite), close: async () => {} };
   }
   // Our own pool, ended here, so nothing outlives the call whatever the engine disposes.
   // Without a connection timeout pg waits forever on an unreachable server.
@@ -121,7 +120,12 @@ function openAdapterFactory(target: MigrationTarget): {
  * PostgreSQL runs as a single implicit transaction, as Prisma's native engine does.
  */
 
-function pgliteFactory(pglite: PGlite): SqlMigrationAwareDriverAdapterFactory {
+/** PGlite's packages are loaded only for a PGlite target (see src/db.ts pgliteEngine). */
+async function pgliteFactory(pglite: PGlite): Promise<SqlMigrationAwareDriverAdapterFactory> {
+  const [{ PGlite }, { PrismaPGlite }] = await Promise.all([
+    import("@electric-sql/pglite"),
+    import("pglite-prisma-adapter"),
+  ]);
   const inner = new PrismaPGlite(pglite);
   return {
     provider: inner.provider,

@@ -1,9 +1,10 @@
 import { createHash } from "node:crypto";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 import { bearerToken } from "./auth.js";
 import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
+import { loadRedis } from "./redis.js";
 
 /** What one request's check says: go on, or refuse it for `retryAfterMs`. */
 export type RateDecision = { allowed: true } | { allowed: false; limit: number; retryAfterMs: number };
@@ -29,7 +30,7 @@ export function createRequestRateLimiter(config: Config, logger: Logger): Reques
   let limiter: RateLimiterMemory | RateLimiterRedis = memory;
   let firstConnection: Promise<void> | null = null;
   if (redisUrl) {
-    redis = new Redis(redisUrl, {
+    redis = new (loadRedis())(redisUrl, {
       // Fail over to memory at once instead of queueing requests behind a reconnecting client.
       enableOfflineQueue: false,
       maxRetriesPerRequest: 1,

@@ -1,9 +1,10 @@
 import { createRedisEventTarget } from "@graphql-yoga/redis-event-target";
 import { createPubSub } from "graphql-yoga";
-import { Redis } from "ioredis";
+import type { Redis } from "ioredis";
 import type { EventsConfig } from "../config.js";
 import type { OutboxPayload } from "../domain/outbox.js";
 import type { Logger } from "../logger.js";
+import { loadRedis } from "../redis.js";
 
 /**
  * Where published outbox events meet organizationEvents subscribers: Yoga's PubSub, in this process
@@ -36,7 +37,7 @@ export function createEventBus(config: Pick<EventsConfig, "redisUrl" | "channelP
   if (config.redisUrl) {
     let warned = false;
     const client = (role: string) => {
-      const redis = new Redis(config.redisUrl as string, { maxRetriesPerRequest: 1, connectTimeout: 2_000 });
+      const redis = new (loadRedis())(config.redisUrl as string, { maxRetriesPerRequest: 1, connectTimeout: 2_000 });
       redis.on("error", (error: Error) => {
         if (warned) return;
         warned = true;

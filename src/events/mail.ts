@@ -1,4 +1,5 @@
-import nodemailer, { type Transporter } from "nodemailer";
+import { createRequire } from "node:module";
+import type { Transporter } from "nodemailer";
 import type { MailConfig } from "../config.js";
 import { inviteStatus } from "../domain/invites.js";
 import type { OutboxPayload } from "../domain/outbox.js";
@@ -87,6 +88,9 @@ export function startInviteMailer(options: {
   pollIntervalMs: number;
 }): Worker & { transport: Transporter } {
   const { db, config } = options;
+  // Loaded here, with SMTP_URL only: a process that sends no email does not hold nodemailer (about
+  // 2.7 MB of heap, bench/results/memory-2026-12-03.md). A CommonJS package: `require` keeps this synchronous.
+  const nodemailer = createRequire(import.meta.url)("nodemailer") as typeof import("nodemailer");
   const transport = nodemailer.createTransport({
     url: config.smtpUrl,
     connectionTimeout: 10_000,
