@@ -1,6 +1,9 @@
+import { randomUUID } from "node:crypto";
+import pg from "pg";
 import { describe, expect, it } from "vitest";
-import { useTestApp } from "./helpers/app.js";
+import { uniqueEmail, useTestApp } from "./helpers/app.js";
 import { DB_KINDS } from "./helpers/db.js";
+import { until } from "./helpers/wait.js";
 
 /**
  * Read-check-write races between admins and joiners. On PostgreSQL these run truly concurrently
@@ -116,5 +119,98 @@ describe.each(DB_KINDS)("races (%s)", (kind) => {
       expect(final.maxUses).toBeNull();
       expect(final.uses).toBe(ROUNDS);
     }
+  });
+});
+
+/**
+ * inviteUsersToOrganization is one statement (src/domain/invites.ts): its snapshot is taken before it
+ * waits for a lock. These hold the lock from another connection, change what the statement has
+ * already read, and let it go: the answer must reflect the change, as a statement started after it.
+ */
+describe.skipIf(!process.env.TEST_DATABASE_URL)("invites against a writer holding a lock (postgres)", () => {
+  const app = useTestApp("postgres");
+  const INVITE_USERS = `mutation($o: ID!, $e: String!) {
+    inviteUsersToOrganization(organizationId: $o, input: { emails: [$e], role: EDIT }) {
+      __typename ... on Error { code } ... on InviteUsersToOrganizationSuccess {
+        invited alreadyMembers users { id } invites { id status } } } }`;
+
+  /** A second connection that holds a transaction open, and waits until the mutation waits for it. */
+  async function withLocker(fn: (locker: pg.Client, waiting: () => Promise<void>) => Promise<void>) {
+    const url = app.current.testDb.url as string;
+    const locker = new pg.Client({ connectionString: url });
+    const watcher = new pg.Client({ connectionString: url });
+    await Promise.all([locker.connect(), watcher.connect()]);
+    const waiting = () =>
+      until("the mutation to wait for the lock", async () => {
+        const { rows } = await watcher.query(
+          `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+        );
+        return rows.length > 0;
+      }).then(() => undefined);
+    try {
+      await fn(locker, waiting);
+    } finally {
+      await locker.query("ROLLBACK").catch(() => {});
+      await Promise.all([locker.end(), watcher.end()]);
+    }
+  }
+
+  it("an invite accepted while the refresh waits for its lock: alreadyMembers, and no new PENDING invite", async () => {
+    const { seed, gql, db } = app.current;
+    const org = await seed.org();
+    const user = await seed.user("accepted-meanwhile");
+    const first = await gql(INVITE_USERS, { token: org.owner.token, variables: { o: org.id, e: user.email } });
+    const inviteId = first.data?.inviteUsersToOrganization.invites[0].id;
+    await withLocker(async (locker, waiting) => {
+      await locker.query("BEGIN");
+      await locker.query(`SELECT 1 FROM "Invite" WHERE "id" = $1 FOR UPDATE`, [inviteId]);
+      const refresh = gql(INVITE_USERS, { token: org.owner.token, variables: { o: org.id, e: user.email } });
+      await waiting();
+      await locker.query(
+        `UPDATE "Invite" SET "status" = 'ACCEPTED', "acceptedAt" = now(), "userId" = $2 WHERE "id" = $1`,
+        [inviteId, user.id],
+      );
+      await locker.query(`INSERT INTO "Member" ("organizationId", "userId", "role") VALUES ($1, $2, 'EDIT')`, [
+        org.id,
+        user.id,
+      ]);
+      await locker.query("COMMIT");
+      const res = await refresh;
+      expect(res.errors, JSON.stringify(res.errors)).toBeUndefined();
+      expect(res.data?.inviteUsersToOrganization).toEqual({
+        __typename: "InviteUsersToOrganizationSuccess",
+        invited: 0,
+        alreadyMembers: [user.email],
+        users: [],
+        invites: [],
+      });
+    });
+    expect(await db.invite.count({ where: { organizationId: org.id, status: "PENDING" } })).toBe(0);
+    expect(await db.auditEvent.count({ where: { organizationId: org.id, action: "invite.refreshed" } })).toBe(0);
+  });
+
+  it("a user created by another transaction while the invite waits: the invite is that user's", async () => {
+    const { seed, gql, db } = app.current;
+    const org = await seed.org();
+    const email = uniqueEmail("created-meanwhile");
+    const userId = randomUUID();
+    await withLocker(async (locker, waiting) => {
+      await locker.query("BEGIN");
+      await locker.query(
+        `INSERT INTO "User" ("id", "email", "emailVerified", "createdAt", "updatedAt") VALUES ($1, $2, false, now(), now())`,
+        [userId, email],
+      );
+      const invite = gql(INVITE_USERS, { token: org.owner.token, variables: { o: org.id, e: email } });
+      await waiting();
+      await locker.query("COMMIT");
+      const res = await invite;
+      expect(res.errors, JSON.stringify(res.errors)).toBeUndefined();
+      expect(res.data?.inviteUsersToOrganization).toMatchObject({ invited: 1, users: [{ id: userId }] });
+      const stored = await db.invite.findUniqueOrThrow({
+        where: { id: res.data?.inviteUsersToOrganization.invites[0].id },
+      });
+      expect(stored.userId).toBe(userId);
+    });
+    expect(await db.user.count({ where: { email } })).toBe(1);
   });
 });

@@ -246,8 +246,10 @@ const SCENARIOS: Scenario[] = [
     sizes: [5, 50],
     // 13 before the audit log; + the one INSERT of all its audit events (createMany); - 1 since the
     // token lookup joins ApiToken to User in one statement; - 2 with relationJoins; + the one INSERT of
-    // all its outbox rows (createMany, src/domain/audit.ts).
-    statements: 13,
+    // all its outbox rows (createMany, src/domain/audit.ts): 13. Since the mutation is one statement
+    // (src/domain/invites.ts inviteStatement: no BEGIN/COMMIT, lock, checks, quota, users, invites,
+    // audit and outbox together): token, the rule's organization and role, the mutation, invitedBy.
+    statements: 4,
     async prepare(app) {
       const admin = await app.seed.user("mutation-admin");
       const org = await app.seed.org(admin, "Invited in bulk");

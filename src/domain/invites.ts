@@ -1,11 +1,12 @@
 import { z } from "zod";
 import { type Invite, type MemberRole, Prisma, type PrismaClient, type User } from "../generated/prisma/client.js";
 import { InviteState } from "../generated/prisma/enums.js";
-import { type Actor, type AuditEntry, recordAuditEvents } from "./audit.js";
+import { type Actor, recordAuditEvents } from "./audit.js";
 import { InviteAlreadyAcceptedError, NotFoundError, RateLimitedError } from "./errors.js";
-import { newSecretId } from "./ids.js";
+import { type InviteRow, inviteStatement } from "./invite-statement.js";
+import { outboxCommitted } from "./outbox.js";
 import { roleSchema } from "./roles.js";
-import { inTransaction, lockInvites, type Tx } from "./tx.js";
+import { inTransaction, isConflict, lockInvites } from "./tx.js";
 import { emailSchema, idSchema, parse } from "./validation.js";
 
 export const MAX_EMAILS_PER_CALL = 100;
@@ -101,7 +102,11 @@ export interface InviteSettings {
  * Invites emails into an organization, all or nothing. Members go to `alreadyMembers`; a PENDING
  * invite (expired or not) is refreshed in place (same id, new role and expiry); other emails get a
  * new invite and, if unknown, a user record. Concurrent calls for one email converge on one
- * PENDING invite: the partial unique index rejects the loser, whose transaction is retried.
+ * PENDING invite: the partial unique index rejects the loser, which is retried.
+ *
+ * One SQL statement (src/domain/invite-statement.ts): a single statement is its own transaction, so the quota, the
+ * users, the invites and their audit and outbox rows commit together or not at all, with no
+ * BEGIN/COMMIT round trips and one Prisma call instead of ten.
  */
 export async function inviteUsers(
   db: PrismaClient,
@@ -109,115 +114,72 @@ export async function inviteUsers(
   settings: InviteSettings,
 ): Promise<InviteUsersResult> {
   const { invitees, sso } = parse(inviteUsersInputSchema, args.input, ["input"]);
-  return inTransaction(
-    db,
-    async (tx) => {
-      const now = new Date();
-      const emails = invitees.map((i) => i.email);
-      // Lock the PENDING invites first: a join or revoke of one of them waits for this call, and
-      // the membership check below sees every join that committed before.
-      const pendingIds = await lockInvites(tx, args.organizationId, { pendingEmails: emails });
-      const members = await tx.user.findMany({
-        where: { email: { in: emails }, memberships: { some: { organizationId: args.organizationId } } },
-        select: { email: true },
-      });
-      const memberEmails = new Set(members.map((m) => m.email));
-      const toInvite = invitees.filter((i) => !memberEmails.has(i.email));
-      const alreadyMembers = emails.filter((e) => memberEmails.has(e));
-      if (toInvite.length === 0) return { users: [], invited: 0, failedSSOEmails: [], invites: [], alreadyMembers };
-
-      await consumeInviteQuota(tx, args.organizationId, toInvite.length, settings.dailyLimit, now);
-      const users = await ensureUsers(
-        tx,
-        toInvite.map((i) => i.email),
-      );
-      const failedSSO = sso ? await ssoMembersElsewhere(tx, args.organizationId, toInvite) : new Set<string>();
-      const pending =
-        pendingIds.length > 0
-          ? await tx.invite.findMany({ where: { id: { in: pendingIds } }, select: { id: true, email: true } })
-          : [];
-      const pendingId = new Map(pending.map((p) => [p.email, p.id]));
-      const expiresAt = new Date(now.getTime() + settings.ttlMs);
-      const ids: string[] = [];
-      const fresh: Prisma.InviteCreateManyInput[] = [];
-      const events: AuditEntry[] = [];
-      for (const { email, role } of toInvite) {
-        const data = {
-          role,
-          sso: sso && !failedSSO.has(email),
-          expiresAt,
-          invitedById: args.actor.userId,
-          userId: users.get(email)?.id ?? null,
-        };
-        const existing = pendingId.get(email);
-        if (existing) {
-          await tx.invite.update({ where: { id: existing }, data });
-          ids.push(existing);
-          events.push({ action: "invite.refreshed", targetId: existing });
-        } else {
-          const id = newSecretId();
-          fresh.push({ id, organizationId: args.organizationId, email, ...data });
-          ids.push(id);
-          events.push({ action: "invite.created", targetId: id });
-        }
-      }
-      if (fresh.length > 0) await tx.invite.createMany({ data: fresh });
-      await recordAuditEvents(tx, args.organizationId, args.actor, events);
-      const invites = await tx.invite.findMany({ where: { id: { in: ids } } });
-      const byId = new Map(invites.map((i) => [i.id, i]));
-      return {
-        users: toInvite.map((i) => users.get(i.email)).filter((u): u is User => u !== undefined),
-        invited: ids.length,
-        failedSSOEmails: toInvite.map((i) => i.email).filter((e) => failedSSO.has(e)),
-        invites: ids.map((id) => byId.get(id)).filter((i): i is Invite => i !== undefined),
-        alreadyMembers,
-      };
-    },
-    { retries: 3 },
-  );
-}
-
-/** Counts `count` invites against the organization's daily quota, or fails the whole call. */
-async function consumeInviteQuota(tx: Tx, organizationId: string, count: number, limit: number, now: Date) {
-  const day = now.toISOString().slice(0, 10);
-  const rows =
-    count > limit
-      ? []
-      : await tx.$queryRaw<{ count: number }[]>`
-          INSERT INTO "InviteQuota" ("organizationId", "day", "count")
-          VALUES (${organizationId}, ${day}::date, ${count}::int)
-          ON CONFLICT ("organizationId", "day") DO UPDATE
-            SET "count" = "InviteQuota"."count" + EXCLUDED."count"
-            WHERE "InviteQuota"."count" + EXCLUDED."count" <= ${limit}::int
-          RETURNING "count"`;
-  if (rows.length === 0) {
-    throw new RateLimitedError(
-      `This organization may send ${limit} invites a day; ${count} more would pass that limit. Try again tomorrow (UTC).`,
-    );
+  for (let attempt = 0; ; attempt++) {
+    let rows: InviteRow[];
+    try {
+      rows = await inviteStatement(db, args.organizationId, args.actor, invitees, sso, settings);
+    } catch (error) {
+      if (attempt < MAX_RETRIES && isConflict(error)) continue;
+      throw error;
+    }
+    // A PENDING invite of the snapshot changed (joined, revoked) while the statement waited for its
+    // lock: the membership check may be stale, and nothing was written. Again, with a new snapshot.
+    if (rows[0]?.conflict) {
+      if (attempt < MAX_RETRIES) continue;
+      throw new Error("inviteUsers: the invites kept changing under a concurrent writer");
+    }
+    return inviteResult(db, rows, settings.dailyLimit);
   }
 }
 
-/** The user of each email, created (unverified) when unknown. */
-async function ensureUsers(tx: Tx, emails: string[]): Promise<Map<string, User>> {
-  await tx.user.createMany({ data: emails.map((email) => ({ email })), skipDuplicates: true });
-  const users = await tx.user.findMany({ where: { email: { in: emails } } });
-  return new Map(users.map((u) => [u.email as string, u]));
-}
+const MAX_RETRIES = 3;
 
-/** Emails of users who are SSO members of another organization: they cannot be SSO-invited here. */
-async function ssoMembersElsewhere(
-  tx: Tx,
-  organizationId: string,
-  invitees: Array<{ email: string }>,
-): Promise<Set<string>> {
-  const rows = await tx.user.findMany({
-    where: {
-      email: { in: invitees.map((i) => i.email) },
-      memberships: { some: { sso: true, organizationId: { not: organizationId } } },
-    },
-    select: { email: true },
-  });
-  return new Set(rows.map((r) => r.email as string));
+function inviteResult(db: PrismaClient, rows: InviteRow[], dailyLimit: number): InviteUsersResult {
+  const alreadyMembers = rows.filter((r) => r.member).map((r) => r.email);
+  const toInvite = rows.filter((r) => !r.member);
+  if (toInvite.length === 0) return { users: [], invited: 0, failedSSOEmails: [], invites: [], alreadyMembers };
+  if (!rows[0]?.quotaOk) {
+    throw new RateLimitedError(
+      `This organization may send ${dailyLimit} invites a day; ${toInvite.length} more would pass that limit. Try again tomorrow (UTC).`,
+    );
+  }
+  outboxCommitted(db);
+  const invites: Invite[] = [];
+  const users: User[] = [];
+  for (const r of toInvite) {
+    if (!r.id || !r.uId) throw new Error(`inviteUsers: no invite was written for ${r.email}`);
+    invites.push({
+      id: r.id,
+      organizationId: r.organizationId,
+      email: r.email,
+      role: r.role,
+      sso: r.sso,
+      status: r.status,
+      userId: r.userId,
+      invitedById: r.invitedById,
+      createdAt: r.createdAt,
+      updatedAt: r.updatedAt,
+      expiresAt: r.expiresAt,
+      acceptedAt: r.acceptedAt,
+      revokedAt: r.revokedAt,
+    });
+    users.push({
+      id: r.uId,
+      email: r.email,
+      displayName: r.uDisplayName,
+      emailVerified: r.uEmailVerified,
+      jwtSubject: r.uJwtSubject,
+      createdAt: r.uCreatedAt,
+      updatedAt: r.uUpdatedAt,
+    });
+  }
+  return {
+    users,
+    invited: invites.length,
+    failedSSOEmails: toInvite.filter((r) => r.ssoFailed).map((r) => r.email),
+    invites,
+    alreadyMembers,
+  };
 }
 
 /** Revokes a PENDING (or expired) invite. Revoking twice is harmless; an accepted invite stays. */

@@ -35,6 +35,14 @@ export function markOutboxWritten(tx: object): void {
 export function afterCommit(db: PrismaClient, tx: object): void {
   if (!wroteOutbox.has(tx)) return;
   wroteOutbox.delete(tx);
+  outboxCommitted(db);
+}
+
+/**
+ * Wakes the listeners of `db`: outbox rows were committed. For a change written as one statement
+ * outside inTransaction (src/domain/invites.ts), which calls it once that statement has returned.
+ */
+export function outboxCommitted(db: PrismaClient): void {
   for (const listener of listeners.get(db) ?? []) listener();
 }
 

@@ -12,10 +12,16 @@ export function prismaErrorCode(error: unknown): string | null {
   return null;
 }
 
-/** A unique-constraint violation (P2002) or a serialization failure (P2034). */
+/**
+ * A unique-constraint violation (P2002) or a serialization failure (P2034); from a raw statement
+ * ($queryRaw: P2010), PostgreSQL's own codes for the same (23505, 40001) in the adapter's error.
+ */
 export function isConflict(error: unknown): boolean {
   const code = prismaErrorCode(error);
-  return code === "P2002" || code === "P2034";
+  if (code === "P2002" || code === "P2034") return true;
+  if (code !== "P2010") return false;
+  for (const e of errorChain(error)) if (e.originalCode === "23505" || e.originalCode === "40001") return true;
+  return false;
 }
 
 /**
