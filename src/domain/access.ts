@@ -80,6 +80,17 @@ const ORGANIZATION_COLUMNS = Prisma.raw(
     .join(", "),
 );
 
+/**
+ * Text PostgreSQL cannot hold (NUL, a lone surrogate) fails here as it does in a plain parameter
+ * (22021, which the handler answers with BAD_USER_INPUT): inside a text[] parameter PGlite turns a
+ * lone surrogate into a malformed array literal instead (22P02), which would be a masked crash.
+ */
+function assertStorable(values: readonly string[]): void {
+  if (values.some((value) => value.includes("\u0000") || /\p{Cs}/u.test(value))) {
+    throw Object.assign(new Error("Text that PostgreSQL cannot hold (NUL or malformed Unicode)"), { code: "22021" });
+  }
+}
+
 export function createAccess(db: PrismaClient, viewerId: string | null, now: Date): Access {
   if (!viewerId) {
     return {
@@ -97,6 +108,7 @@ export function createAccess(db: PrismaClient, viewerId: string | null, now: Dat
   // per row, several times PostgreSQL's CPU), the ids as one array: one text for any number of ids.
   const organizationLoader = new DataLoader<string, { row: Organization; role: MemberRole | null } | null>(
     async (organizationIds) => {
+      assertStorable(organizationIds);
       const rows = await db.$queryRaw<Array<Organization & { viewerRole: MemberRole | null }>>`
         SELECT ${ORGANIZATION_COLUMNS}, m."role"::text AS "viewerRole"
         FROM "Organization" o LEFT JOIN "Member" m ON m."organizationId" = o."id" AND m."userId" = ${viewerId}
