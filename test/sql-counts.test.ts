@@ -45,6 +45,20 @@ function listAt(data: unknown, path: string[]): unknown[] | undefined {
  */
 const ENTITY_STATEMENTS = { Organization: 2, Invite: 3, LinkInvite: 3, User: 3 } as const;
 
+/** An admin's new organization with 60 PENDING invites, sent through the API in one call. */
+async function orgWithSixtyInvites(app: TestApp, label: string) {
+  const admin = await app.seed.user(`${label}-admin`);
+  const org = await app.seed.org(admin, `Sixty ${label} invites`);
+  const emails = Array.from({ length: 60 }, () => uniqueEmail(label));
+  const res = await app.gql(
+    `mutation($org: ID!, $emails: [String!]!) { inviteUsersToOrganization(organizationId: $org, input: { emails: $emails }) {
+      __typename ... on InviteUsersToOrganizationSuccess { invited } } }`,
+    { variables: { org: org.id, emails }, token: admin.token },
+  );
+  expect(res.data?.inviteUsersToOrganization).toEqual({ __typename: "InviteUsersToOrganizationSuccess", invited: 60 });
+  return { admin, org };
+}
+
 const SCENARIOS: Scenario[] = [
   {
     name: "organization.invites(first: N) with node.organization",
@@ -55,18 +69,7 @@ const SCENARIOS: Scenario[] = [
     // of the organization), the role check.
     statements: 3,
     async prepare(app) {
-      const admin = await app.seed.user("invites-admin");
-      const org = await app.seed.org(admin, "Sixty invites");
-      const emails = Array.from({ length: 60 }, () => uniqueEmail("bulk"));
-      const res = await app.gql(
-        `mutation($org: ID!, $emails: [String!]!) { inviteUsersToOrganization(organizationId: $org, input: { emails: $emails }) {
-          __typename ... on InviteUsersToOrganizationSuccess { invited } } }`,
-        { variables: { org: org.id, emails }, token: admin.token },
-      );
-      expect(res.data?.inviteUsersToOrganization).toEqual({
-        __typename: "InviteUsersToOrganizationSuccess",
-        invited: 60,
-      });
+      const { admin, org } = await orgWithSixtyInvites(app, "bulk");
       return (size) => ({
         query: `query($id: ID!, $first: Int!) { organization(id: $id) { invites(first: $first) {
           totalCount edges { node { id email role status organization { id title } } } } } }`,
@@ -83,15 +86,7 @@ const SCENARIOS: Scenario[] = [
     // page is a findMany and a count (only the first page of every status is one statement).
     statements: 4,
     async prepare(app) {
-      const admin = await app.seed.user("pending-admin");
-      const org = await app.seed.org(admin, "Sixty pending invites");
-      const emails = Array.from({ length: 60 }, () => uniqueEmail("pending"));
-      const res = await app.gql(
-        `mutation($org: ID!, $emails: [String!]!) { inviteUsersToOrganization(organizationId: $org, input: { emails: $emails }) {
-          __typename ... on InviteUsersToOrganizationSuccess { invited } } }`,
-        { variables: { org: org.id, emails }, token: admin.token },
-      );
-      expect(res.data?.inviteUsersToOrganization.invited).toBe(60);
+      const { admin, org } = await orgWithSixtyInvites(app, "pending");
       return (size) => ({
         query: `query($id: ID!, $first: Int!) { organization(id: $id) { invites(first: $first, status: PENDING) {
           totalCount edges { node { id email status } } } } }`,
