@@ -1,7 +1,7 @@
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
 import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import { PothosValidationError } from "@pothos/core";
-import { GraphQLError, Kind, NoSchemaIntrospectionCustomRule } from "graphql";
+import { GraphQLError, Kind, Lexer, NoSchemaIntrospectionCustomRule, Source, TokenKind } from "graphql";
 import { createYoga, maskError, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import { type AuthCache, type Authenticate, bearerToken, createAuthenticator } from "./auth.js";
 import type { Context } from "./builder.js";
@@ -132,6 +132,53 @@ function useBodySizeLimit(limit: number): Plugin {
       });
     },
   };
+}
+
+/** Brackets a document may open beyond MAX_DEPTH's selection sets: arguments, lists, input objects. */
+const NESTING_ALLOWANCE = 64;
+
+/**
+ * graphql-js parses recursively: a document of 12,000 unclosed `{ a ` overflowed the stack inside the
+ * parser (before graphql-armor's token or depth limits could answer) and came back as a 500. Before
+ * anything parses, the document is read once with graphql-js' own lexer, which is iterative, counting
+ * how deep its brackets nest; past `limit` the request is a 400 with BAD_USER_INPUT. The lexer stops
+ * at the first token past the limit, and at MAX_TOKENS' worth of tokens (armor's parser counts them
+ * again and answers for those).
+ */
+function useNestingLimit(limit: number, maxTokens: number): Plugin {
+  return {
+    onParse({ params }) {
+      const body = typeof params.source === "string" ? params.source : params.source.body;
+      if (nestingDepthExceeds(body, limit, maxTokens)) {
+        throw new GraphQLError(`The document nests deeper than ${limit} brackets`, {
+          extensions: { code: "BAD_USER_INPUT", http: { status: 400 } },
+        });
+      }
+    },
+  };
+}
+
+const OPENING = new Set<string>([TokenKind.BRACE_L, TokenKind.BRACKET_L, TokenKind.PAREN_L]);
+const CLOSING = new Set<string>([TokenKind.BRACE_R, TokenKind.BRACKET_R, TokenKind.PAREN_R]);
+
+function nestingDepthExceeds(body: string, limit: number, maxTokens: number): boolean {
+  const lexer = new Lexer(new Source(body));
+  let depth = 0;
+  try {
+    let count = 0;
+    for (let token = lexer.advance(); token.kind !== TokenKind.EOF && count < maxTokens; token = lexer.advance()) {
+      count += 1;
+      if (OPENING.has(token.kind)) {
+        depth += 1;
+        if (depth > limit) return true;
+      } else if (CLOSING.has(token.kind)) {
+        depth -= 1;
+      }
+    }
+  } catch {
+    // A syntax error: the parser reports it, with its location.
+  }
+  return false;
 }
 
 function markBadInput(error: GraphQLError): void {
@@ -387,6 +434,7 @@ export function createGraphQLHandler({ db, config, logger, authCache, events, me
       ),
       useCsrfPrevention(),
       useBodySizeLimit(config.limits.bodyBytes),
+      useNestingLimit(config.limits.depth + NESTING_ALLOWANCE, config.limits.tokens),
       useRequestLimits(config),
       useCostLimit({ maxCost: config.limits.cost, maxRepresentations: config.limits.entityRepresentations }),
       ...(config.introspection ? [] : [useNoIntrospection()]),
