@@ -119,6 +119,13 @@ function postgresEngine(config: DatabaseConfig, connectionString: string): Engin
 const MAX_NAMED_STATEMENTS = 500;
 /** A statement with more parameters (a long `IN` list, whose length varies) stays unnamed. */
 const MAX_NAMED_STATEMENT_PARAMS = 100;
+/**
+ * An `IN` list of two or more parameters, as Prisma writes one (`IN ($1,$2,$3)`): its text changes with
+ * the number of values, so each batch size would take a name of its own (any caller can send
+ * `_entities` calls of 1, 2, … 99 representations, and ordinary traffic's batches vary too), use up the
+ * names for good and leave every connection holding hundreds of prepared statements.
+ */
+const IN_LIST = /\bIN \(\$\d+,/;
 
 /**
  * Names for Prisma's statements: the same text always gets the same name, so each connection
@@ -126,13 +133,14 @@ const MAX_NAMED_STATEMENT_PARAMS = 100;
  * and reuses its plan, instead of parsing and planning it on every execution. For the short
  * statements of a request that was most of PostgreSQL's CPU time (bench/results/steps-2026-12-03-pg.md).
  * "" leaves a statement unnamed: one without parameters (pg then sends it as a simple query, which may
- * hold several statements), one with many (IN lists of every length would each be a statement of their
- * own), and any beyond the first `limit` texts, which bounds what each connection keeps prepared.
+ * hold several statements), one with many or with an IN list of several parameters (IN lists of every
+ * length would each be a statement of their own), and any beyond the first `limit` texts, which bounds
+ * what each connection keeps prepared.
  */
 export function statementNames(limit: number): (query: { sql: string; args: unknown[] }) => string {
   const names = new Map<string, string>();
   return ({ sql, args }) => {
-    if (args.length === 0 || args.length > MAX_NAMED_STATEMENT_PARAMS) return "";
+    if (args.length === 0 || args.length > MAX_NAMED_STATEMENT_PARAMS || IN_LIST.test(sql)) return "";
     let name = names.get(sql);
     if (name === undefined) {
       if (names.size >= limit) return "";
