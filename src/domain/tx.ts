@@ -128,14 +128,10 @@ export function isUnstorableText(error: unknown): boolean {
  * revoke or refresh of the same invite or link waits for this transaction instead of acting on
  * what it read before. Returns the ids that exist.
  */
-export async function lockInvites(tx: Tx, organizationId: string, where: { ids?: string[]; pendingEmails?: string[] }) {
-  const rows = where.ids
-    ? await tx.$queryRaw<{ id: string }[]>`
-        SELECT "id" FROM "Invite" WHERE "organizationId" = ${organizationId}
-          AND "id" IN (${Prisma.join(where.ids)}) ORDER BY "id" FOR UPDATE`
-    : await tx.$queryRaw<{ id: string }[]>`
-        SELECT "id" FROM "Invite" WHERE "organizationId" = ${organizationId} AND "status" = 'PENDING'
-          AND "email" IN (${Prisma.join(where.pendingEmails ?? [""])}) ORDER BY "id" FOR UPDATE`;
+export async function lockInvites(tx: Tx, organizationId: string, where: { ids: string[] }) {
+  const rows = await tx.$queryRaw<{ id: string }[]>`
+    SELECT "id" FROM "Invite" WHERE "organizationId" = ${organizationId}
+      AND "id" IN (${Prisma.join(where.ids)}) ORDER BY "id" FOR UPDATE`;
   return rows.map((r) => r.id);
 }
 
