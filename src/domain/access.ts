@@ -2,6 +2,7 @@ import DataLoader from "dataloader";
 import { type MemberRole, type Organization, Prisma, type PrismaClient } from "../generated/prisma/client.js";
 import { inviteStatusWhere } from "./invites.js";
 import type { Viewer } from "./users.js";
+import { LONE_SURROGATE, NUL } from "./validation.js";
 
 /**
  * What the viewer of one request may see, answered in batches: every question asked in one tick
@@ -86,7 +87,7 @@ const ORGANIZATION_COLUMNS = Prisma.raw(
  * lone surrogate into a malformed array literal instead (22P02), which would be a masked crash.
  */
 function assertStorable(values: readonly string[]): void {
-  if (values.some((value) => value.includes("\u0000") || /\p{Cs}/u.test(value))) {
+  if (values.some((value) => value.includes(NUL) || LONE_SURROGATE.test(value))) {
     throw Object.assign(new Error("Text that PostgreSQL cannot hold (NUL or malformed Unicode)"), { code: "22021" });
   }
 }

@@ -13,14 +13,18 @@ export function normalizeEmail(raw: string): string {
   return parse(emailSchema, raw, ["email"]);
 }
 
+/** What PostgreSQL's text cannot hold: NUL, and a surrogate code unit outside a pair. */
+export const NUL = "\u0000";
+export const LONE_SURROGATE = /\p{Cs}/u;
+
 /**
  * Text that PostgreSQL can store or look up: no NUL (U+0000, which `text` cannot hold) and no lone
  * surrogate (not Unicode; PostgreSQL would store U+FFFD instead, and PGlite fails to encode some).
  */
 function storable(schema: z.ZodString): z.ZodString {
   return schema
-    .refine((value) => !value.includes("\u0000"), "must not contain NUL (U+0000)")
-    .refine((value) => !/\p{Cs}/u.test(value), "must be well-formed Unicode (no lone surrogates)");
+    .refine((value) => !value.includes(NUL), "must not contain NUL (U+0000)")
+    .refine((value) => !LONE_SURROGATE.test(value), "must be well-formed Unicode (no lone surrogates)");
 }
 
 /**
