@@ -138,10 +138,15 @@ function costVariables(document: DocumentNode): Array<{ name: string; list: bool
   return [...found].map(([name, list]) => ({ name, list }));
 }
 
-/** What of a variable's value the cost depends on: a list's length, any other value as it is. */
+/**
+ * What of a variable's value the cost depends on: a list's length, a scalar as it is. Any other
+ * object or list is `{}`: a one-item list for `representations`; for `first` or `if` a value that
+ * does not coerce (the cost is not counted, so never remembered under this key). Never the object
+ * itself: JSON.stringify recurses, and `first: [[[…]]]` 5,000 deep overflowed the stack here.
+ */
 function costKey(value: unknown, list: boolean): string {
   if (list && Array.isArray(value)) return `#${value.length}`;
-  if (list && typeof value === "object" && value !== null) return "{}"; // coerced to a one-item list
+  if (typeof value === "object" && value !== null) return "{}";
   return JSON.stringify(value) ?? "undefined";
 }
 

@@ -9,6 +9,7 @@ import { startEvents } from "./events/service.js";
 import { createLogger, type Logger, requestIdFrom } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { serveOperatorSocket } from "./operator-socket.js";
+import { isRestPath } from "./rest/handler.js";
 import { listenForRevocations } from "./revocations.js";
 import { startTracing } from "./tracing.js";
 import { createGraphQLHandler } from "./yoga.js";
@@ -136,6 +137,18 @@ async function start(config: Config, logger: Logger, started: Stop[]): Promise<R
     if (metrics && req.method === "GET" && path === "/metrics") return serveMetrics(req, res, metrics, config, logger);
     if (config.benchCountSql && req.method === "GET" && path === "/debug/sql-count") {
       return sendJson(res, 200, { count: sqlCount });
+    }
+    // Yoga's server adapter makes the request's URL of the Host header and the request target; one
+    // that makes no URL (`Host: a b`, `Host: x:port`) was a 500 with the stack trace as its body.
+    if (!URL.canParse(`http://${req.headers.host ?? "localhost"}${req.url ?? "/"}`)) {
+      const message = "The Host header and the request target do not form a valid URL";
+      return sendJson(
+        res,
+        400,
+        isRestPath(path ?? "/")
+          ? { error: { code: 400, message, reason: "BAD_REQUEST" } }
+          : { errors: [{ message, extensions: { code: "BAD_REQUEST" } }] },
+      );
     }
     void yoga(req, res, { requestId });
   });

@@ -1,12 +1,21 @@
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
 import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import { PothosValidationError } from "@pothos/core";
-import { GraphQLError, Kind, Lexer, NoSchemaIntrospectionCustomRule, Source, TokenKind } from "graphql";
-import { createYoga, maskError, type Plugin, type YogaServerInstance } from "graphql-yoga";
+import {
+  type DocumentNode,
+  GraphQLError,
+  Kind,
+  Lexer,
+  NoSchemaIntrospectionCustomRule,
+  Source,
+  TokenKind,
+} from "graphql";
+import { createYoga, type GraphQLParams, maskError, type Plugin, type YogaServerInstance } from "graphql-yoga";
 import { type AuthCache, type Authenticate, bearerToken, createAuthenticator } from "./auth.js";
 import type { Context } from "./builder.js";
 import type { Config } from "./config.js";
 import { useCostLimit } from "./cost-limit.js";
+import { createTextKeyedCache } from "./document-cache.js";
 import { createAccess } from "./domain/access.js";
 import { databaseFailure, isUnstorableText } from "./domain/tx.js";
 import { createEventBus, type EventBus } from "./events/bus.js";
@@ -99,11 +108,19 @@ function useRequestLimits(config: Config): Plugin {
  * signal and a DOMException per request: ~5 % of the CPU of a small query). A valid Content-Length
  * is checked as a number: Node's HTTP parser hands Yoga exactly that many bytes, never more, so there
  * is nothing left to count. Only a body without one (chunked) is read and counted.
+ *
+ * A body the client stops sending (it closes the connection half-way) is a 400 BAD_REQUEST, as Node
+ * answers a body cut short itself: the read fails with Node's `ECONNRESET` "aborted", which masking
+ * took for a lost database connection (a 503 logged at error level, counted as an outage).
  */
 function useBodySizeLimit(limit: number): Plugin {
   const tooLarge = () =>
     new GraphQLError("Request body too large", {
       extensions: { code: "REQUEST_ENTITY_TOO_LARGE", http: { status: 413 } },
+    });
+  const cutShort = () =>
+    new GraphQLError("The request body was cut short: the client closed the connection", {
+      extensions: { code: "BAD_REQUEST", http: { status: 400 } },
     });
   return {
     onRequestParse({ request, requestParser, setRequestParser, fetchAPI }) {
@@ -115,24 +132,79 @@ function useBodySizeLimit(limit: number): Plugin {
           });
         }
         if (Number(contentLength) > limit) throw tooLarge();
-        return;
       }
-      const body = request.body;
-      if (!requestParser || !body) return;
+      if (!requestParser) return;
+      const chunked = contentLength == null ? request.body : null;
       setRequestParser(async (req) => {
-        const read = await readBodyWithin(body, limit, tooLarge);
-        return requestParser(
-          new fetchAPI.Request(req.url, {
-            method: req.method,
-            headers: req.headers,
-            signal: req.signal,
-            body: read,
-          }),
-        );
+        try {
+          if (!chunked) return await requestParser(req);
+          const read = await readBodyWithin(chunked, limit, tooLarge);
+          return await requestParser(
+            new fetchAPI.Request(req.url, { method: req.method, headers: req.headers, signal: req.signal, body: read }),
+          );
+        } catch (error) {
+          if (req.signal.aborted && !(error instanceof GraphQLError)) throw cutShort();
+          throw error;
+        }
       });
     },
   };
 }
+
+/**
+ * GET's query string and a form body (application/x-www-form-urlencoded) carry `variables` and
+ * `extensions` as JSON text, which Yoga's own parser hands to JSON.parse unguarded: `?variables={`
+ * was a 500 ("Unexpected error.", logged as a crash). Parsed here instead, field for field as Yoga
+ * does, and JSON that does not parse is a 400 BAD_REQUEST, as it is in a JSON body.
+ */
+function useSearchParamsParser(): Plugin {
+  return {
+    onRequestParse({ request, setRequestParser }) {
+      if (request.method === "GET") {
+        setRequestParser((req) => {
+          const at = req.url.indexOf("?");
+          return paramsOf(new URLSearchParams(at < 0 ? "" : req.url.slice(at + 1)));
+        });
+      } else if (request.method === "POST" && isContentType(request, "application/x-www-form-urlencoded")) {
+        setRequestParser(async (req) => paramsOf(new URLSearchParams(await req.text())));
+      }
+    },
+  };
+}
+
+/** Yoga's test of a request's content type: the first of a list, with or without parameters. */
+function isContentType(request: Request, type: string): boolean {
+  const given = request.headers.get("content-type")?.split(",")[0];
+  return given === type || !!given?.startsWith(`${type};`);
+}
+
+function paramsOf(search: URLSearchParams): GraphQLParams {
+  return {
+    operationName: search.get("operationName") || undefined,
+    query: search.get("query") || undefined,
+    variables: jsonParam(search, "variables"),
+    extensions: jsonParam(search, "extensions"),
+  };
+}
+
+function jsonParam(search: URLSearchParams, name: string): Record<string, unknown> | undefined {
+  const text = search.get(name);
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new GraphQLError(`The "${name}" parameter is not valid JSON.`, {
+      extensions: { code: "BAD_REQUEST", http: { status: 400 } },
+    });
+  }
+}
+
+/**
+ * The text of the documents (and, apart, of the documents that failed to parse) kept parsed: a
+ * hundred or more of an application's operations. A parsed document holds up to ~250 bytes of heap
+ * per character (its tokens, its nodes, its validation errors): ~60 MB at most in all.
+ */
+const CACHED_DOCUMENT_CHARS = 250_000;
 
 /** Brackets a document may open beyond MAX_DEPTH's selection sets: arguments, lists, input objects. */
 const NESTING_ALLOWANCE = 64;
@@ -404,6 +476,18 @@ export function createGraphQLHandler({ db, config, logger, authCache, events, me
         },
       };
     },
+    // No file uploads (the schema has no Upload scalar): multipart bodies are refused with 415 rather
+    // than parsed. Yoga's multipart parser answered a `map` entry that is not a list, or a map with
+    // `operations` null, with a 500, and its other refusals (no `operations` field, JSON that does not
+    // parse) with a 200 whose errors carried no code.
+    multipart: false,
+    // Parsed documents and parse errors by their text, at most this much text in all (src/document-cache.ts):
+    // Yoga's own caches keep 1,024 of each whatever their size, which distinct large documents filled
+    // past the heap.
+    parserAndValidationCache: {
+      documentCache: createTextKeyedCache<DocumentNode>(CACHED_DOCUMENT_CHARS),
+      errorCache: createTextKeyedCache<unknown>(CACHED_DOCUMENT_CHARS),
+    },
     // Checked by useBodySizeLimit instead (the same limit and errors, without a stream per request).
     maxRequestBodySize: false,
     // No cross-origin access unless CORS_ORIGINS lists the origin (Yoga would reflect any origin).
@@ -433,6 +517,8 @@ export function createGraphQLHandler({ db, config, logger, authCache, events, me
         (request) => observability.scope(request).log,
       ),
       useCsrfPrevention(),
+      // Before the body size limit, which wraps the parser chosen (a chunked form body is counted too).
+      useSearchParamsParser(),
       useBodySizeLimit(config.limits.bodyBytes),
       useNestingLimit(config.limits.depth + NESTING_ALLOWANCE, config.limits.tokens),
       useRequestLimits(config),
