@@ -124,6 +124,12 @@ async function readJsonBody(request: Request, maxBytes: number): Promise<unknown
     throw new RestError(400, "Content-Length header is invalid", "BAD_REQUEST");
   }
   if (Number(declared ?? 0) > maxBytes) throw tooLarge();
+  // Past the limit the reading stops, which ends the connection: the 413 says so (`Connection: close`),
+  // or a client would send its next request on it and get a reset connection instead of an answer.
+  const tooLargeRead = () =>
+    new RestError(413, `The body is larger than ${maxBytes} bytes`, "REQUEST_ENTITY_TOO_LARGE", {
+      connection: "close",
+    });
   // A body the client stops sending (it closes the connection half-way): Node's `ECONNRESET`
   // "aborted" was a 500 logged as an unexpected error. A 400, as Node answers a body cut short.
   const cutShort = (error: unknown) => {
@@ -131,7 +137,7 @@ async function readJsonBody(request: Request, maxBytes: number): Promise<unknown
     throw new RestError(400, "The body was cut short: the client closed the connection", "BAD_REQUEST");
   };
   const text = request.body
-    ? (await readBodyWithin(request.body, maxBytes, tooLarge).catch(cutShort)).toString("utf8")
+    ? (await readBodyWithin(request.body, maxBytes, tooLargeRead).catch(cutShort)).toString("utf8")
     : "";
   if (text.trim() === "")
     throw new RestError(400, "The body is empty: this operation needs a JSON object", "BAD_REQUEST");
