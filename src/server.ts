@@ -67,7 +67,10 @@ export async function startServer(
 }
 
 async function start(config: Config, logger: Logger, started: Stop[]): Promise<RunningServer> {
-  const database = await createDatabase(config, { logQueries: config.benchCountSql });
+  const database = await createDatabase(config, {
+    logQueries: config.benchCountSql,
+    log: { info: (message) => logger.info(message), warn: (message) => logger.warn(message) },
+  });
   started.push(() => database.close());
   if (config.autoMigrate) {
     const applied = await database.migrate((msg) => logger.debug(msg));

@@ -54,21 +54,6 @@ describe("operator CLI", () => {
     expect(JSON.parse(revoked.stdout)).toEqual({ revoked: true });
   });
 
-  it("creates the embedded data directory (in a worker thread) with 16 MB of shared buffers", async () => {
-    const fresh = mkdtempSync(join(tmpdir(), "igw-datadir-"));
-    try {
-      const database = await createDatabase(loadConfig({ DATA_DIR: join(fresh, "data"), LOG_LEVEL: "silent" }));
-      try {
-        const [row] = await database.prisma.$queryRawUnsafe<{ shared_buffers: string }[]>("SHOW shared_buffers");
-        expect(row?.shared_buffers).toBe("16MB");
-      } finally {
-        await database.close();
-      }
-    } finally {
-      rmSync(fresh, { recursive: true, force: true });
-    }
-  });
-
   const BAD_INPUT: Array<[string[], RegExp]> = [
     [[], /usage/],
     [["nope"], /unknown command/],
