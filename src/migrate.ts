@@ -1,6 +1,7 @@
 // Migration runner on Prisma's schema engine compiled to WebAssembly, driven through a driver
 // adapter: the native schema engine (and so `prisma migrate`) cannot run on this machine.
 // See README "Prisma on a closed network".
+import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import path from "node:path";
@@ -43,6 +44,7 @@ export const noFilters: SchemaFilter = { externalTables: [], externalEnums: [] }
  */
 export async function applyMigrations(target: MigrationTarget, log?: Log): Promise<string[]> {
   const migrationsList = await readMigrationsList();
+  if (await isUpToDate(target, migrationsList)) return [];
   return withSchemaEngine(target, log, async (engine) => {
     const { appliedMigrationNames } = await engine.applyMigrations({
       migrationsList,
@@ -62,6 +64,57 @@ export async function migrationStatus(target: MigrationTarget, log?: Log): Promi
       filters: noFilters,
     }),
   );
+}
+
+/**
+ * Whether the database has applied every migration in prisma/migrations, unchanged (the same
+ * checksum: the SHA-256 of migration.sql, as Prisma records it), with none failed or unknown here.
+ * Then the engine would apply nothing, and is not loaded: it costs a start about 180 ms and its
+ * WebAssembly about 28 MB that stay (bench/results/first-contact-2026-12-04.md). Anything else (a
+ * new migration, a changed or failed one, a database ahead of the code, no history yet) goes to the
+ * engine, which applies, reports or refuses as before.
+ */
+async function isUpToDate(target: MigrationTarget, list: MigrationList): Promise<boolean> {
+  const local = new Map<string, string>();
+  for (const directory of list.migrationDirectories) {
+    if (directory.migrationFile.content.tag !== "ok") return false;
+    local.set(directory.path, createHash("sha256").update(directory.migrationFile.content.value).digest("hex"));
+  }
+  let rows: MigrationRow[];
+  try {
+    rows = await readHistory(target);
+  } catch (error) {
+    // 42P01: no _prisma_migrations table yet (a new database).
+    if ((error as { code?: unknown }).code === "42P01") return false;
+    throw error;
+  }
+  const applied = new Map<string, string>();
+  for (const row of rows) {
+    if (row.rolled_back) continue;
+    if (!row.finished || !local.has(row.migration_name)) return false;
+    applied.set(row.migration_name, row.checksum);
+  }
+  return [...local].every(([name, checksum]) => applied.get(name) === checksum);
+}
+
+interface MigrationRow {
+  migration_name: string;
+  checksum: string;
+  finished: boolean;
+  rolled_back: boolean;
+}
+
+async function readHistory(target: MigrationTarget): Promise<MigrationRow[]> {
+  const sql =
+    "SELECT migration_name, checksum, finished_at IS NOT NULL AS finished, rolled_back_at IS NOT NULL AS rolled_back FROM _prisma_migrations";
+  if (target.kind === "pglite") return (await target.pglite.query<MigrationRow>(sql)).rows;
+  const client = new pg.Client({ connectionString: target.connectionString, connectionTimeoutMillis: 10_000 });
+  await client.connect();
+  try {
+    return (await client.query<MigrationRow>(sql)).rows;
+  } finally {
+    await client.end();
+  }
 }
 
 /**

@@ -62,6 +62,32 @@ function describeMigrations(target: () => MigrationTarget, query: () => Query): 
     const status = await migrationStatus(target());
     expect(status).toMatchObject({ history: null, failedMigrationNames: [] });
   });
+
+  it("up to date, it only reads the history: the schema engine is not started", async () => {
+    const log: string[] = [];
+    expect(await applyMigrations(target(), (m) => log.push(m))).toEqual([]);
+    expect(log).toEqual([]);
+  });
+
+  it("a changed migration or a failed one still goes to the engine, which refuses a failed one", async () => {
+    const [last] = (await allMigrationNames()).slice(-1);
+    const [row] = await query()(`SELECT checksum FROM _prisma_migrations WHERE migration_name = '${last}'`);
+    const log: string[] = [];
+    try {
+      await query()(`UPDATE _prisma_migrations SET checksum = 'changed' WHERE migration_name = '${last}'`);
+      expect(await applyMigrations(target(), (m) => log.push(m))).toEqual([]);
+      expect(log).not.toEqual([]);
+      await query()(
+        `UPDATE _prisma_migrations SET checksum = '${row?.checksum}', finished_at = NULL WHERE migration_name = '${last}'`,
+      );
+      await expect(applyMigrations(target())).rejects.toThrow(/failed migrations|P3009/);
+    } finally {
+      await query()(
+        `UPDATE _prisma_migrations SET checksum = '${row?.checksum}', finished_at = now() WHERE migration_name = '${last}'`,
+      );
+    }
+    expect(await applyMigrations(target())).toEqual([]);
+  });
 }
 
 describe("applyMigrations on PGlite", () => {
