@@ -2,7 +2,7 @@
 // sources, so an unchanged checkout starts without paying for a build.
 // Plain JavaScript: it runs before anything is compiled, in about 50 ms.
 import { spawnSync } from "node:child_process";
-import { readdirSync, statSync, utimesSync, writeFileSync } from "node:fs";
+import { readdirSync, statSync } from "node:fs";
 import { join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
@@ -45,10 +45,7 @@ function staleness() {
 const reason = staleness();
 if (reason) {
   process.stderr.write(`building dist/ (${reason})\n`);
-  const started = Date.now();
+  // npm run build writes the stamp.
   const build = spawnSync("npm", ["run", "build", "--silent"], { cwd: root, stdio: "inherit" });
   if (build.status !== 0) process.exit(build.status ?? 1);
-  // The stamp's time is the build's start: a source saved during the build makes the next start build again.
-  writeFileSync(stamp, `${new Date(started).toISOString()}\n`);
-  utimesSync(stamp, new Date(started), new Date(started));
 }

@@ -8,7 +8,7 @@
 // SDK (its instrumentations patch modules as they are required), pino (its transports run in
 // worker threads by file name), and pg, which @prisma/adapter-pg imports too: one copy for both. The entries stay at dist/<name>.js, one level under the root, as
 // src/<name>.ts is: paths made from import.meta.url (prisma/, the snapshot) are the same.
-import { rmSync, writeFileSync } from "node:fs";
+import { rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { build } from "esbuild";
@@ -18,6 +18,7 @@ const root = fileURLToPath(new URL("..", import.meta.url));
 const outdir = process.argv[2] ?? "dist";
 if (outdir.includes("/")) throw new Error("the output folder must be directly under the repository's root");
 
+const started = new Date();
 rmSync(join(root, outdir), { recursive: true, force: true });
 const result = await build({
   absWorkingDir: root,
@@ -42,3 +43,8 @@ const result = await build({
 });
 // What went into each output (esbuild's metafile): for looking into the bundle's size.
 writeFileSync(join(root, outdir, "meta.json"), JSON.stringify(result.metafile));
+// For `npm start`'s freshness check (scripts/build-if-stale.mjs): the build's start, so a source saved
+// while it ran makes the next start build again.
+const stamp = join(root, outdir, ".build-stamp");
+writeFileSync(stamp, `${started.toISOString()}\n`);
+utimesSync(stamp, started, started);
