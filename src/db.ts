@@ -1,9 +1,7 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import type { PGlite } from "@electric-sql/pglite";
-import { PrismaPg } from "@prisma/adapter-pg";
 import type { SqlDriverAdapterFactory } from "@prisma/driver-adapter-utils";
-import pg from "pg";
 import type { Config } from "./config.js";
 import { type DataDirOrigin, prepareDataDir } from "./embedded-data-dir.js";
 import { PrismaClient } from "./generated/prisma/client.js";
@@ -53,7 +51,9 @@ export interface DatabaseOptions {
 export async function createDatabase(config: DatabaseConfig, options: DatabaseOptions = {}): Promise<Database> {
   const { database } = config;
   const engine =
-    database.kind === "postgres" ? postgresEngine(config, database.url) : await pgliteEngine(database.dataDir, options);
+    database.kind === "postgres"
+      ? await postgresEngine(config, database.url)
+      : await pgliteEngine(database.dataDir, options);
   const listeners = new Set<(sql: string) => void>();
   const prisma = options.logQueries
     ? new PrismaClient({ adapter: engine.adapter, log: [{ emit: "event", level: "query" } as const] })
@@ -88,7 +88,9 @@ type Engine = {
   close(): Promise<void>;
 };
 
-function postgresEngine(config: DatabaseConfig, connectionString: string): Engine {
+async function postgresEngine(config: DatabaseConfig, connectionString: string): Promise<Engine> {
+  // Loaded here only: on the embedded database the process holds neither (nor PGlite's on PostgreSQL).
+  const [{ default: pg }, { PrismaPg }] = await Promise.all([import("pg"), import("@prisma/adapter-pg")]);
   // Our own pool (the adapter would make the same one) so that /metrics can read its counts.
   const pool = new pg.Pool({
     connectionString,

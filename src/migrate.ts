@@ -7,7 +7,6 @@ import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { PGlite } from "@electric-sql/pglite";
-import { PrismaPg } from "@prisma/adapter-pg";
 import {
   bindMigrationAwareSqlAdapterFactory,
   DriverAdapterError,
@@ -22,7 +21,7 @@ import type {
   SchemaFilter,
 } from "@prisma/schema-engine-wasm/schema_engine_bg";
 import * as engineGlue from "@prisma/schema-engine-wasm/schema_engine_bg";
-import pg from "pg";
+import type pg from "pg";
 
 export type MigrationTarget = { kind: "postgres"; connectionString: string } | { kind: "pglite"; pglite: PGlite };
 
@@ -108,7 +107,8 @@ async function readHistory(target: MigrationTarget): Promise<MigrationRow[]> {
   const sql =
     "SELECT migration_name, checksum, finished_at IS NOT NULL AS finished, rolled_back_at IS NOT NULL AS rolled_back FROM _prisma_migrations";
   if (target.kind === "pglite") return (await target.pglite.query<MigrationRow>(sql)).rows;
-  const client = new pg.Client({ connectionString: target.connectionString, connectionTimeoutMillis: 10_000 });
+  const { default: pgModule } = await import("pg");
+  const client = new pgModule.Client({ connectionString: target.connectionString, connectionTimeoutMillis: 10_000 });
   await client.connect();
   try {
     return (await client.query<MigrationRow>(sql)).rows;
@@ -155,11 +155,12 @@ async function openAdapterFactory(target: MigrationTarget): Promise<{
   }
   // Our own pool, ended here, so nothing outlives the call whatever the engine disposes.
   // Without a connection timeout pg waits forever on an unreachable server.
-  const pool = new pg.Pool({
+  const { default: pgModule } = await import("pg");
+  const pool = new pgModule.Pool({
     connectionString: target.connectionString,
     connectionTimeoutMillis: 10_000,
   });
-  return { factory: postgresFactory(pool), close: () => pool.end() };
+  return { factory: await postgresFactory(pool), close: () => pool.end() };
 }
 
 /*
@@ -195,7 +196,8 @@ async function pgliteFactory(pglite: PGlite): Promise<SqlMigrationAwareDriverAda
   };
 }
 
-function postgresFactory(pool: pg.Pool): SqlMigrationAwareDriverAdapterFactory {
+async function postgresFactory(pool: pg.Pool): Promise<SqlMigrationAwareDriverAdapterFactory> {
+  const { PrismaPg } = await import("@prisma/adapter-pg");
   const inner = new PrismaPg(pool);
   return {
     provider: inner.provider,

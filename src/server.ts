@@ -11,7 +11,6 @@ import { createMetrics, type Metrics } from "./metrics.js";
 import { serveOperatorSocket } from "./operator-socket.js";
 import { listenForRevocations } from "./revocations.js";
 import { startTracing } from "./tracing.js";
-import { createGraphQLHandler } from "./yoga.js";
 
 export interface RunningServer {
   url: string;
@@ -67,6 +66,10 @@ export async function startServer(
 }
 
 async function start(config: Config, logger: Logger, started: Stop[]): Promise<RunningServer> {
+  // yoga.js builds the GraphQL schema as it is evaluated (about a third of a start's CPU): imported
+  // here, it is built while the embedded database's WebAssembly compiles in the background.
+  const handlerModule = import("./yoga.js");
+  handlerModule.catch(() => {}); // a failure is thrown where it is awaited
   const database = await createDatabase(config, {
     logQueries: config.benchCountSql,
     log: { info: (message) => logger.info(message), warn: (message) => logger.warn(message) },
@@ -93,6 +96,7 @@ async function start(config: Config, logger: Logger, started: Stop[]): Promise<R
   const metrics = config.metrics.enabled
     ? createMetrics({ maxOperationNames: config.metrics.maxOperationNames, pool: database.poolStats })
     : undefined;
+  const { createGraphQLHandler } = await handlerModule;
   const yoga = createGraphQLHandler({ db: database.prisma, config, logger, authCache, events: events.bus, metrics });
   // Its plugins' resources: the rate limit's Redis connection.
   started.push(() => yoga.dispose());
