@@ -10,6 +10,7 @@ import type { Config } from "./config.js";
 import { PrismaClient } from "./generated/prisma/client.js";
 import type { PoolStats } from "./metrics.js";
 import { applyMigrations, type MigrationTarget } from "./migrate.js";
+import { PGLITE_EXTENSIONS } from "./pglite-extensions.js";
 
 export type Db = PrismaClient;
 
@@ -172,7 +173,7 @@ async function pgliteEngine(dataDir: string, given: PGlite | undefined): Promise
   let pglite: PGlite;
   try {
     if (!given && !inMemory) await createDataDir(dataDir);
-    pglite = given ?? new PGlite(dataDir, { postgresqlconf: PGLITE_CONF });
+    pglite = given ?? new PGlite(dataDir, { postgresqlconf: PGLITE_CONF, extensions: PGLITE_EXTENSIONS });
   } catch (error) {
     releaseLock();
     throw error;
