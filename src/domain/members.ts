@@ -3,7 +3,7 @@ import { type Actor, recordAuditEvents } from "./audit.js";
 import { LastAdminError, NotFoundError } from "./errors.js";
 import { roleSchema } from "./roles.js";
 import { inTransaction, type Tx } from "./tx.js";
-import { idSchema, parse } from "./validation.js";
+import { idSchema, normalizeEmail, parse } from "./validation.js";
 
 /**
  * After the invite: an admin changes a member's role or removes them; a member leaves. The rule of
@@ -149,4 +149,33 @@ export function memberListOrder(order: MemberOrder): Prisma.MemberOrderByWithRel
     default:
       return [{ joinedAt: "desc" }, { userId: "desc" }];
   }
+}
+
+/**
+ * The operator's forms (`npm run cli -- member set-role|remove`): the member named by email. For the
+ * day an organization has lost its admins some other way, the operator may make anyone ADMIN; the
+ * last-admin rule holds for the operator too. Recorded with no actor.
+ */
+export async function setMemberRoleByEmail(
+  db: PrismaClient,
+  args: { organizationId: string; email: string; role: string },
+): Promise<Member> {
+  const role = parse(roleSchema, args.role.trim().toUpperCase(), ["role"]);
+  const userId = await userIdByEmail(db, args.email);
+  return updateMemberRole(db, OPERATOR, { organizationId: args.organizationId, userId, role });
+}
+
+export async function removeMemberByEmail(
+  db: PrismaClient,
+  args: { organizationId: string; email: string },
+): Promise<{ userId: string }> {
+  const userId = await userIdByEmail(db, args.email);
+  return removeMember(db, OPERATOR, { organizationId: args.organizationId, userId });
+}
+
+async function userIdByEmail(db: PrismaClient, rawEmail: string): Promise<string> {
+  const email = normalizeEmail(rawEmail);
+  const user = await db.user.findUnique({ where: { email }, select: { id: true } });
+  if (!user) throw new NotFoundError(`No user with the email ${email}`);
+  return user.id;
 }
