@@ -7,6 +7,7 @@ import { type DataDirOrigin, prepareDataDir } from "./embedded-data-dir.js";
 import { PrismaClient } from "./generated/prisma/client.js";
 import type { PoolStats } from "./metrics.js";
 import { applyMigrations, type MigrationTarget } from "./migrate.js";
+import { PGLITE_EXTENSIONS } from "./pglite-extensions.js";
 
 export type Db = PrismaClient;
 
@@ -188,7 +189,7 @@ async function pgliteEngine(dataDir: string, options: DatabaseOptions): Promise<
       });
       if (origin !== "existing") options.log?.info(createdFrom[origin]);
     }
-    pglite = given ?? new PGlite(dataDir, { postgresqlconf: PGLITE_CONF });
+    pglite = given ?? new PGlite(dataDir, { postgresqlconf: PGLITE_CONF, extensions: PGLITE_EXTENSIONS });
   } catch (error) {
     releaseLock();
     throw error;

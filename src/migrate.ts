@@ -22,6 +22,7 @@ import type {
 } from "@prisma/schema-engine-wasm/schema_engine_bg";
 import * as engineGlue from "@prisma/schema-engine-wasm/schema_engine_bg";
 import type pg from "pg";
+import { PGLITE_EXTENSIONS } from "./pglite-extensions.js";
 
 export type MigrationTarget = { kind: "postgres"; connectionString: string } | { kind: "pglite"; pglite: PGlite };
 
@@ -188,7 +189,7 @@ async function pgliteFactory(pglite: PGlite): Promise<SqlMigrationAwareDriverAda
     // Used by the "dev" commands (scripts/create-migration.ts). The adapter's own shadow database
     // is never closed, this one is closed when the engine disposes of it.
     connectToShadowDb: async () => {
-      const shadow = new PGlite("memory://");
+      const shadow = new PGlite("memory://", { extensions: PGLITE_EXTENSIONS });
       const adapter = withWholeScripts(await new PrismaPGlite(shadow).connect(), (sql) => shadow.exec(sql));
       adapter.dispose = () => shadow.close();
       return adapter;

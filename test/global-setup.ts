@@ -5,6 +5,7 @@ import { PGlite } from "@electric-sql/pglite";
 import type { TestProject } from "vitest/node";
 import { SNAPSHOT_ARCHIVE } from "../src/embedded-data-dir.js";
 import { applyMigrations } from "../src/migrate.js";
+import { PGLITE_EXTENSIONS } from "../src/pglite-extensions.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -19,7 +20,7 @@ declare module "vitest" {
  */
 export default async function setup(project: TestProject) {
   const dir = mkdtempSync(join(tmpdir(), "igw-test-"));
-  const pglite = new PGlite({ loadDataDir: new Blob([readFileSync(SNAPSHOT_ARCHIVE)]) });
+  const pglite = new PGlite({ loadDataDir: new Blob([readFileSync(SNAPSHOT_ARCHIVE)]), extensions: PGLITE_EXTENSIONS });
   await applyMigrations({ kind: "pglite", pglite });
   const dump = await pglite.dumpDataDir("none");
   await pglite.close();

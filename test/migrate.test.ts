@@ -3,6 +3,7 @@ import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { applyMigrations, type MigrationTarget, migrationStatus, readMigrationsList } from "../src/migrate.js";
+import { PGLITE_EXTENSIONS } from "../src/pglite-extensions.js";
 import { adminQuery } from "./helpers/db.js";
 
 type Query = (sql: string) => Promise<Record<string, unknown>[]>;
@@ -93,7 +94,7 @@ function describeMigrations(target: () => MigrationTarget, query: () => Query): 
 describe("applyMigrations on PGlite", () => {
   let pglite: PGlite;
   beforeAll(() => {
-    pglite = new PGlite();
+    pglite = new PGlite({ extensions: PGLITE_EXTENSIONS });
   });
   afterAll(() => pglite.close());
 
@@ -103,7 +104,7 @@ describe("applyMigrations on PGlite", () => {
   );
 
   it("works again in the same process on another PGlite instance", async () => {
-    const other = new PGlite();
+    const other = new PGlite({ extensions: PGLITE_EXTENSIONS });
     try {
       expect(await applyMigrations({ kind: "pglite", pglite: other })).toEqual(await allMigrationNames());
       await expectMigratedSchema(async (sql) => (await other.query<Record<string, unknown>>(sql)).rows);
