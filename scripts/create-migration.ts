@@ -14,6 +14,7 @@ import {
   schemaPath,
   withSchemaEngine,
 } from "../src/migrate.js";
+import { PGLITE_EXTENSIONS } from "../src/pglite-extensions.js";
 
 const usage = "usage: npm run db:migration:create -- <name>   (letters, digits, _ and - only)";
 
@@ -27,7 +28,7 @@ function parseName(args: string[]): string {
 async function generateMigration(migrationName: string): Promise<CreateMigrationOutput> {
   const migrationsList = await readMigrationsList();
   const schemaContent = await readFile(schemaPath, "utf8");
-  const pglite = new PGlite("memory://");
+  const pglite = new PGlite("memory://", { extensions: PGLITE_EXTENSIONS });
   try {
     return await withSchemaEngine({ kind: "pglite", pglite }, undefined, async (engine) => {
       // applyMigrations must come before devDiagnostic (the other order fails on the second

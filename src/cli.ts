@@ -12,7 +12,10 @@ export async function runCli(argv: string[], config: Config): Promise<object> {
   const { command, values } = parseCommand(argv);
   let database: Database;
   try {
-    database = await createDatabase(config);
+    // stdout holds the one JSON result: how a new data directory was made goes to stderr, if anything.
+    database = await createDatabase(config, {
+      log: { info: () => {}, warn: (message) => process.stderr.write(`${message}\n`) },
+    });
   } catch (error) {
     // The embedded database is owned by a running server: ask it to run the command.
     if (error instanceof DataDirLockedError && config.database.kind === "pglite") {

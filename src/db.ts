@@ -1,15 +1,13 @@
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
-import { createRequire } from "node:module";
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
 import { dirname, join } from "node:path";
-import { Worker } from "node:worker_threads";
 import type { PGlite } from "@electric-sql/pglite";
-import { PrismaPg } from "@prisma/adapter-pg";
 import type { SqlDriverAdapterFactory } from "@prisma/driver-adapter-utils";
-import pg from "pg";
 import type { Config } from "./config.js";
+import { type DataDirOrigin, prepareDataDir } from "./embedded-data-dir.js";
 import { PrismaClient } from "./generated/prisma/client.js";
 import type { PoolStats } from "./metrics.js";
 import { applyMigrations, type MigrationTarget } from "./migrate.js";
+import { PGLITE_EXTENSIONS } from "./pglite-extensions.js";
 
 export type Db = PrismaClient;
 
@@ -41,18 +39,22 @@ export interface DatabaseOptions {
   pglite?: PGlite;
   /** Report every SQL statement to `onQuery` listeners (tests, BENCH_COUNT_SQL). Off by default. */
   logQueries?: boolean;
+  /** Where a new embedded data directory says how it was made (the fallback's one line goes to warn). */
+  log?: { info(message: string): void; warn(message: string): void };
+  /** Another snapshot archive for a new embedded data directory (tests of the fallback). */
+  snapshotArchive?: string;
 }
 
 /**
  * The one place that creates a PrismaClient: PostgreSQL when DATABASE_URL is set, else PGlite (its
- * data directory created first if new, see createDataDir).
+ * data directory made first if new, see src/embedded-data-dir.ts).
  */
 export async function createDatabase(config: DatabaseConfig, options: DatabaseOptions = {}): Promise<Database> {
   const { database } = config;
   const engine =
     database.kind === "postgres"
-      ? postgresEngine(config, database.url)
-      : await pgliteEngine(database.dataDir, options.pglite);
+      ? await postgresEngine(config, database.url)
+      : await pgliteEngine(database.dataDir, options);
   const listeners = new Set<(sql: string) => void>();
   const prisma = options.logQueries
     ? new PrismaClient({ adapter: engine.adapter, log: [{ emit: "event", level: "query" } as const] })
@@ -87,7 +89,9 @@ type Engine = {
   close(): Promise<void>;
 };
 
-function postgresEngine(config: DatabaseConfig, connectionString: string): Engine {
+async function postgresEngine(config: DatabaseConfig, connectionString: string): Promise<Engine> {
+  // Loaded here only: on the embedded database the process holds neither (nor PGlite's on PostgreSQL).
+  const [{ default: pg }, { PrismaPg }] = await Promise.all([import("pg"), import("@prisma/adapter-pg")]);
   // Our own pool (the adapter would make the same one) so that /metrics can read its counts.
   const pool = new pg.Pool({
     connectionString,
@@ -159,7 +163,13 @@ export function statementNames(limit: number): (query: { sql: string; args: unkn
  */
 const PGLITE_CONF = "shared_buffers = 16MB";
 
-async function pgliteEngine(dataDir: string, given: PGlite | undefined): Promise<Engine> {
+const createdFrom: Record<Exclude<DataDirOrigin, "existing">, string> = {
+  snapshot: "created the embedded database from its snapshot",
+  initdb: "created the embedded database with initdb",
+};
+
+async function pgliteEngine(dataDir: string, options: DatabaseOptions): Promise<Engine> {
+  const given = options.pglite;
   // Loaded here only: with DATABASE_URL the process holds neither package (about 2.3 MB of heap,
   // bench/results/memory-2026-12-03.md).
   const [{ PGlite }, { PrismaPGlite }] = await Promise.all([
@@ -171,8 +181,15 @@ async function pgliteEngine(dataDir: string, given: PGlite | undefined): Promise
   const releaseLock = inMemory || given ? () => {} : lockDataDir(dataDir);
   let pglite: PGlite;
   try {
-    if (!given && !inMemory) await createDataDir(dataDir);
-    pglite = given ?? new PGlite(dataDir, { postgresqlconf: PGLITE_CONF });
+    if (!given && !inMemory) {
+      const origin = await prepareDataDir(dataDir, {
+        conf: PGLITE_CONF,
+        warn: (message) => options.log?.warn(message),
+        ...(options.snapshotArchive ? { archive: options.snapshotArchive } : {}),
+      });
+      if (origin !== "existing") options.log?.info(createdFrom[origin]);
+    }
+    pglite = given ?? new PGlite(dataDir, { postgresqlconf: PGLITE_CONF, extensions: PGLITE_EXTENSIONS });
   } catch (error) {
     releaseLock();
     throw error;
@@ -185,39 +202,6 @@ async function pgliteEngine(dataDir: string, given: PGlite | undefined): Promise
       releaseLock();
     },
   };
-}
-
-/**
- * Creates a new data directory (PostgreSQL's initdb) in a worker thread that then exits. initdb
- * grows PGlite's WebAssembly memory to about 800 MB, which a process never gets back: done in the
- * server's own thread, the first `npm start` would idle at about 880 MB RSS; this way the memory goes
- * with the worker, and the server opens the created directory as on any later start.
- */
-async function createDataDir(dataDir: string): Promise<void> {
-  if (existsSync(join(dataDir, "PG_VERSION"))) return;
-  const entry = createRequire(import.meta.url).resolve("@electric-sql/pglite");
-  const source = `
-    const { workerData } = require("node:worker_threads");
-    const { PGlite } = require(workerData.entry);
-    (async () => {
-      const db = new PGlite(workerData.dataDir, { postgresqlconf: workerData.conf });
-      await db.waitReady;
-      await db.close();
-    })().catch((error) => { process.exitCode = 1; throw error; });`;
-  await new Promise<void>((resolve, reject) => {
-    let failure: Error | null = null;
-    const worker = new Worker(source, { eval: true, workerData: { entry, dataDir, conf: PGLITE_CONF } });
-    worker.once("error", (error) => {
-      failure = error;
-    });
-    worker.once("exit", (code) => {
-      if (failure || code !== 0) {
-        reject(
-          new Error(`could not create the embedded database in ${dataDir}: ${failure?.message ?? `exit ${code}`}`),
-        );
-      } else resolve();
-    });
-  });
 }
 
 export class DataDirLockedError extends Error {

@@ -1,12 +1,12 @@
 // Migration runner on Prisma's schema engine compiled to WebAssembly, driven through a driver
 // adapter: the native schema engine (and so `prisma migrate`) cannot run on this machine.
 // See README "Prisma on a closed network".
+import { createHash } from "node:crypto";
 import { readdir, readFile } from "node:fs/promises";
 import { createRequire } from "node:module";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import type { PGlite } from "@electric-sql/pglite";
-import { PrismaPg } from "@prisma/adapter-pg";
 import {
   bindMigrationAwareSqlAdapterFactory,
   DriverAdapterError,
@@ -21,7 +21,8 @@ import type {
   SchemaFilter,
 } from "@prisma/schema-engine-wasm/schema_engine_bg";
 import * as engineGlue from "@prisma/schema-engine-wasm/schema_engine_bg";
-import pg from "pg";
+import type pg from "pg";
+import { PGLITE_EXTENSIONS } from "./pglite-extensions.js";
 
 export type MigrationTarget = { kind: "postgres"; connectionString: string } | { kind: "pglite"; pglite: PGlite };
 
@@ -43,6 +44,7 @@ export const noFilters: SchemaFilter = { externalTables: [], externalEnums: [] }
  */
 export async function applyMigrations(target: MigrationTarget, log?: Log): Promise<string[]> {
   const migrationsList = await readMigrationsList();
+  if (await isUpToDate(target, migrationsList)) return [];
   return withSchemaEngine(target, log, async (engine) => {
     const { appliedMigrationNames } = await engine.applyMigrations({
       migrationsList,
@@ -62,6 +64,58 @@ export async function migrationStatus(target: MigrationTarget, log?: Log): Promi
       filters: noFilters,
     }),
   );
+}
+
+/**
+ * Whether the database has applied every migration in prisma/migrations, unchanged (the same
+ * checksum: the SHA-256 of migration.sql, as Prisma records it), with none failed or unknown here.
+ * Then the engine would apply nothing, and is not loaded: it costs a start about 180 ms and its
+ * WebAssembly about 28 MB that stay (bench/results/first-contact-2026-12-04.md). Anything else (a
+ * new migration, a changed or failed one, a database ahead of the code, no history yet) goes to the
+ * engine, which applies, reports or refuses as before.
+ */
+async function isUpToDate(target: MigrationTarget, list: MigrationList): Promise<boolean> {
+  const local = new Map<string, string>();
+  for (const directory of list.migrationDirectories) {
+    if (directory.migrationFile.content.tag !== "ok") return false;
+    local.set(directory.path, createHash("sha256").update(directory.migrationFile.content.value).digest("hex"));
+  }
+  let rows: MigrationRow[];
+  try {
+    rows = await readHistory(target);
+  } catch (error) {
+    // 42P01: no _prisma_migrations table yet (a new database).
+    if ((error as { code?: unknown }).code === "42P01") return false;
+    throw error;
+  }
+  const applied = new Map<string, string>();
+  for (const row of rows) {
+    if (row.rolled_back) continue;
+    if (!row.finished || !local.has(row.migration_name)) return false;
+    applied.set(row.migration_name, row.checksum);
+  }
+  return [...local].every(([name, checksum]) => applied.get(name) === checksum);
+}
+
+interface MigrationRow {
+  migration_name: string;
+  checksum: string;
+  finished: boolean;
+  rolled_back: boolean;
+}
+
+async function readHistory(target: MigrationTarget): Promise<MigrationRow[]> {
+  const sql =
+    "SELECT migration_name, checksum, finished_at IS NOT NULL AS finished, rolled_back_at IS NOT NULL AS rolled_back FROM _prisma_migrations";
+  if (target.kind === "pglite") return (await target.pglite.query<MigrationRow>(sql)).rows;
+  const { default: pgModule } = await import("pg");
+  const client = new pgModule.Client({ connectionString: target.connectionString, connectionTimeoutMillis: 10_000 });
+  await client.connect();
+  try {
+    return (await client.query<MigrationRow>(sql)).rows;
+  } finally {
+    await client.end();
+  }
 }
 
 /**
@@ -102,11 +156,12 @@ async function openAdapterFactory(target: MigrationTarget): Promise<{
   }
   // Our own pool, ended here, so nothing outlives the call whatever the engine disposes.
   // Without a connection timeout pg waits forever on an unreachable server.
-  const pool = new pg.Pool({
+  const { default: pgModule } = await import("pg");
+  const pool = new pgModule.Pool({
     connectionString: target.connectionString,
     connectionTimeoutMillis: 10_000,
   });
-  return { factory: postgresFactory(pool), close: () => pool.end() };
+  return { factory: await postgresFactory(pool), close: () => pool.end() };
 }
 
 /*
@@ -134,7 +189,7 @@ async function pgliteFactory(pglite: PGlite): Promise<SqlMigrationAwareDriverAda
     // Used by the "dev" commands (scripts/create-migration.ts). The adapter's own shadow database
     // is never closed, this one is closed when the engine disposes of it.
     connectToShadowDb: async () => {
-      const shadow = new PGlite("memory://");
+      const shadow = new PGlite("memory://", { extensions: PGLITE_EXTENSIONS });
       const adapter = withWholeScripts(await new PrismaPGlite(shadow).connect(), (sql) => shadow.exec(sql));
       adapter.dispose = () => shadow.close();
       return adapter;
@@ -142,7 +197,8 @@ async function pgliteFactory(pglite: PGlite): Promise<SqlMigrationAwareDriverAda
   };
 }
 
-function postgresFactory(pool: pg.Pool): SqlMigrationAwareDriverAdapterFactory {
+async function postgresFactory(pool: pg.Pool): Promise<SqlMigrationAwareDriverAdapterFactory> {
+  const { PrismaPg } = await import("@prisma/adapter-pg");
   const inner = new PrismaPg(pool);
   return {
     provider: inner.provider,

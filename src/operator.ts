@@ -1,6 +1,7 @@
 import { parseArgs } from "node:util";
 import { parseDuration } from "./config.js";
 import { DomainError } from "./domain/errors.js";
+import { removeMemberByEmail, setMemberRoleByEmail } from "./domain/members.js";
 import { createOrganizationForEmail } from "./domain/organizations.js";
 import { createToken, createUserWithToken, revokeToken } from "./domain/users.js";
 import type { PrismaClient } from "./generated/prisma/client.js";
@@ -12,7 +13,9 @@ const USAGE = `usage: npm run cli -- <command>
   user create --email E [--name N]            -> {"id","email","token"}
   token create --email E [--expires-in 30d]   -> {"token","expiresAt"}
   token revoke --token T                      -> {"revoked":true}
-  org create --title T --owner-email E        -> {"id","title","ownerId"}`;
+  org create --title T --owner-email E        -> {"id","title","ownerId"}
+  member set-role --org O --email E --role R  -> {"userId","role"}   (R: ADMIN CREATE EDIT REVIEW COMMENT READ GUEST)
+  member remove --org O --email E             -> {"removed":true}`;
 
 type Options = Record<string, { type: "string" }>;
 type Command = {
@@ -61,6 +64,26 @@ const COMMANDS: Record<string, Command> = {
         ownerEmail: v["owner-email"] as string,
       });
       return { id: org.id, title: org.title, ownerId: org.ownerId };
+    },
+  },
+  "member set-role": {
+    options: { org: { type: "string" }, email: { type: "string" }, role: { type: "string" } },
+    required: ["org", "email", "role"],
+    run: async (db, v) => {
+      const member = await setMemberRoleByEmail(db, {
+        organizationId: v.org as string,
+        email: v.email as string,
+        role: v.role as string,
+      });
+      return { userId: member.userId, role: member.role };
+    },
+  },
+  "member remove": {
+    options: { org: { type: "string" }, email: { type: "string" } },
+    required: ["org", "email"],
+    run: async (db, v) => {
+      await removeMemberByEmail(db, { organizationId: v.org as string, email: v.email as string });
+      return { removed: true };
     },
   },
 };

@@ -143,6 +143,13 @@ const byArgs = { perParent: false };
 const byParent = { perParent: true };
 const isMemberOfIdArg = roleRule("isMemberOfIdArg", "GUEST", (_p, args) => args.id, byArgs);
 const isAdminOfArgOrg = roleRule("isAdminOfArgOrg", "ADMIN", (_p, args) => args.organizationId, byArgs);
+const isMemberOfArgOrg = roleRule("isMemberOfArgOrg", "GUEST", (_p, args) => args.organizationId, byArgs);
+/** removeMember: admins; any member when `userId` is the viewer (removing yourself is leaving). */
+const isAdminOfArgOrgOrSelf = guard("isAdminOfArgOrgOrSelf", (parent, args, ctx, info) =>
+  ctx.viewer && args.userId === ctx.viewer.id
+    ? isMemberOfArgOrg.decide(parent, args, ctx, info)
+    : isAdminOfArgOrg.decide(parent, args, ctx, info),
+);
 const isMemberOfParentOrg = roleRule("isMemberOfParentOrg", "GUEST", (parent) => parent.id, byParent);
 const isAdminOfParentOrg = roleRule("isAdminOfParentOrg", "ADMIN", (parent) => parent.id, byParent);
 const isAdminOfItsOrg = roleRule("isAdminOfItsOrg", "ADMIN", (parent) => parent.organizationId, byParent);
@@ -254,6 +261,9 @@ const PAYLOAD_TYPES = [
   "RevokeLinkInviteSuccess",
   "UpdateOrganizationDomainsSuccess",
   "JoinOrganizationByDomainSuccess",
+  "UpdateMemberRoleSuccess",
+  "RemoveMemberSuccess",
+  "LeaveOrganizationSuccess",
   "ValidationIssue",
   "ValidationError",
   "NotFoundError",
@@ -265,6 +275,7 @@ const PAYLOAD_TYPES = [
   "InviteEmailMismatchError",
   "DomainNotAllowedError",
   "RateLimitedError",
+  "LastAdminError",
   // Federation: key-only references to other subgraphs' entities, and the SDL for gateways.
   "Space",
   "Collection",
@@ -291,6 +302,9 @@ export const ruleTree = {
     updateOrganizationDomains: isAdminOfArgOrg,
     // Any signed-in user: the domain function decides (verified email in an allowed domain).
     joinOrganizationByDomain: isAuthenticated,
+    updateMemberRole: isAdminOfArgOrg,
+    removeMember: isAdminOfArgOrgOrSelf,
+    leaveOrganization: isMemberOfArgOrg,
   },
   Subscription: {
     // Checked when the subscription starts (applyPermissions guards `subscribe`) and for each event.
@@ -311,6 +325,7 @@ export const ruleTree = {
   Organization: {
     ...allButId(["title", "createdAt", "viewerRole"], canSeeOrganization),
     members: isMemberOfParentOrg,
+    member: isMemberOfParentOrg,
     invites: isAdminOfParentOrg,
     linkInvites: isAdminOfParentOrg,
     linkInvite: isAdminOfParentOrg,

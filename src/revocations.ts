@@ -1,4 +1,4 @@
-import pg from "pg";
+import type pg from "pg";
 import type { AuthCache } from "./auth.js";
 import { TOKEN_REVOKED_CHANNEL } from "./domain/users.js";
 import type { Logger } from "./logger.js";
@@ -38,7 +38,10 @@ export function listenForRevocations(
   };
 
   const connect = async () => {
-    const next = new pg.Client({ connectionString, connectionTimeoutMillis: connectTimeoutMs });
+    // Loaded on PostgreSQL only (this runs only there).
+    const { default: pgModule } = await import("pg");
+    if (closed) return;
+    const next = new pgModule.Client({ connectionString, connectionTimeoutMillis: connectTimeoutMs });
     client = next;
     next.on("error", (error) => drop(error));
     next.on("end", () => {

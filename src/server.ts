@@ -12,7 +12,6 @@ import { serveOperatorSocket } from "./operator-socket.js";
 import { isRestPath } from "./rest/handler.js";
 import { listenForRevocations } from "./revocations.js";
 import { startTracing } from "./tracing.js";
-import { createGraphQLHandler } from "./yoga.js";
 
 export interface RunningServer {
   url: string;
@@ -68,7 +67,14 @@ export async function startServer(
 }
 
 async function start(config: Config, logger: Logger, started: Stop[]): Promise<RunningServer> {
-  const database = await createDatabase(config, { logQueries: config.benchCountSql });
+  // yoga.js builds the GraphQL schema as it is evaluated (about a third of a start's CPU): imported
+  // here, it is built while the embedded database's WebAssembly compiles in the background.
+  const handlerModule = import("./yoga.js");
+  handlerModule.catch(() => {}); // a failure is thrown where it is awaited
+  const database = await createDatabase(config, {
+    logQueries: config.benchCountSql,
+    log: { info: (message) => logger.info(message), warn: (message) => logger.warn(message) },
+  });
   started.push(() => database.close());
   if (config.autoMigrate) {
     const applied = await database.migrate((msg) => logger.debug(msg));
@@ -91,6 +97,7 @@ async function start(config: Config, logger: Logger, started: Stop[]): Promise<R
   const metrics = config.metrics.enabled
     ? createMetrics({ maxOperationNames: config.metrics.maxOperationNames, pool: database.poolStats })
     : undefined;
+  const { createGraphQLHandler } = await handlerModule;
   const yoga = createGraphQLHandler({ db: database.prisma, config, logger, authCache, events: events.bus, metrics });
   // Its plugins' resources: the rate limit's Redis connection.
   started.push(() => yoga.dispose());

@@ -70,6 +70,13 @@ interface World {
   invite(orgId: string, by: TestUser, email: string): Promise<string>;
   /** A new ACTIVE ORGANIZATION link of `org` (created by ADMIN). */
   newLink(): Promise<{ id: string }>;
+  /**
+   * A fresh organization owned by sideOwner (an ADMIN), where `caller` (when a member) has their
+   * role, with a new READ member `target`. `self`: the caller's user, when signed in.
+   */
+  memberWorld(caller: Caller): Promise<{ orgId: string; target: TestUser; self: TestUser | null }>;
+  /** A user's role in an organization, from the database (null: not a member). */
+  roleIn(orgId: string, userId: string): Promise<MemberRole | null>;
 }
 
 interface Call {
@@ -380,6 +387,83 @@ const ROWS: Row[] = [
     },
   },
 
+  // --- members: each call in a fresh organization (owned by sideOwner, an ADMIN besides the caller),
+  // where the caller has their role, so that the matrix organization's members stay as they are ---
+  {
+    name: "Mutation.updateMemberRole",
+    expect: ADMINS,
+    call: async (caller, w) => {
+      const { orgId, target } = await w.memberWorld(caller);
+      return {
+        query: `mutation($org: ID!, $user: ID!) { updateMemberRole(organizationId: $org, userId: $user, role: EDIT) {
+          __typename ... on UpdateMemberRoleSuccess { member { role user { id } } } } }`,
+        variables: { org: orgId, user: target.id },
+        deniedAt: ["updateMemberRole"],
+        unchanged: async () => expect(await w.roleIn(orgId, target.id)).toBe("READ"),
+      };
+    },
+    ok: (data) => {
+      expect(data?.updateMemberRole).toMatchObject({ __typename: "UpdateMemberRoleSuccess", member: { role: "EDIT" } });
+    },
+  },
+  {
+    name: "Mutation.removeMember",
+    expect: ADMINS,
+    call: async (caller, w) => {
+      const { orgId, target } = await w.memberWorld(caller);
+      return {
+        query: `mutation($org: ID!, $user: ID!) { removeMember(organizationId: $org, userId: $user) {
+          __typename ... on RemoveMemberSuccess { userId } } }`,
+        variables: { org: orgId, user: target.id },
+        deniedAt: ["removeMember"],
+        unchanged: async () => expect(await w.roleIn(orgId, target.id)).toBe("READ"),
+      };
+    },
+    ok: (data) => {
+      expect(data?.removeMember.__typename).toBe("RemoveMemberSuccess");
+    },
+  },
+  {
+    // Removing yourself is leaving: any member (the ADMIN too: the owner stays an admin).
+    name: "Mutation.removeMember (self)",
+    expect: MEMBERS,
+    call: async (caller, w) => {
+      const { orgId, self } = await w.memberWorld(caller);
+      return {
+        query: `mutation($org: ID!, $user: ID!) { removeMember(organizationId: $org, userId: $user) {
+          __typename ... on RemoveMemberSuccess { userId } ... on Error { code } } }`,
+        // Anonymous has no self: any user id.
+        variables: { org: orgId, user: self?.id ?? w.users.READ.id },
+        deniedAt: ["removeMember"],
+        unchanged: async () => {
+          if (self) expect(await w.roleIn(orgId, self.id)).toBe(w.roleOf(caller));
+        },
+      };
+    },
+    ok: async (data, caller, w) => {
+      expect(data?.removeMember).toEqual({ __typename: "RemoveMemberSuccess", userId: w.users[caller as SignedIn].id });
+    },
+  },
+  {
+    name: "Mutation.leaveOrganization",
+    expect: MEMBERS,
+    call: async (caller, w) => {
+      const { orgId, self } = await w.memberWorld(caller);
+      return {
+        query: `mutation($org: ID!) { leaveOrganization(organizationId: $org) {
+          __typename ... on LeaveOrganizationSuccess { organizationId } } }`,
+        variables: { org: orgId },
+        deniedAt: ["leaveOrganization"],
+        unchanged: async () => {
+          if (self) expect(await w.roleIn(orgId, self.id)).toBe(w.roleOf(caller));
+        },
+      };
+    },
+    ok: (data) => {
+      expect(data?.leaveOrganization.__typename).toBe("LeaveOrganizationSuccess");
+    },
+  },
+
   // --- federation: `_service` for gateways, `_entities` under the same type rules ---
   {
     name: "Query._service",
@@ -464,6 +548,31 @@ const ROWS: Row[] = [
       expect(members.totalCount).toBe(CALLERS.filter(isMember).length);
       expect(members.edges).toContainEqual({
         node: { role: w.roleOf(caller), user: { id: w.users[caller as SignedIn].id } },
+      });
+    },
+  },
+  {
+    name: "Organization.member",
+    expect: MEMBERS,
+    call: async (caller, w) => ({
+      ...orgRoute(caller, "member", "member(userId: $user) { role user { id } }", "$user: ID!"),
+      variables: { org: w.org.id, user: w.users.ADMIN.id },
+    }),
+    ok: (data, _c, w) => {
+      expect(data?.organization?.member).toEqual({ role: "ADMIN", user: { id: w.users.ADMIN.id } });
+    },
+  },
+  {
+    name: "Organization.member (self)",
+    expect: MEMBERS,
+    call: async (caller, w) => ({
+      ...orgRoute(caller, "member", "member(userId: $user) { role user { id } }", "$user: ID!"),
+      variables: { org: w.org.id, user: caller === "anonymous" ? w.users.READ.id : w.users[caller].id },
+    }),
+    ok: (data, caller, w) => {
+      expect(data?.organization?.member).toEqual({
+        role: w.roleOf(caller),
+        user: { id: w.users[caller as SignedIn].id },
       });
     },
   },
@@ -688,6 +797,18 @@ describe.each(DB_KINDS)("authorization (%s)", (kind) => {
         if (!invite) throw new Error(`no invite created for ${email}`);
         return invite.id;
       },
+      memberWorld: async (caller: Caller) => {
+        const side = await a.seed.org(w.sideOwner, "Members matrix");
+        const target = await a.seed.user("member-target");
+        await a.seed.member(side.id, target, "READ");
+        const self = caller === "anonymous" ? null : users[caller];
+        const role = caller === "ADMIN" ? "ADMIN" : isMember(caller) ? (caller as MemberRole) : null;
+        if (self && role) await a.seed.member(side.id, self, role);
+        return { orgId: side.id, target, self };
+      },
+      roleIn: async (orgId: string, userId: string) =>
+        (await a.db.member.findUnique({ where: { organizationId_userId: { organizationId: orgId, userId } } }))?.role ??
+        null,
       newLink: async () => {
         const link = await createLinkInvite(a.db, {
           organizationId: org.id,

@@ -54,21 +54,6 @@ describe("operator CLI", () => {
     expect(JSON.parse(revoked.stdout)).toEqual({ revoked: true });
   });
 
-  it("creates the embedded data directory (in a worker thread) with 16 MB of shared buffers", async () => {
-    const fresh = mkdtempSync(join(tmpdir(), "igw-datadir-"));
-    try {
-      const database = await createDatabase(loadConfig({ DATA_DIR: join(fresh, "data"), LOG_LEVEL: "silent" }));
-      try {
-        const [row] = await database.prisma.$queryRawUnsafe<{ shared_buffers: string }[]>("SHOW shared_buffers");
-        expect(row?.shared_buffers).toBe("16MB");
-      } finally {
-        await database.close();
-      }
-    } finally {
-      rmSync(fresh, { recursive: true, force: true });
-    }
-  });
-
   const BAD_INPUT: Array<[string[], RegExp]> = [
     [[], /usage/],
     [["nope"], /unknown command/],
@@ -85,6 +70,9 @@ describe("operator CLI", () => {
     [["org", "create", "--title", "Acme\r\nBcc: evil@evil.com", "--owner-email", "ctl@example.com"], /control char/],
     [["user", "create", "--email", "ctl-name@example.com", "--name", "Ada\u202Eevil"], /control char/],
     [["--help"], /^usage: npm run cli -- <command>/],
+    [["member", "set-role", "--org", "o", "--email", "a@example.com"], /--role is required/],
+    [["member", "set-role", "--org", "o", "--email", "a@example.com", "--role", "owner"], /role/],
+    [["member", "remove", "--org", "o", "--email", "nobody-here@example.com"], /No user with the email/],
   ];
 
   // The process contract (exit 2, message on stderr, nothing on stdout), for a parse error, a
@@ -112,6 +100,64 @@ describe("operator CLI", () => {
       expect(exitCodeFor(error), JSON.stringify(args)).toBe(2);
     }
     expect(await counts()).toEqual(before);
+  });
+
+  it("member set-role and member remove: JSON out, exit 0; LAST_ADMIN and a non-member exit 2 and change nothing", async () => {
+    const ownerEmail = uniqueEmail("cli-owner");
+    const org = (await runCli(["org", "create", "--title", "Members", "--owner-email", ownerEmail], config)) as {
+      id: string;
+      ownerId: string;
+    };
+    const member = (await runCli(["user", "create", "--email", uniqueEmail("cli-member")], config)) as {
+      id: string;
+      email: string;
+    };
+    const database = await createDatabase(config);
+    try {
+      await database.prisma.member.create({ data: { organizationId: org.id, userId: member.id, role: "READ" } });
+    } finally {
+      await database.close();
+    }
+    // One command through the process: its JSON on stdout and exit 0.
+    const set = await runCliProcess(
+      ["member", "set-role", "--org", org.id, "--email", member.email.toUpperCase(), "--role", "edit"],
+      { DATA_DIR: dataDir },
+    );
+    expect(set.code, set.stderr).toBe(0);
+    expect(JSON.parse(set.stdout)).toEqual({ userId: member.id, role: "EDIT" });
+    const refusal = async (args: string[]) => {
+      const error = await runCli(args, config).then(
+        () => null,
+        (e: unknown) => e,
+      );
+      expect(exitCodeFor(error), JSON.stringify(args)).toBe(2);
+      return (error as Error).message;
+    };
+    expect(await refusal(["member", "set-role", "--org", org.id, "--email", ownerEmail, "--role", "READ"])).toMatch(
+      /at least one admin/,
+    );
+    expect(await refusal(["member", "remove", "--org", org.id, "--email", ownerEmail])).toMatch(/at least one admin/);
+    expect(await runCli(["member", "remove", "--org", org.id, "--email", member.email], config)).toEqual({
+      removed: true,
+    });
+    expect(await refusal(["member", "remove", "--org", org.id, "--email", member.email])).toMatch(/not a member/);
+    const check = await createDatabase(config);
+    try {
+      const members = await check.prisma.member.findMany({ where: { organizationId: org.id } });
+      expect(members.map((m) => [m.userId, m.role])).toEqual([[org.ownerId, "ADMIN"]]);
+      const events = await check.prisma.auditEvent.findMany({
+        where: { organizationId: org.id },
+        orderBy: { createdAt: "asc" },
+        select: { action: true, targetId: true, actorId: true },
+      });
+      // The operator is no user: no actor.
+      expect(events).toEqual([
+        { action: "member.role_changed", targetId: member.id, actorId: null },
+        { action: "member.removed", targetId: member.id, actorId: null },
+      ]);
+    } finally {
+      await check.close();
+    }
   });
 
   it("parses commands strictly before touching the database", () => {

@@ -3,6 +3,7 @@ import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { applyMigrations, type MigrationTarget, migrationStatus, readMigrationsList } from "../src/migrate.js";
+import { PGLITE_EXTENSIONS } from "../src/pglite-extensions.js";
 import { adminQuery } from "./helpers/db.js";
 
 type Query = (sql: string) => Promise<Record<string, unknown>[]>;
@@ -62,12 +63,38 @@ function describeMigrations(target: () => MigrationTarget, query: () => Query): 
     const status = await migrationStatus(target());
     expect(status).toMatchObject({ history: null, failedMigrationNames: [] });
   });
+
+  it("up to date, it only reads the history: the schema engine is not started", async () => {
+    const log: string[] = [];
+    expect(await applyMigrations(target(), (m) => log.push(m))).toEqual([]);
+    expect(log).toEqual([]);
+  });
+
+  it("a changed migration or a failed one still goes to the engine, which refuses a failed one", async () => {
+    const [last] = (await allMigrationNames()).slice(-1);
+    const [row] = await query()(`SELECT checksum FROM _prisma_migrations WHERE migration_name = '${last}'`);
+    const log: string[] = [];
+    try {
+      await query()(`UPDATE _prisma_migrations SET checksum = 'changed' WHERE migration_name = '${last}'`);
+      expect(await applyMigrations(target(), (m) => log.push(m))).toEqual([]);
+      expect(log).not.toEqual([]);
+      await query()(
+        `UPDATE _prisma_migrations SET checksum = '${row?.checksum}', finished_at = NULL WHERE migration_name = '${last}'`,
+      );
+      await expect(applyMigrations(target())).rejects.toThrow(/failed migrations|P3009/);
+    } finally {
+      await query()(
+        `UPDATE _prisma_migrations SET checksum = '${row?.checksum}', finished_at = now() WHERE migration_name = '${last}'`,
+      );
+    }
+    expect(await applyMigrations(target())).toEqual([]);
+  });
 }
 
 describe("applyMigrations on PGlite", () => {
   let pglite: PGlite;
   beforeAll(() => {
-    pglite = new PGlite();
+    pglite = new PGlite({ extensions: PGLITE_EXTENSIONS });
   });
   afterAll(() => pglite.close());
 
@@ -77,7 +104,7 @@ describe("applyMigrations on PGlite", () => {
   );
 
   it("works again in the same process on another PGlite instance", async () => {
-    const other = new PGlite();
+    const other = new PGlite({ extensions: PGLITE_EXTENSIONS });
     try {
       expect(await applyMigrations({ kind: "pglite", pglite: other })).toEqual(await allMigrationNames());
       await expectMigratedSchema(async (sql) => (await other.query<Record<string, unknown>>(sql)).rows);

@@ -24,6 +24,13 @@ interface OrgsClient {
     updateOrganizationInviteById(organizationId: string, inviteId: string, body: unknown): Reply;
     deleteOrganizationInviteById(organizationId: string, inviteId: string): Reply;
     joinOrganization(organizationId: string): Reply;
+    listMembersInOrganizationById(
+      organizationId: string,
+      query: { page?: string; limit?: number; role?: string; search?: string; sort?: string; order?: string },
+    ): Reply;
+    getMemberInOrganizationById(organizationId: string, userId: string): Reply;
+    updateMemberInOrganizationById(organizationId: string, userId: string, body: { role?: string | null }): Reply;
+    removeMemberFromOrganizationById(organizationId: string, userId: string): Reply;
   };
 }
 
@@ -96,6 +103,58 @@ describe.each(DB_KINDS)("@gitbook/api client against /v1 (%s)", (kind) => {
     await a.db.organization.update({ where: { id: org.id }, data: { allowedDomains: [domain] } });
     const { token } = await createUserWithToken(a.db, { email: `new.hire@${domain}` });
     expect((await client(token).orgs.joinOrganization(org.id)).status).toBe(204);
+  });
+
+  it("an admin lists, reads, changes and removes members; a member leaves; the last admin stays (LAST_ADMIN, 400)", async () => {
+    const org = await a.seed.org();
+    const admin = client(org.owner.token);
+    const reader = await a.seed.user("gb-reader");
+    const editor = await a.seed.user("gb-editor");
+    await a.seed.member(org.id, reader, "READ");
+    await a.seed.member(org.id, editor, "EDIT");
+    await a.db.user.update({ where: { id: editor.id }, data: { displayName: "Edith Editor" } });
+
+    const page = await admin.orgs.listMembersInOrganizationById(org.id, { limit: 2, sort: "joinedAt", order: "asc" });
+    expect(page.data.count).toBe(3);
+    expect(page.data.items.map((m: { id: string }) => m.id)).toEqual([org.owner.id, reader.id]);
+    const next = await admin.orgs.listMembersInOrganizationById(org.id, {
+      limit: 2,
+      order: "asc",
+      page: page.data.next?.page,
+    });
+    expect(next.data.items.map((m: { id: string }) => m.id)).toEqual([editor.id]);
+    const found = await admin.orgs.listMembersInOrganizationById(org.id, { search: "edith", sort: "name" });
+    expect(found.data.items).toEqual([
+      expect.objectContaining({
+        object: "member",
+        id: editor.id,
+        role: "edit",
+        user: expect.objectContaining({ displayName: "Edith Editor" }),
+      }),
+    ]);
+    const readers = await admin.orgs.listMembersInOrganizationById(org.id, { role: "read" });
+    expect(readers.data.items.map((m: { id: string }) => m.id)).toEqual([reader.id]);
+
+    const member = await client(reader.token).orgs.getMemberInOrganizationById(org.id, editor.id);
+    expect(member.data).toMatchObject({ id: editor.id, role: "edit", disabled: false, sso: false });
+    const updated = await admin.orgs.updateMemberInOrganizationById(org.id, reader.id, { role: "admin" });
+    expect(updated.data).toMatchObject({ id: reader.id, role: "admin" });
+    const guest = await admin.orgs.updateMemberInOrganizationById(org.id, editor.id, { role: null });
+    expect(guest.data.role).toBeNull();
+
+    expect((await admin.orgs.removeMemberFromOrganizationById(org.id, editor.id)).status).toBe(205);
+    expect((await admin.orgs.removeMemberFromOrganizationById(org.id, editor.id)).status).toBe(204);
+    // The reader (now an admin) leaves: DELETE of themself.
+    expect((await client(reader.token).orgs.removeMemberFromOrganizationById(org.id, reader.id)).status).toBe(205);
+    const last = await rejection(admin.orgs.removeMemberFromOrganizationById(org.id, org.owner.id));
+    expect(last.code).toBe(400);
+    expect(last.errorMessage).toMatch(/admin/);
+    const demote = await rejection(admin.orgs.updateMemberInOrganizationById(org.id, org.owner.id, { role: "read" }));
+    expect(demote.code).toBe(400);
+    const gone = await rejection(admin.orgs.getMemberInOrganizationById(org.id, editor.id));
+    expect(gone.code).toBe(404);
+    const removedReads = await rejection(client(editor.token).orgs.listMembersInOrganizationById(org.id, {}));
+    expect(removedReads.code).toBe(403);
   });
 
   it("errors reach the client as GitBookAPIError with GitBook's status and message", async () => {

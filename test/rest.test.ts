@@ -99,6 +99,8 @@ describe.each(DB_KINDS)("REST twin /v1 (%s)", (kind) => {
   const LINKS = "/orgs/{organizationId}/link-invites";
   const LINK = "/orgs/{organizationId}/link-invites/{inviteId}";
   const JOIN = "/orgs/{organizationId}/join";
+  const MEMBERS = "/orgs/{organizationId}/members";
+  const MEMBER = "/orgs/{organizationId}/members/{userId}";
 
   it("serves an OpenAPI 3.1 document holding every operation and the excerpt's schemas unchanged", () => {
     expect(doc.openapi).toBe("3.1.0");
@@ -116,6 +118,10 @@ describe.each(DB_KINDS)("REST twin /v1 (%s)", (kind) => {
         `PATCH ${LINK} updateOrganizationInviteById`,
         `DELETE ${LINK} deleteOrganizationInviteById`,
         `POST ${JOIN} joinOrganization`,
+        `GET ${MEMBERS} listMembersInOrganizationById`,
+        `GET ${MEMBER} getMemberInOrganizationById`,
+        `PATCH ${MEMBER} updateMemberInOrganizationById`,
+        `DELETE ${MEMBER} removeMemberFromOrganizationById`,
       ].sort(),
     );
     for (const [name, schema] of Object.entries(excerpt.components.schemas)) {
@@ -127,6 +133,107 @@ describe.each(DB_KINDS)("REST twin /v1 (%s)", (kind) => {
       const [, , section, name] = JSON.parse(ref).split("/");
       expect(doc.components[section]?.[name], ref).toBeDefined();
     }
+  });
+
+  it("members: list (role, search, sort, order, page/limit), get, patch, delete (205, 204; yourself = leaving), LAST_ADMIN a 400", async () => {
+    const org = await a.seed.org();
+    const token = org.owner.token;
+    const named = async (prefix: string, name: string, role: "READ" | "EDIT" | "GUEST") => {
+      const user = await a.seed.user(prefix);
+      await a.db.user.update({ where: { id: user.id }, data: { displayName: name } });
+      await a.seed.member(org.id, user, role);
+      return user;
+    };
+    const bea = await named("bea", "Bea Reader", "READ");
+    const cid = await named("cid", "Cid Editor", "EDIT");
+    const gus = await named("gus", "Gus Guest", "GUEST");
+
+    const all = await rest("GET", `/orgs/${org.id}/members`, { token });
+    conforms(all, MEMBERS, "GET", 200);
+    expect(all.json?.count).toBe(4);
+    // Newest first by default: the owner joined first.
+    expect(all.json?.items.map((m: Json) => m.id)).toEqual([gus.id, cid.id, bea.id, org.owner.id]);
+    expect(all.json?.items[0]).toMatchObject({
+      object: "member",
+      id: gus.id,
+      role: null,
+      disabled: false,
+      sso: false,
+      user: { object: "user", id: gus.id, displayName: "Gus Guest", email: gus.email },
+    });
+    expect(all.json?.items[0].user.urls.location).toMatch(new RegExp(`/v1/orgs/${org.id}/members/${gus.id}$`));
+    const byName = await rest("GET", `/orgs/${org.id}/members?sort=name&order=asc&search=e`, { token });
+    conforms(byName, MEMBERS, "GET", 200);
+    // "e" is in every email (example.com): all four, the owner (no name) last.
+    expect(byName.json?.items.map((m: Json) => m.id)).toEqual([bea.id, cid.id, gus.id, org.owner.id]);
+    const search = await rest("GET", `/orgs/${org.id}/members?search=CID%20ed`, { token });
+    expect(search.json?.items.map((m: Json) => m.id)).toEqual([cid.id]);
+    const guests = await rest("GET", `/orgs/${org.id}/members?role=guest`, { token });
+    expect(guests.json?.items.map((m: Json) => m.id)).toEqual([gus.id]);
+    const first = await rest("GET", `/orgs/${org.id}/members?limit=2&order=asc`, { token });
+    expect(first.json?.items.map((m: Json) => m.id)).toEqual([org.owner.id, bea.id]);
+    const second = await rest("GET", `/orgs/${org.id}/members?limit=2&order=asc&page=${first.json?.next.page}`, {
+      token,
+    });
+    expect(second.json?.items.map((m: Json) => m.id)).toEqual([cid.id, gus.id]);
+    expect(second.json?.next).toBeUndefined();
+    for (const query of ["sort=lastSeenAt", "sort=title", "order=up", "role=owner", "limit=-1"]) {
+      conforms(await rest("GET", `/orgs/${org.id}/members?${query}`, { token }), MEMBERS, "GET", 400);
+    }
+
+    const one = await rest("GET", `/orgs/${org.id}/members/${cid.id}`, { token: bea.token });
+    conforms(one, MEMBER, "GET", 200);
+    expect(one.json).toMatchObject({ id: cid.id, role: "edit" });
+    const stranger = await a.seed.user("stranger");
+    conforms(await rest("GET", `/orgs/${org.id}/members/${stranger.id}`, { token }), MEMBER, "GET", 404);
+    conforms(await rest("GET", `/orgs/${org.id}/members/${cid.id}`, { token: stranger.token }), MEMBER, "GET", 403);
+    conforms(await rest("GET", `/orgs/${org.id}/members/${cid.id}`, {}), MEMBER, "GET", 401);
+
+    const patched = await rest("PATCH", `/orgs/${org.id}/members/${bea.id}`, { token, body: { role: "comment" } });
+    conforms(patched, MEMBER, "PATCH", 200);
+    expect(patched.json).toMatchObject({ id: bea.id, role: "comment" });
+    const toGuest = await rest("PATCH", `/orgs/${org.id}/members/${bea.id}`, { token, body: { role: null } });
+    expect(toGuest.json?.role).toBeNull();
+    conforms(await rest("PATCH", `/orgs/${org.id}/members/${bea.id}`, { token, body: {} }), MEMBER, "PATCH", 400);
+    conforms(
+      await rest("PATCH", `/orgs/${org.id}/members/${bea.id}`, { token, body: { role: "owner" } }),
+      MEMBER,
+      "PATCH",
+      400,
+    );
+    const lastAdmin = await rest("PATCH", `/orgs/${org.id}/members/${org.owner.id}`, { token, body: { role: "read" } });
+    conforms(lastAdmin, MEMBER, "PATCH", 400);
+    expect(lastAdmin.json?.error.reason).toBe("LAST_ADMIN");
+    conforms(
+      await rest("PATCH", `/orgs/${org.id}/members/${stranger.id}`, { token, body: { role: "read" } }),
+      MEMBER,
+      "PATCH",
+      404,
+    );
+    conforms(
+      await rest("PATCH", `/orgs/${org.id}/members/${gus.id}`, { token: cid.token, body: { role: "read" } }),
+      MEMBER,
+      "PATCH",
+      403,
+    );
+
+    conforms(await rest("DELETE", `/orgs/${org.id}/members/${gus.id}`, { token: cid.token }), MEMBER, "DELETE", 403);
+    conforms(await rest("DELETE", `/orgs/${org.id}/members/${gus.id}`, { token }), MEMBER, "DELETE", 205);
+    conforms(await rest("DELETE", `/orgs/${org.id}/members/${gus.id}`, { token }), MEMBER, "DELETE", 204);
+    // Yourself: leaving, any member.
+    conforms(await rest("DELETE", `/orgs/${org.id}/members/${cid.id}`, { token: cid.token }), MEMBER, "DELETE", 205);
+    const last = await rest("DELETE", `/orgs/${org.id}/members/${org.owner.id}`, { token });
+    conforms(last, MEMBER, "DELETE", 400);
+    expect(last.json?.error.reason).toBe("LAST_ADMIN");
+    const left = await a.db.auditEvent.findMany({
+      where: { organizationId: org.id, action: { in: ["member.removed", "member.left"] } },
+      orderBy: { createdAt: "asc" },
+      select: { action: true, targetId: true },
+    });
+    expect(left).toEqual([
+      { action: "member.removed", targetId: gus.id },
+      { action: "member.left", targetId: cid.id },
+    ]);
   });
 
   it("POST /orgs/{id}/invites: 200 {users, invited, failedSSOEmails}, lower-case roles, null = guest", async () => {

@@ -116,6 +116,30 @@ const SCENARIOS: Scenario[] = [
     items: ["organization", "members", "edges"],
   },
   {
+    name: "organization.members(first: N, search:, orderBy: NAME_ASC) with node.user and totalCount",
+    sizes: [5, 50],
+    // token, the role check, the page (Member joined to User, the search an ILIKE on both columns),
+    // totalCount (a count with the same filter).
+    statements: 4,
+    async prepare(app) {
+      const admin = await app.seed.user("search-admin");
+      const org = await app.seed.org(admin, "Searched");
+      for (let i = 0; i < 60; i++) {
+        const user = await app.seed.user(i < 50 ? "findme" : "other");
+        await app.db.user.update({ where: { id: user.id }, data: { displayName: `Person ${i}` } });
+        await app.seed.member(org.id, user, "READ");
+      }
+      return (size) => ({
+        query: `query($id: ID!, $first: Int!) { organization(id: $id) {
+          members(first: $first, search: "FINDME", orderBy: NAME_ASC) {
+            totalCount edges { node { role user { email displayName } } } } } }`,
+        variables: { id: org.id, first: size },
+        token: admin.token,
+      });
+    },
+    items: ["organization", "members", "edges"],
+  },
+  {
     name: "organization.linkInvites(first: N) with redundant, createdBy, organization",
     sizes: [5, 20],
     // was 6 before relationJoins

@@ -50,6 +50,12 @@ export interface Access {
   canSeeUserEmail(userId: string, email: string | null): Known<boolean>;
   /** Anything of a user beyond the id: canSeeUserProfile, or invited by the viewer's admin organizations. */
   canSeeUser(userId: string): Known<boolean>;
+  /**
+   * Forgets what the request knows about the viewer in an organization (its row and role): after a
+   * mutation changed a membership there (a role change, a removal, leaving), the next rule in the
+   * same request asks the database again.
+   */
+  forget(organizationId: string): void;
 }
 
 /** What the viewer may see of one user: all of it, or (invitees) the addresses they were invited at. */
@@ -61,15 +67,24 @@ const ADMIN: MemberRole = "ADMIN";
  * A DataLoader whose answers, once settled (and when `keep` says so), are given back synchronously
  * for the rest of the request; the others wait on the loader (and its own cache) as before.
  */
-function settling<K, V>(loader: DataLoader<K, V>, keep: (value: V) => boolean): (key: K) => Known<V> {
+function settling<K, V>(
+  loader: DataLoader<K, V>,
+  keep: (value: V) => boolean,
+): ((key: K) => Known<V>) & { forget(key: K): void } {
   const settled = new Map<K, V>();
-  return (key) => {
+  const get = (key: K): Known<V> => {
     if (settled.has(key)) return settled.get(key) as V;
     return loader.load(key).then((value) => {
       if (keep(value)) settled.set(key, value);
       return value;
     });
   };
+  return Object.assign(get, {
+    forget(key: K) {
+      settled.delete(key);
+      loader.clear(key);
+    },
+  });
 }
 
 const always = () => true;
@@ -101,6 +116,7 @@ export function createAccess(db: PrismaClient, viewerId: string | null, now: Dat
       canSeeUserProfile: () => false,
       canSeeUserEmail: () => false,
       canSeeUser: () => false,
+      forget: () => {},
     };
   }
   const options = { cache: true } as const;
@@ -188,6 +204,10 @@ export function createAccess(db: PrismaClient, viewerId: string | null, now: Dat
         return visibility.profile || (email !== null && visibility.invitedAs.has(email));
       }),
     canSeeUser: (userId) => whenKnown(userVisibility(userId), (visibility) => visibility !== null),
+    forget: (organizationId) => {
+      organizations.forget(organizationId);
+      invitedTo.forget(organizationId);
+    },
   };
 }
 

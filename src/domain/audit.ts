@@ -3,7 +3,10 @@ import { MAILED_ACTIONS, markOutboxWritten, type OutboxPayload } from "./outbox.
 import type { Tx } from "./tx.js";
 import type { Viewer } from "./users.js";
 
-/** What the audit log records. `targetId` is the invite's or the link's id, or the joining user's id (`member.joined_by_domain`). */
+/**
+ * What the audit log records. `targetId` is the invite's or the link's id (`invite.*`, `link.*`), or
+ * the member's user id (`member.*`).
+ */
 export const AUDIT_ACTIONS = [
   "invite.created",
   "invite.refreshed",
@@ -14,12 +17,18 @@ export const AUDIT_ACTIONS = [
   "link.revoked",
   "link.used",
   "member.joined_by_domain",
+  "member.role_changed",
+  "member.removed",
+  "member.left",
 ] as const;
 export type AuditAction = (typeof AUDIT_ACTIONS)[number];
 
-/** Who made a change, and with which credential: an API token (`tokenId`) or a JWT (`subject`). */
+/**
+ * Who made a change, and with which credential: an API token (`tokenId`) or a JWT (`subject`).
+ * `userId` null: the operator (`npm run cli`), who is no user.
+ */
 export interface Actor {
-  userId: string;
+  userId: string | null;
   tokenId: string | null;
   subject: string | null;
 }
@@ -31,7 +40,11 @@ export function actorOf(viewer: Pick<Viewer, "id" | "tokenId" | "subject">): Act
 export interface AuditEntry {
   action: AuditAction;
   targetId: string;
+  /** What else the event says (member.role_changed: `{ previousRole, role }`), in the log and the payload. */
+  details?: AuditDetails;
 }
+
+export type AuditDetails = { previousRole: string; role: string };
 
 /**
  * Records events in the caller's transaction (`tx`), so they commit or roll back with the change
@@ -56,13 +69,19 @@ export async function recordAuditEvents(
     targetId: entry.targetId,
     actorId: actor.userId,
     createdAt,
+    ...(entry.details ? { details: entry.details } : {}),
   }));
   await tx.auditEvent.createMany({
-    data: events.map((event) => ({ ...event, actorTokenId: actor.tokenId, actorSubject: actor.subject })),
+    data: events.map(({ details, ...event }) => ({
+      ...event,
+      ...(details ? { details } : {}),
+      actorTokenId: actor.tokenId,
+      actorSubject: actor.subject,
+    })),
   });
   await tx.outboxEvent.createMany({
-    data: events.map((event) => {
-      const payload: OutboxPayload = { ...event, createdAt: createdAt.toISOString() };
+    data: events.map(({ details, ...event }) => {
+      const payload: OutboxPayload = { ...event, ...(details ? { details } : {}), createdAt: createdAt.toISOString() };
       const emailed = MAILED_ACTIONS.includes(event.action);
       return {
         ...event,

@@ -13,6 +13,7 @@ export const ERROR_CODES = [
   "INVITE_EMAIL_MISMATCH",
   "DOMAIN_NOT_ALLOWED",
   "RATE_LIMITED",
+  "LAST_ADMIN",
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 
@@ -75,4 +76,11 @@ export class DomainNotAllowedError extends DomainError {
 }
 export class RateLimitedError extends DomainError {
   readonly code = "RATE_LIMITED";
+}
+/** The change would leave the organization without an ADMIN: nothing changed. */
+export class LastAdminError extends DomainError {
+  readonly code = "LAST_ADMIN";
+  constructor(message = "An organization must keep at least one admin: make another member ADMIN first") {
+    super(message);
+  }
 }

@@ -12,8 +12,10 @@ export interface OutboxPayload {
   id: string;
   action: string;
   organizationId: string;
-  /** The invite's or link's id (or the joining user's, for member.joined_by_domain). */
+  /** The invite's or link's id (`invite.*`, `link.*`), or the member's user id (`member.*`). */
   targetId: string | null;
+  /** member.role_changed only: the member's role before and after (`{ "previousRole": "ADMIN", "role": "EDIT" }`). */
+  details?: { previousRole: string; role: string };
   /** Who made the change; null once that user is deleted. */
   actorId: string | null;
   /** ISO 8601, UTC. */

@@ -163,6 +163,7 @@ async function runRoute(
   serverContext: unknown,
   maxBytes: number,
   RequestClass: typeof Request,
+  publicUrl: string,
 ): Promise<Response> {
   for (const [name, value] of Object.entries(params)) {
     if (!ENTITY_ID.test(value)) throw new RestError(400, `Invalid ${name}: must match ^[a-zA-Z0-9_-]+$`, "VALIDATION");
@@ -200,7 +201,7 @@ async function runRoute(
       passed,
     );
   }
-  const reply: RestReply = route.reply(answer.data ?? {});
+  const reply: RestReply = route.reply(answer.data ?? {}, { params, publicUrl });
   return json(reply.status, reply.body, passed);
 }
 
@@ -247,6 +248,7 @@ export function useRestTwin(
       serverContext,
       config.limits.bodyBytes,
       RequestClass,
+      config.publicUrl,
     );
   };
   return {

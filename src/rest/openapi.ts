@@ -1,5 +1,6 @@
 import { ERROR_CODES } from "../domain/errors.js";
 import excerpt from "./gitbook-openapi-excerpt.json" with { type: "json" };
+import membersExcerpt from "./gitbook-openapi-members-excerpt.json" with { type: "json" };
 
 /**
  * The OpenAPI 3.1 document of the REST twin (`GET /v1/openapi.json`): GitBook's excerpt as it is
@@ -7,7 +8,9 @@ import excerpt from "./gitbook-openapi-excerpt.json" with { type: "json" };
  * refers to but does not hold (`Space`, `Collection`, the `NotFoundError` response), the error
  * responses every operation may give (400, 401, 403, 404, 429, 500, 503; 413 with a body), each with
  * its `reason` (the excerpt's BadRequestError is replaced by one that has it), and bearer
- * authentication.
+ * authentication. GitBook's "Organization members" operations (gitbook-openapi-members-excerpt.json, taken
+ * from @gitbook/api 0.202's spec/openapi.json as it is) are merged in, with one schema changed:
+ * OrganizationMember as this service knows it (see MEMBER below).
  */
 
 // biome-ignore lint/suspicious/noExplicitAny: an OpenAPI document is walked as plain JSON.
@@ -82,11 +85,38 @@ const ADDED_RESPONSES: Record<string, string> = {
   "503": "ServiceUnavailableError",
 };
 
+/**
+ * GitBook's OrganizationMember without what this service does not have: `spaces`, `teams` and `sites`
+ * (counts owned by other services) are not required and not sent; `lastSeenAt` (optional in GitBook)
+ * is not recorded; `disabled` is always false. Everything else is GitBook's.
+ */
+function organizationMember(gitbook: Json): Json {
+  const missing = ["spaces", "teams", "sites"];
+  const properties = Object.fromEntries(
+    Object.entries(gitbook.properties as Json).filter(([k]) => !missing.includes(k)),
+  );
+  return {
+    ...gitbook,
+    description:
+      "GitBook's OrganizationMember as this service knows it: no spaces, teams or sites counts (other services own them), no lastSeenAt; disabled is always false. user.displayName is the email when the user gave no name; user.urls.location is the member's URL in this API.",
+    properties,
+    required: (gitbook.required as string[]).filter((k) => !missing.includes(k)),
+  };
+}
+
 let cached: { publicUrl: string; document: Json } | null = null;
 
 export function openApiDocument(publicUrl: string): Json {
   if (cached?.publicUrl === publicUrl) return cached.document;
   const base = structuredClone(excerpt) as Json;
+  const members = structuredClone(membersExcerpt) as Json;
+  base.paths = { ...base.paths, ...members.paths };
+  base.components.parameters = { ...base.components.parameters, ...members.components.parameters };
+  base.components.schemas = {
+    ...base.components.schemas,
+    ...members.components.schemas,
+    OrganizationMember: organizationMember(members.components.schemas.OrganizationMember),
+  };
   const paths: Json = {};
   for (const [path, operations] of Object.entries(base.paths as Json)) {
     paths[path] = {};
@@ -105,7 +135,7 @@ export function openApiDocument(publicUrl: string): Json {
       title: "invites-gateway REST API",
       version: "1.0.0",
       description:
-        "GitBook's Organization invites operations, served by the same GraphQL schema and rules as /graphql. Roles are lower-case; null is a guest. Errors are { error: { code, message, reason } }: code = the HTTP status, reason = a machine-readable code (VALIDATION, FORBIDDEN, NOT_FOUND, ALREADY_MEMBER, ...; each error response lists its own). Any path answers 404 NOT_FOUND when no operation is there, and 405 METHOD_NOT_ALLOWED (with Allow) for a method it does not have.",
+        "GitBook's Organization invites and Organization members operations, served by the same GraphQL schema and rules as /graphql. Roles are lower-case; null is a guest. Errors are { error: { code, message, reason } }: code = the HTTP status, reason = a machine-readable code (VALIDATION, FORBIDDEN, NOT_FOUND, ALREADY_MEMBER, ...; each error response lists its own). Members: LAST_ADMIN (400) when a change would leave the organization without an admin; any member may DELETE themself (leaving); sort=lastSeenAt is not supported (400: not recorded). Any path answers 404 NOT_FOUND when no operation is there, and 405 METHOD_NOT_ALLOWED (with Allow) for a method it does not have.",
     },
     servers: [{ url: `${publicUrl.replace(/\/$/, "")}/v1` }],
     security: [{ bearerAuth: [] }],

@@ -59,6 +59,12 @@ export interface RestCall {
   body: unknown;
 }
 
+/** What a reply may need besides the GraphQL answer: the path's parameters and PUBLIC_URL. */
+export interface ReplyContext {
+  params: Record<string, string>;
+  publicUrl: string;
+}
+
 export interface RestReply {
   status: number;
   body?: unknown;
@@ -75,7 +81,7 @@ export interface Route {
   body: boolean;
   variables(call: RestCall): Record<string, unknown>;
   /** The GraphQL `data` (no top-level errors) to GitBook's answer; throws RestError for an error result. */
-  reply(data: GraphQLData): RestReply;
+  reply(data: GraphQLData, context: ReplyContext): RestReply;
 }
 
 /** Statuses of error results (the union members implementing `Error`); every other code is a 400. */
@@ -253,6 +259,71 @@ const listQuery = z.object({
   page: z.string().optional(),
   limit: z.coerce.number({ error: LIMIT }).int({ error: LIMIT }).min(0, LIMIT).max(MAX_PAGE_SIZE, LIMIT).optional(),
 });
+
+/** The query of a list, `?limit=` (empty) being no value rather than 0. */
+function listParams<S extends z.ZodType>(schema: S, query: URLSearchParams): z.output<S> {
+  return parseInput(schema, Object.fromEntries([...query].filter(([, value]) => value !== "")), "query");
+}
+
+/**
+ * GitBook's member list query: `role` (a role, or `guest`), `search` (name or email), `sort`
+ * (`joinedAt` or `name`; `lastSeenAt` is GitBook's but this service does not record it: a 400) and
+ * `order` (`desc` by default).
+ */
+const memberListQuery = listQuery.extend({
+  role: z
+    .enum([...REST_ROLES, "guest"], { error: expected(`one of ${[...REST_ROLES, "guest"].join(", ")}`) })
+    .optional(),
+  search: z.string().optional(),
+  sort: z
+    .enum(["joinedAt", "name", "lastSeenAt"], { error: expected("joinedAt or name") })
+    .refine((sort) => sort !== "lastSeenAt", {
+      error: "lastSeenAt is not recorded by this service: use joinedAt or name",
+    })
+    .optional(),
+  order: z.enum(["asc", "desc"], { error: expected("asc or desc") }).optional(),
+});
+
+const memberPatchBody = z
+  .object({ role: restRole.optional() }, jsonObject)
+  .refine((b) => b.role !== undefined, { error: `give role: ${ROLE_VALUES}` });
+
+const MEMBER_FIELDS = /* GraphQL */ `
+  fragment RestMember on Member { role sso joinedAt user { id email displayName } }
+`;
+
+interface GraphQLMember {
+  role: string;
+  sso: boolean;
+  joinedAt: string;
+  user: { id: string; email: string | null; displayName: string | null };
+}
+
+/**
+ * GitBook's OrganizationMember, with what this service knows: `disabled` is always false (members are
+ * not disabled here, they are removed); `lastSeenAt` is not recorded; `spaces`, `teams` and `sites`
+ * belong to other services and are left out (src/rest/openapi.ts documents the schema so). The
+ * user's `displayName` is their name, or their email when they gave none (GitBook requires one);
+ * `urls.location` is the member's URL in this API (it has no user endpoint).
+ */
+export function restMember(member: GraphQLMember, context: ReplyContext): Record<string, unknown> {
+  const location = `${context.publicUrl.replace(/\/$/, "")}/v1/orgs/${encodeURIComponent(context.params.organizationId ?? "")}/members/${encodeURIComponent(member.user.id)}`;
+  return {
+    object: "member",
+    id: member.user.id,
+    role: toRestRole(member.role),
+    user: {
+      object: "user",
+      id: member.user.id,
+      displayName: member.user.displayName ?? member.user.email ?? "",
+      ...(member.user.email !== null ? { email: member.user.email } : {}),
+      urls: { location },
+    },
+    disabled: false,
+    joinedAt: member.joinedAt,
+    sso: member.sso,
+  };
+}
 
 export const routes: Route[] = [
   {
@@ -434,6 +505,106 @@ export const routes: Route[] = [
     reply: (data) => {
       unwrap(data.result);
       return { status: 204 };
+    },
+  },
+  {
+    method: "GET",
+    path: "/orgs/{organizationId}/members",
+    operationId: "listMembersInOrganizationById",
+    body: false,
+    document: /* GraphQL */ `
+      query RestListMembers(
+        $organizationId: ID!, $first: Int, $after: String, $role: MemberRole, $search: String, $orderBy: MemberOrder
+      ) {
+        organization(id: $organizationId) {
+          members(first: $first, after: $after, role: $role, search: $search, orderBy: $orderBy) {
+            totalCount
+            pageInfo { hasNextPage endCursor }
+            edges { node { ...RestMember } }
+          }
+        }
+      }
+      ${MEMBER_FIELDS}`,
+    variables: ({ params, query }) => {
+      const q = listParams(memberListQuery, query);
+      const order = q.order === "asc" ? "ASC" : "DESC";
+      return {
+        organizationId: params.organizationId,
+        first: q.limit,
+        after: q.page,
+        ...(q.role ? { role: q.role.toUpperCase() } : {}),
+        ...(q.search !== undefined ? { search: q.search } : {}),
+        orderBy: q.sort === "name" ? `NAME_${order}` : `JOINED_AT_${order}`,
+      };
+    },
+    reply: (data, context) => {
+      const connection = data.organization.members;
+      const body: Record<string, unknown> = {
+        items: (connection.edges as Array<{ node: GraphQLMember }>).map((e) => restMember(e.node, context)),
+        count: connection.totalCount,
+      };
+      if (connection.pageInfo.hasNextPage && connection.pageInfo.endCursor) {
+        body.next = { page: connection.pageInfo.endCursor };
+      }
+      return { status: 200, body };
+    },
+  },
+  {
+    method: "GET",
+    path: "/orgs/{organizationId}/members/{userId}",
+    operationId: "getMemberInOrganizationById",
+    body: false,
+    document: /* GraphQL */ `
+      query RestGetMember($organizationId: ID!, $userId: ID!) {
+        organization(id: $organizationId) { member(userId: $userId) { ...RestMember } }
+      }
+      ${MEMBER_FIELDS}`,
+    variables: ({ params }) => ({ organizationId: params.organizationId, userId: params.userId }),
+    reply: (data, context) => {
+      const member = data.organization.member as GraphQLMember | null;
+      if (!member) throw new RestError(404, "This user is not a member of this organization", "NOT_FOUND");
+      return { status: 200, body: restMember(member, context) };
+    },
+  },
+  {
+    method: "PATCH",
+    path: "/orgs/{organizationId}/members/{userId}",
+    operationId: "updateMemberInOrganizationById",
+    body: true,
+    document: /* GraphQL */ `
+      mutation RestUpdateMember($organizationId: ID!, $userId: ID!, $role: MemberRole!) {
+        result: updateMemberRole(organizationId: $organizationId, userId: $userId, role: $role) {
+          ... on Error { code message }
+          ... on UpdateMemberRoleSuccess { member { ...RestMember } }
+        }
+      }
+      ${MEMBER_FIELDS}`,
+    variables: ({ params, body }) => ({
+      organizationId: params.organizationId,
+      userId: params.userId,
+      role: toGraphQLRole(parseInput(memberPatchBody, body, "body").role as RestRole),
+    }),
+    reply: (data, context) => ({ status: 200, body: restMember(unwrap(data.result).member, context) }),
+  },
+  {
+    method: "DELETE",
+    path: "/orgs/{organizationId}/members/{userId}",
+    operationId: "removeMemberFromOrganizationById",
+    body: false,
+    // Admins remove anyone; any member may remove themself (leaving).
+    document: /* GraphQL */ `
+      mutation RestRemoveMember($organizationId: ID!, $userId: ID!) {
+        result: removeMember(organizationId: $organizationId, userId: $userId) {
+          ... on Error { code message }
+          ... on RemoveMemberSuccess { userId }
+        }
+      }`,
+    variables: ({ params }) => ({ organizationId: params.organizationId, userId: params.userId }),
+    // GitBook: 205 removed, 204 was not a member. LAST_ADMIN is a 400 as every other error result.
+    reply: (data) => {
+      if (data.result?.code === "NOT_FOUND") return { status: 204 };
+      unwrap(data.result);
+      return { status: 205 };
     },
   },
 ];

@@ -3,8 +3,10 @@ import { builder, type Context } from "../builder.js";
 import { subscriberRefusal } from "../domain/access.js";
 import { AUDIT_ACTIONS } from "../domain/audit.js";
 import type { OutboxPayload } from "../domain/outbox.js";
+import { type MemberRole, ROLES_HIGHEST_FIRST } from "../domain/roles.js";
 import type { AuditEvent } from "../generated/prisma/client.js";
 import { forbidden, unauthenticated } from "../graphql-errors.js";
+import { MemberRoleEnum } from "./member.js";
 
 /**
  * One change in an organization's audit log. Not an entity: it is reachable only through
@@ -21,11 +23,32 @@ export const AuditEventRef = builder.prismaObject("AuditEvent", {
     actor: t.relation("actor", { nullable: true, description: "Who made the change; null once that user is deleted." }),
     targetId: t.exposeID("targetId", {
       nullable: true,
-      description: "The invite's or the link's id; the joining user's id for member.joined_by_domain.",
+      description: "The invite's or the link's id (invite.*, link.*); the member's user id (member.*).",
+    }),
+    previousRole: t.field({
+      type: MemberRoleEnum,
+      nullable: true,
+      description: "member.role_changed: the member's role before the change; null for other actions.",
+      resolve: (event) => roleDetail(event.details, "previousRole"),
+    }),
+    role: t.field({
+      type: MemberRoleEnum,
+      nullable: true,
+      description: "member.role_changed: the member's new role; null for other actions.",
+      resolve: (event) => roleDetail(event.details, "role"),
     }),
     createdAt: t.expose("createdAt", { type: "DateTime" }),
   }),
 });
+
+/** A role that an event's `details` names (member.role_changed), or null. */
+function roleDetail(details: unknown, key: "previousRole" | "role"): MemberRole | null {
+  if (typeof details !== "object" || details === null) return null;
+  const role = (details as Record<string, unknown>)[key];
+  return typeof role === "string" && (ROLES_HIGHEST_FIRST as readonly string[]).includes(role)
+    ? (role as MemberRole)
+    : null;
+}
 
 /** A published outbox event as the AuditEvent row it copies (`actor` is loaded by its id when asked for). */
 function asAuditEvent(event: OutboxPayload): AuditEvent {
@@ -37,6 +60,7 @@ function asAuditEvent(event: OutboxPayload): AuditEvent {
     actorTokenId: null,
     actorSubject: null,
     targetId: event.targetId,
+    details: event.details ?? null,
     createdAt: new Date(event.createdAt),
   };
 }

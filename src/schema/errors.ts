@@ -9,6 +9,7 @@ import {
   InviteExpiredError,
   InviteRevokedError,
   InviteUsedUpError,
+  LastAdminError,
   NotFoundError,
   RateLimitedError,
   ValidationError,
@@ -51,6 +52,7 @@ for (const [ErrorClass, name] of [
   [InviteEmailMismatchError, "InviteEmailMismatchError"],
   [DomainNotAllowedError, "DomainNotAllowedError"],
   [RateLimitedError, "RateLimitedError"],
+  [LastAdminError, "LastAdminError"],
 ] as const) {
   builder.objectType(ErrorClass as typeof NotFoundError, {
     name,

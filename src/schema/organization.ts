@@ -2,12 +2,13 @@ import { builder, connectionPaging, idKey } from "../builder.js";
 import { updateOrganizationDomains } from "../domain/domains.js";
 import { RateLimitedError } from "../domain/errors.js";
 import { firstInvitePage, type InviteStatus, inviteStatusWhere } from "../domain/invites.js";
+import { memberListOrder, memberListWhere } from "../domain/members.js";
 import { createOrganization } from "../domain/organizations.js";
 import { type Organization, Prisma } from "../generated/prisma/client.js";
 import { requireViewer, resolveVisibleEntity } from "./context-helpers.js";
 import { mutationErrors } from "./errors.js";
 import { InviteStatusEnum } from "./invite-status.js";
-import { MemberRoleEnum } from "./member.js";
+import { MemberOrderEnum, MemberRoleEnum } from "./member.js";
 
 export const OrganizationRef = builder.prismaObject("Organization", {
   fields: (t) => ({
@@ -26,14 +27,19 @@ export const OrganizationRef = builder.prismaObject("Organization", {
     members: t.relatedConnection(
       "members",
       {
-        description: "Members, newest first. Members only.",
+        description:
+          "Members, newest first unless `orderBy` says otherwise; `role` filters, `search` keeps those whose name or email contains it (any case). Members only.",
         cursor: "organizationId_userId",
         totalCount: true,
         ...connectionPaging,
-        args: { role: t.arg({ type: MemberRoleEnum }) },
+        args: {
+          role: t.arg({ type: MemberRoleEnum }),
+          search: t.arg.string(),
+          orderBy: t.arg({ type: MemberOrderEnum, defaultValue: "JOINED_AT_DESC" }),
+        },
         query: (args) => ({
-          where: args.role ? { role: args.role } : {},
-          orderBy: [{ joinedAt: "desc" }, { userId: "desc" }],
+          where: memberListWhere({ role: args.role, search: args.search }),
+          orderBy: memberListOrder(args.orderBy ?? "JOINED_AT_DESC"),
         }),
       },
       { name: "MemberConnection" },
@@ -94,6 +100,17 @@ export const OrganizationRef = builder.prismaObject("Organization", {
       { name: "AuditEventConnection" },
       { name: "AuditEventEdge" },
     ),
+    member: t.prismaField({
+      type: "Member",
+      nullable: true,
+      description: "One member of this organization; null if the user is not a member. Members only.",
+      args: { userId: t.arg.id({ required: true }) },
+      resolve: (query, org, args, ctx) =>
+        ctx.db.member.findUnique({
+          ...query,
+          where: { organizationId_userId: { organizationId: org.id, userId: args.userId } },
+        }),
+    }),
     linkInvite: t.prismaField({
       type: "LinkInvite",
       nullable: true,

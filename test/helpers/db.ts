@@ -5,6 +5,7 @@ import pg from "pg";
 import { inject } from "vitest";
 import { type Config, loadConfig } from "../../src/config.js";
 import { createDatabase, type Database } from "../../src/db.js";
+import { PGLITE_EXTENSIONS } from "../../src/pglite-extensions.js";
 
 export type DbKind = "pglite" | "postgres";
 
@@ -34,7 +35,7 @@ export async function openTestDatabase(kind: DbKind, env: Record<string, string>
   if (kind === "pglite") {
     const config = loadConfig({ NODE_ENV: "test", DATA_DIR: "memory://", ...TEST_ENV, ...env });
     const template = readFileSync(inject("pgliteTemplate"));
-    const pglite = new PGlite({ loadDataDir: new Blob([template]) });
+    const pglite = new PGlite({ loadDataDir: new Blob([template]), extensions: PGLITE_EXTENSIONS });
     const database = await createDatabase(config, { pglite, logQueries: true });
     return { kind, database, config, url: null, close: () => database.close() };
   }
