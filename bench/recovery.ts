@@ -4,8 +4,8 @@
  * acknowledged write survived.
  *
  * One run: a fresh DATA_DIR (`node dist/cli.js user create` creates it), `node dist/server.js`, one
- * organization, then `concurrency` clients sending `inviteUsersToOrganization` (one new email each)
- * as fast as they can; after `burstMs`, SIGKILL while requests are in flight. Then `node dist/server.js`
+ * organization, then `concurrency` clients sending `inviteUsersToOrganization` (`emailsPerWrite` new
+ * emails each) as fast as they can; after `burstMs`, SIGKILL while requests are in flight. Then `node dist/server.js`
  * again: the time from spawn to the first `GET /ready` 200 (and to the log lines of the steps before
  * it), the acknowledged invites read back, SIGTERM, and a normal restart timed the same way.
  *
@@ -17,7 +17,8 @@
  * about 250 MB of WAL in 30 s), RECOVERY_NODE_FLAGS (extra node flags for the timed restart, e.g.
  * "--cpu-prof --cpu-prof-dir=/tmp/prof"), RECOVERY_KEEP=1 (keep the data directories and print
  * where), RECOVERY_COPY_AFTER_KILL (a path: copy the data directory as the kill left it there, to
- * profile its reopening; with RECOVERY_RUNS=1).
+ * profile its reopening; with RECOVERY_RUNS=1), RECOVERY_DIST (another build's dist/ to run, e.g. a
+ * copy of dist/ made before a change; it resolves its packages from this checkout's node_modules).
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { cpSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
@@ -41,6 +42,10 @@ export interface RecoveryOptions {
   keep?: boolean;
   /** Copy the data directory as the kill left it to this path (to profile its reopening). */
   copyAfterKill?: string;
+  /** Also open a copy of the killed data directory with PGlite alone for its redo figures (default on). */
+  measureRedo?: boolean;
+  /** The compiled service to run (default: this checkout's dist/; another build to compare with). */
+  distDir?: string;
 }
 
 /** Milliseconds from spawning `node dist/server.js` to each step (undefined: no such log line). */
@@ -61,6 +66,11 @@ export interface RecoveryResult {
   inFlightAtKill: number;
   /** Bytes in pg_wal right after the kill. */
   walBytesAtKill: number;
+  /**
+   * PostgreSQL's own account of its crash recovery, from a copy of the data directory as the kill
+   * left it, opened by PGlite alone: the WAL it replayed and the seconds it says the replay took.
+   */
+  redo: { replayedBytes: number; elapsedS: number } | undefined;
   /** The start after SIGKILL. */
   afterKill: StartTimings;
   /** A normal start after that one stopped on SIGTERM. */
@@ -73,6 +83,7 @@ export async function measureRecovery(options: RecoveryOptions = {}): Promise<Re
   const burstMs = options.burstMs ?? 30_000;
   const concurrency = options.concurrency ?? 8;
   const emailsPerWrite = options.emailsPerWrite ?? 100;
+  const dist = options.distDir ?? join(ROOT, "dist");
   const dataDir = mkdtempSync(join(tmpdir(), "igw-recovery-"));
   const env = {
     DATA_DIR: dataDir,
@@ -84,9 +95,9 @@ export async function measureRecovery(options: RecoveryOptions = {}): Promise<Re
   };
   let server: Started | undefined;
   try {
-    const created = await runToEnd(["dist/cli.js", "user", "create", "--email", "owner@recovery.test"], env);
+    const created = await runToEnd([join(dist, "cli.js"), "user", "create", "--email", "owner@recovery.test"], env);
     const { token } = JSON.parse(created) as { token: string };
-    server = await startServer(env);
+    server = await startServer(dist, env);
     const gql = graphql(server.url, token);
     const org = await gql(`mutation { createOrganization(input: { title: "Recovery" }) {
       ... on CreateOrganizationSuccess { organization { id } } } }`);
@@ -127,10 +138,10 @@ export async function measureRecovery(options: RecoveryOptions = {}): Promise<Re
     server = undefined;
     await Promise.all(clients);
     const walBytesAtKill = dirBytes(join(dataDir, "pg_wal"));
-    if (options.copyAfterKill)
-      cpSync(dataDir, options.copyAfterKill, { recursive: true, filter: (from) => !from.endsWith(".sock") });
+    if (options.copyAfterKill) copyDataDir(dataDir, options.copyAfterKill);
+    const redo = options.measureRedo === false ? undefined : await measureRedo(dataDir);
 
-    const restarted = await startServer(env, options.nodeFlags ?? []);
+    const restarted = await startServer(dist, env, options.nodeFlags ?? []);
     server = restarted;
     const afterKill = restarted.timings;
     const found = await listInviteEmails(graphql(restarted.url, token), organizationId);
@@ -138,7 +149,7 @@ export async function measureRecovery(options: RecoveryOptions = {}): Promise<Re
     await stopServer(restarted);
     server = undefined;
 
-    const normal = await startServer(env);
+    const normal = await startServer(dist, env);
     server = normal;
     const afterStop = normal.timings;
     await stopServer(normal);
@@ -148,6 +159,7 @@ export async function measureRecovery(options: RecoveryOptions = {}): Promise<Re
       acknowledgedWrites: acknowledged.length / emailsPerWrite,
       inFlightAtKill,
       walBytesAtKill,
+      redo,
       afterKill,
       afterStop,
       lostEmails,
@@ -169,11 +181,11 @@ interface Started {
 }
 
 /** Spawns `node dist/server.js` on a free port and polls GET /ready until it answers 200. */
-async function startServer(env: Record<string, string>, nodeFlags: string[] = []): Promise<Started> {
+async function startServer(dist: string, env: Record<string, string>, nodeFlags: string[] = []): Promise<Started> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const t0 = Date.now();
-  const child = spawn(process.execPath, [...nodeFlags, "dist/server.js"], {
+  const child = spawn(process.execPath, [...nodeFlags, join(dist, "server.js")], {
     cwd: ROOT,
     env: { ...process.env, ...env, PORT: String(port) },
     stdio: ["ignore", "pipe", "pipe"],
@@ -274,6 +286,38 @@ function runToEnd(args: string[], env: Record<string, string>): Promise<string> 
   });
 }
 
+function copyDataDir(from: string, to: string): void {
+  cpSync(from, to, { recursive: true, filter: (path) => !path.endsWith(".sock") });
+}
+
+/** Opens a copy of `dataDir` in a process of its own and reads PostgreSQL's "redo starts/done" lines. */
+async function measureRedo(dataDir: string): Promise<RecoveryResult["redo"]> {
+  const copy = mkdtempSync(join(tmpdir(), "igw-recovery-redo-"));
+  try {
+    copyDataDir(dataDir, copy);
+    const script = `
+      const { PGlite } = await import(${JSON.stringify(pathToFileURL(join(ROOT, "node_modules/@electric-sql/pglite/dist/index.js")).href)});
+      const lines = [];
+      const db = new PGlite(${JSON.stringify(copy)}, { onStderr: (l) => { lines.push(l); return false; } });
+      await db.waitReady;
+      await db.close();
+      console.log(JSON.stringify(lines));`;
+    const out = await runToEnd(["--input-type=module", "-e", script], {});
+    const log = (JSON.parse(out) as string[]).join("\n");
+    const start = /redo starts at ([0-9A-F]+\/[0-9A-F]+)/.exec(log);
+    const done = /redo done at ([0-9A-F]+\/[0-9A-F]+).*elapsed: ([0-9.]+) s/.exec(log);
+    if (!start?.[1] || !done?.[1] || !done[2]) return { replayedBytes: 0, elapsedS: 0 };
+    return { replayedBytes: lsn(done[1]) - lsn(start[1]), elapsedS: Number(done[2]) };
+  } finally {
+    rmSync(copy, { recursive: true, force: true });
+  }
+}
+
+function lsn(text: string): number {
+  const [hi = "0", lo = "0"] = text.split("/");
+  return Number.parseInt(hi, 16) * 2 ** 32 + Number.parseInt(lo, 16);
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
@@ -310,6 +354,7 @@ async function main(): Promise<void> {
     nodeFlags: env.RECOVERY_NODE_FLAGS ? env.RECOVERY_NODE_FLAGS.split(" ") : [],
     keep: env.RECOVERY_KEEP === "1",
     copyAfterKill: env.RECOVERY_COPY_AFTER_KILL,
+    distDir: env.RECOVERY_DIST,
   };
   const results: RecoveryResult[] = [];
   for (let i = 0; i < runs; i++) {
@@ -321,6 +366,8 @@ async function main(): Promise<void> {
         acknowledgedWrites: r.acknowledgedWrites,
         inFlightAtKill: r.inFlightAtKill,
         walMB: +(r.walBytesAtKill / 2 ** 20).toFixed(1),
+        replayedMB: r.redo && +(r.redo.replayedBytes / 2 ** 20).toFixed(1),
+        redoS: r.redo?.elapsedS,
         afterKill: r.afterKill,
         afterStop: r.afterStop,
         lost: r.lostEmails.length,
@@ -330,6 +377,12 @@ async function main(): Promise<void> {
   }
   console.log(`after SIGKILL, spawn -> /ready 200 (ms): ${summary(results.map((r) => r.afterKill.readyMs))}`);
   console.log(`after SIGTERM, spawn -> /ready 200 (ms): ${summary(results.map((r) => r.afterStop.readyMs))}`);
+  if (results.every((r) => r.redo)) {
+    console.log(
+      `WAL replayed (MB): ${summary(results.map((r) => +((r.redo?.replayedBytes ?? 0) / 2 ** 20).toFixed(1)))}`,
+    );
+    console.log(`redo elapsed (s, PostgreSQL's figure): ${summary(results.map((r) => r.redo?.elapsedS ?? 0))}`);
+  }
   console.log(`acknowledged writes per run: ${summary(results.map((r) => r.acknowledgedWrites))}`);
   const lost = results.reduce((n, r) => n + r.lostEmails.length, 0);
   console.log(lost === 0 ? "every acknowledged write survived" : `LOST ${lost} acknowledged invites`);
