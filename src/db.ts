@@ -10,6 +10,7 @@ import type { Config } from "./config.js";
 import { PrismaClient } from "./generated/prisma/client.js";
 import type { PoolStats } from "./metrics.js";
 import { applyMigrations, type MigrationTarget } from "./migrate.js";
+import { startCheckpoints } from "./pglite-checkpoints.js";
 
 export type Db = PrismaClient;
 
@@ -177,10 +178,13 @@ async function pgliteEngine(dataDir: string, given: PGlite | undefined): Promise
     releaseLock();
     throw error;
   }
+  // A data directory opened here gets checkpoints, which PGlite never makes itself (pglite-checkpoints.ts).
+  const stopCheckpoints = inMemory || given ? async () => {} : startCheckpoints(pglite);
   return {
     adapter: new PrismaPGlite(pglite),
     target: { kind: "pglite", pglite },
     close: async () => {
+      await stopCheckpoints();
       if (!pglite.closed) await pglite.close();
       releaseLock();
     },
