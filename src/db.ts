@@ -7,6 +7,7 @@ import { type DataDirOrigin, prepareDataDir } from "./embedded-data-dir.js";
 import { PrismaClient } from "./generated/prisma/client.js";
 import type { PoolStats } from "./metrics.js";
 import { applyMigrations, type MigrationTarget } from "./migrate.js";
+import { startCheckpoints } from "./pglite-checkpoints.js";
 import { PGLITE_EXTENSIONS } from "./pglite-extensions.js";
 
 export type Db = PrismaClient;
@@ -194,10 +195,13 @@ async function pgliteEngine(dataDir: string, options: DatabaseOptions): Promise<
     releaseLock();
     throw error;
   }
+  // A data directory opened here gets checkpoints, which PGlite never makes itself (pglite-checkpoints.ts).
+  const stopCheckpoints = inMemory || given ? async () => {} : startCheckpoints(pglite);
   return {
     adapter: new PrismaPGlite(pglite),
     target: { kind: "pglite", pglite },
     close: async () => {
+      await stopCheckpoints();
       if (!pglite.closed) await pglite.close();
       releaseLock();
     },

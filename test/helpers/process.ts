@@ -71,11 +71,16 @@ export interface ServerProcess {
 
 /**
  * Starts the server from its sources (tsx src/server.ts; `npm start` runs the same code compiled to
- * dist/) on a free port and waits for its URL.
+ * dist/) on a free port and waits for its URL. `direct`: `child` is the server's own process (node
+ * --import tsx) rather than tsx's CLI, which runs the server in a child process of its own: a SIGKILL
+ * must reach the server (the CLI cannot pass it on, and its child would live on).
  */
-export function startServerProcess(env: Record<string, string>): Promise<ServerProcess> {
+export function startServerProcess(
+  env: Record<string, string>,
+  { direct = false }: { direct?: boolean } = {},
+): Promise<ServerProcess> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [TSX_CLI, "src/server.ts"], {
+    const child = spawn(process.execPath, [...(direct ? ["--import", "tsx"] : [TSX_CLI]), "src/server.ts"], {
       cwd: ROOT,
       env: childEnv({ HOST: "127.0.0.1", PORT: "0", ...env }),
       stdio: ["ignore", "pipe", "pipe"],
