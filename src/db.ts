@@ -160,9 +160,11 @@ export function statementNames(limit: number): (query: { sql: string; args: unkn
  * The embedded PostgreSQL's settings, written to its data directory's postgresql.conf. Its default
  * 128 MB of shared buffers is the largest part of an idle PGlite's memory (WebAssembly memory only
  * grows): 16 MB holds this service's tables and indexes for development and demos, and brings an
- * opened data directory from about 310 MB to 170 MB of RSS.
+ * opened data directory from about 310 MB to 170 MB of RSS. PGlite runs one backend (PostgreSQL's
+ * single-user mode): 8 connection slots instead of 100 size its shared memory's per-connection parts
+ * (locks, process entries) to what it uses, 1-2 MB (bench/results/memory-2026-12-04.md).
  */
-const PGLITE_CONF = "shared_buffers = 16MB";
+const PGLITE_CONF = "shared_buffers = 16MB\nmax_connections = 8";
 
 const createdFrom: Record<Exclude<DataDirOrigin, "existing">, string> = {
   snapshot: "created the embedded database from its snapshot",

@@ -84,8 +84,10 @@ describe("the embedded database's snapshot", () => {
       expect(warnings[0]?.[1]).toMatch(/made with PGlite 0\.0\.1, .* is installed.*initdb/);
       expect(lines).toContainEqual(["info", "created the embedded database with initdb"]);
       expect(await database.migrate()).not.toHaveLength(0);
-      const [row] = await database.prisma.$queryRawUnsafe<{ shared_buffers: string }[]>("SHOW shared_buffers");
-      expect(row?.shared_buffers).toBe("16MB");
+      const [row] = await database.prisma.$queryRawUnsafe<{ shared_buffers: string; max_connections: string }[]>(
+        "SELECT current_setting('shared_buffers') AS shared_buffers, current_setting('max_connections') AS max_connections",
+      );
+      expect(row).toEqual({ shared_buffers: "16MB", max_connections: "8" });
       expect(await database.prisma.organization.count()).toBe(0);
     } finally {
       await database.close();
