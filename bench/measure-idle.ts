@@ -17,10 +17,10 @@
  */
 import { spawn } from "node:child_process";
 import { readFileSync, rmSync, statSync } from "node:fs";
-import { createServer } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import { freePort } from "./common.js";
 
 const root = fileURLToPath(new URL("..", import.meta.url));
 const argv = process.argv.slice(2);
@@ -42,17 +42,6 @@ const START_FLAGS = ["--liftoff-only", "--max-old-space-size=1024"];
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const mb = (kb: number) => Math.round(kb / 102.4) / 10;
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once("error", reject);
-    s.listen(0, "127.0.0.1", () => {
-      const { port } = s.address() as { port: number };
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** smaps_rollup's fields in MB. */
 function rollup(pid: number): Record<string, number> {

@@ -22,10 +22,10 @@
  */
 import { type ChildProcess, spawn } from "node:child_process";
 import { cpSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
-import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { freePort } from "./common.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
@@ -316,17 +316,6 @@ async function measureRedo(dataDir: string): Promise<RecoveryResult["redo"]> {
 function lsn(text: string): number {
   const [hi = "0", lo = "0"] = text.split("/");
   return Number.parseInt(hi, 16) * 2 ** 32 + Number.parseInt(lo, 16);
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once("error", reject);
-    probe.listen(0, "127.0.0.1", () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 function dirBytes(dir: string): number {

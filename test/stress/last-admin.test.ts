@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { Agent, request } from "node:http";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { createDatabase, type Database } from "../../src/db.js";
@@ -7,7 +6,8 @@ import { createOrganization } from "../../src/domain/organizations.js";
 import { createUserWithToken } from "../../src/domain/users.js";
 import { uniqueEmail } from "../helpers/app.js";
 import { adminQuery } from "../helpers/db.js";
-import { type ServerProcess, startServerProcess, stopServerProcess } from "../helpers/process.js";
+import { startServerProcess, stopServerProcess } from "../helpers/process.js";
+import { post, type Replica, type Response, replicaOf } from "../helpers/replicas.js";
 
 /**
  * An organization always keeps an ADMIN, also when its last two admins act at the same moment on two
@@ -27,50 +27,6 @@ const DEMOTE = `mutation($o: ID!, $u: ID!) { r: updateMemberRole(organizationId:
   __typename ... on Error { code } } }`;
 const REMOVE = `mutation($o: ID!, $u: ID!) { r: removeMember(organizationId: $o, userId: $u) { __typename ... on Error { code } } }`;
 const LEAVE = `mutation($o: ID!) { r: leaveOrganization(organizationId: $o) { __typename ... on Error { code } } }`;
-
-interface Replica {
-  server: ServerProcess;
-  agent: Agent;
-}
-interface Response {
-  status: number;
-  body: { data?: any; errors?: Array<{ message: string; extensions?: Record<string, unknown> }> };
-}
-
-function post(replica: Replica, query: string, variables: Record<string, unknown>, token: string): Promise<Response> {
-  const body = JSON.stringify({ query, variables });
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `${replica.server.url}/graphql`,
-      {
-        method: "POST",
-        agent: replica.agent,
-        headers: {
-          "content-type": "application/json",
-          "content-length": Buffer.byteLength(body),
-          authorization: `Bearer ${token}`,
-        },
-      },
-      (res) => {
-        let text = "";
-        res.setEncoding("utf8");
-        res.on("data", (chunk: string) => {
-          text += chunk;
-        });
-        res.on("end", () => {
-          try {
-            resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) });
-          } catch {
-            reject(new Error(`HTTP ${res.statusCode}: not JSON: ${text.slice(0, 200)}`));
-          }
-        });
-        res.on("error", reject);
-      },
-    );
-    req.on("error", reject);
-    req.end(body);
-  });
-}
 
 function tally(values: string[]): Record<string, number> {
   const counts: Record<string, number> = {};
@@ -93,7 +49,7 @@ describe.skipIf(!SERVER_URL)(title, () => {
     const env = { DATABASE_URL: url, DB_POOL_SIZE: "10", DB_CONNECT_TIMEOUT: "30s" };
     // One after the other: the second finds every migration applied.
     for (let i = 0; i < 2; i++) {
-      replicas.push({ server: await startServerProcess(env), agent: new Agent({ keepAlive: true }) });
+      replicas.push(replicaOf(await startServerProcess(env)));
     }
     db = await createDatabase(loadConfig({ NODE_ENV: "test", DATABASE_URL: url, DB_POOL_SIZE: "10" }));
   });

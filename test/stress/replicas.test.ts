@@ -1,5 +1,4 @@
 import { randomBytes } from "node:crypto";
-import { Agent, request } from "node:http";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -10,6 +9,7 @@ import { readMigrationsList } from "../../src/migrate.js";
 import { uniqueEmail } from "../helpers/app.js";
 import { adminQuery } from "../helpers/db.js";
 import { runCliProcess, type ServerProcess, startServerProcess, stopServerProcess } from "../helpers/process.js";
+import { post, type Replica, replicaOf } from "../helpers/replicas.js";
 
 /**
  * Two server processes (replicas) on one PostgreSQL database: the invariants that hold within one
@@ -42,53 +42,6 @@ const CREATE_LINK = `mutation($o: ID!, $m: Int) {
     __typename ... on Error { code message } ... on CreateLinkInviteSuccess { linkInvite { id } } } }`;
 const LINK = `query($o: ID!, $i: ID!) { organization(id: $o) { linkInvite(id: $i) { status uses maxUses } } }`;
 const VIEWER = "query { viewer { id } }";
-
-interface Response {
-  status: number;
-  body: { data?: any; errors?: Array<{ message: string; extensions?: Record<string, unknown> }> };
-}
-
-/** One replica as seen by a client: its URL and a keep-alive agent of its own. */
-interface Replica {
-  server: ServerProcess;
-  agent: Agent;
-}
-
-/** POST /graphql over a kept-alive socket of `replica`. */
-function post(replica: Replica, query: string, variables: Record<string, unknown>, token: string): Promise<Response> {
-  const body = JSON.stringify({ query, variables });
-  return new Promise((resolve, reject) => {
-    const req = request(
-      `${replica.server.url}/graphql`,
-      {
-        method: "POST",
-        agent: replica.agent,
-        headers: {
-          "content-type": "application/json",
-          "content-length": Buffer.byteLength(body),
-          authorization: `Bearer ${token}`,
-        },
-      },
-      (res) => {
-        let text = "";
-        res.setEncoding("utf8");
-        res.on("data", (chunk: string) => {
-          text += chunk;
-        });
-        res.on("end", () => {
-          try {
-            resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) });
-          } catch {
-            reject(new Error(`HTTP ${res.statusCode}: not JSON: ${text.slice(0, 200)}`));
-          }
-        });
-        res.on("error", reject);
-      },
-    );
-    req.on("error", reject);
-    req.end(body);
-  });
-}
 
 /** The `applied` list a replica logged on start (pino JSON lines). */
 function appliedOnStart(server: ServerProcess): string[] {
@@ -136,7 +89,7 @@ describe.skipIf(!SERVER_URL)(title, () => {
     const env = { DATABASE_URL: url, DB_POOL_SIZE: "10", DB_CONNECT_TIMEOUT: "30s" };
     const servers = await Promise.allSettled([0, 1].map(() => startServerProcess(env)));
     for (const s of servers) {
-      if (s.status === "fulfilled") replicas.push({ server: s.value, agent: new Agent({ keepAlive: true }) });
+      if (s.status === "fulfilled") replicas.push(replicaOf(s.value));
     }
     const failed = servers.find((s) => s.status === "rejected");
     if (failed) throw failed.reason;
@@ -290,7 +243,7 @@ describe.skipIf(!SERVER_URL)(title, () => {
       };
       const servers = await Promise.allSettled([0, 1].map(() => startServerProcess(env)));
       for (const s of servers) {
-        if (s.status === "fulfilled") limited.push({ server: s.value, agent: new Agent({ keepAlive: true }) });
+        if (s.status === "fulfilled") limited.push(replicaOf(s.value));
       }
       const failed = servers.find((s) => s.status === "rejected");
       if (failed) throw failed.reason;
