@@ -338,6 +338,32 @@ describe.each(DB_KINDS)("members (%s)", (kind) => {
       expect(seen).toEqual(ids(await list({ orderBy: "NAME_ASC" })));
       expect(seen).toHaveLength(people.length + 1);
     });
+
+    it("an edited cursor whose parts are not text is BAD_USER_INPUT, not a crash; one of another organization finds nothing", async () => {
+      const cursor = (text: string) => Buffer.from(`GPC:${text}`).toString("base64");
+      for (const after of [
+        cursor(`T:${JSON.stringify([`S:${orgId}`, "N:1"])}`),
+        cursor(`T:${JSON.stringify(["Z:", `S:${owner.id}`])}`),
+        cursor(`T:${JSON.stringify([`S:${orgId}`, "D:0"])}`),
+      ]) {
+        const res = await a.gql(MEMBERS, { variables: { o: orgId, after }, token: owner.token });
+        expect(res.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
+        expect(res.errors?.[0]?.message).toBe("Invalid cursor in after");
+      }
+      // The same for every connection (here an id cursor of the invites).
+      const invites = await a.gql(
+        `query($o: ID!, $a: String) { organization(id: $o) { invites(after: $a) { totalCount } } }`,
+        {
+          variables: { o: orgId, a: cursor("N:1") },
+          token: owner.token,
+        },
+      );
+      expect(invites.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
+      // A well-formed cursor naming a member of another organization is no oracle: nothing follows it.
+      const other = await a.seed.org(undefined, "Other");
+      const foreign = cursor(`T:${JSON.stringify([`S:${other.id}`, `S:${other.owner.id}`])}`);
+      expect(ids(await list({ after: foreign }))).toEqual([]);
+    });
   });
 
   describe("SQL statements", () => {
