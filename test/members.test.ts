@@ -505,3 +505,62 @@ describe.each(DB_KINDS)("organizationEvents of a removed or demoted admin (%s)",
     },
   );
 });
+
+// The rule (src/permissions.ts) reads the caller's role before the mutation's transaction: a caller
+// demoted or removed between the two must not act as the admin it was. PostgreSQL only: the test
+// holds the rows locked from a connection of its own while the request's rule runs.
+describe.skipIf(!DB_KINDS.includes("postgres"))("an admin demoted while its mutation waits (postgres)", () => {
+  const app = useTestApp("postgres");
+
+  it("updateMemberRole and removeMember by an admin demoted between the rule and the transaction: FORBIDDEN, nothing changes", async () => {
+    const a = app.current;
+    const { id: orgId, owner } = await a.seed.org(undefined, "Race");
+    const [rogue, third, editor] = [await a.seed.user("rogue"), await a.seed.user("third"), await a.seed.user("ed")];
+    await a.seed.member(orgId, rogue, "ADMIN");
+    await a.seed.member(orgId, third, "ADMIN");
+    await a.seed.member(orgId, editor, "EDIT");
+    const pg = await import("pg");
+    const other = new pg.default.Client({ connectionString: a.testDb.url as string });
+    await other.connect();
+    try {
+      for (const [label, query, variables] of [
+        ["update", UPDATE_ROLE, { o: orgId, u: owner.id, r: "READ" }],
+        ["remove", REMOVE, { o: orgId, u: editor.id }],
+      ] as const) {
+        await a.db.member.update({
+          where: { organizationId_userId: { organizationId: orgId, userId: rogue.id } },
+          data: { role: "ADMIN" },
+        });
+        // Another admin demotes the rogue: its transaction holds every member row until it commits.
+        await other.query("BEGIN");
+        await other.query(`SELECT 1 FROM "Member" WHERE "organizationId" = $1 FOR UPDATE`, [orgId]);
+        await other.query(`UPDATE "Member" SET "role" = 'READ' WHERE "organizationId" = $1 AND "userId" = $2`, [
+          orgId,
+          rogue.id,
+        ]);
+        // The rogue's request passes its rule (the demotion is not committed yet), then waits for the locks.
+        const pending = a.gql(query, { variables, token: rogue.token });
+        await until(`the ${label} to wait for the locks`, async () => {
+          const { rows } = await other.query(
+            `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+          );
+          return rows.length > 0;
+        });
+        await other.query("COMMIT");
+        const res = await pending;
+        expect(codeOf(res), label).toBe("FORBIDDEN");
+      }
+      expect(await a.db.member.findMany({ where: { organizationId: orgId }, orderBy: { userId: "asc" } })).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ userId: owner.id, role: "ADMIN" }),
+          expect.objectContaining({ userId: editor.id, role: "EDIT" }),
+        ]),
+      );
+      expect(await a.db.auditEvent.count({ where: { organizationId: orgId, action: { startsWith: "member." } } })).toBe(
+        0,
+      );
+    } finally {
+      await other.end();
+    }
+  });
+});
