@@ -1,4 +1,4 @@
-import SchemaBuilder from "@pothos/core";
+import SchemaBuilder, { decodeBase64, decodeCursorChunk } from "@pothos/core";
 import DirectivesPlugin from "@pothos/plugin-directives";
 import ErrorsPlugin from "@pothos/plugin-errors";
 import FederationPlugin from "@pothos/plugin-federation";
@@ -100,7 +100,37 @@ export const idKey = () => builder.selection<{ id: string }>("id");
 export const DEFAULT_PAGE_SIZE = 100;
 export const MAX_PAGE_SIZE = 1000;
 
-export function pageSize(args: { first?: number | null; last?: number | null }): number {
+/**
+ * Every cursor of this schema is made of text columns (an `id`, or Member's organizationId and
+ * userId). Pothos decodes a cursor's tagged parts as whatever they say (`N:1` a number, `Z:` null)
+ * and hands them to Prisma, which refused an edited cursor's number where a String goes: a crash
+ * ("Unexpected error.", logged as one) instead of the client's mistake. A cursor that decodes to
+ * anything but text is refused here, as Pothos refuses one it cannot decode; one that does not
+ * decode at all is left to Pothos.
+ */
+function checkCursor(name: string, cursor: string | null | undefined): void {
+  if (typeof cursor !== "string") return;
+  let parts: unknown;
+  try {
+    const decoded = decodeBase64(cursor);
+    if (!decoded.startsWith("GPC:")) return;
+    parts = decodeCursorChunk(decoded.slice(4));
+  } catch {
+    return;
+  }
+  if (!(Array.isArray(parts) ? parts : [parts]).every((part) => typeof part === "string")) {
+    throw badUserInput(`Invalid cursor in ${name}`);
+  }
+}
+
+export function pageSize(args: {
+  first?: number | null;
+  last?: number | null;
+  after?: string | null;
+  before?: string | null;
+}): number {
+  checkCursor("after", args.after);
+  checkCursor("before", args.before);
   for (const [name, value] of [
     ["first", args.first],
     ["last", args.last],

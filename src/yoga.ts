@@ -17,6 +17,7 @@ import type { Config } from "./config.js";
 import { useCostLimit } from "./cost-limit.js";
 import { createTextKeyedCache } from "./document-cache.js";
 import { createAccess } from "./domain/access.js";
+import { ForbiddenError } from "./domain/errors.js";
 import { databaseFailure, isUnstorableText } from "./domain/tx.js";
 import { createEventBus, type EventBus } from "./events/bus.js";
 import type { PrismaClient } from "./generated/prisma/client.js";
@@ -51,6 +52,11 @@ function maskWithInputErrors(error: unknown, message: string): Error {
   if (error instanceof GraphQLError) {
     if (error.nodes?.[0]?.kind === Kind.VARIABLE_DEFINITION && !error.extensions.code) {
       markBadInput(error);
+      return error;
+    }
+    if (error.originalError instanceof ForbiddenError) {
+      // A denial found inside a mutation (src/domain/errors.ts): answered as the rules' denials are.
+      (error.extensions as Record<string, unknown>).code = "FORBIDDEN";
       return error;
     }
     const cause = error instanceof PothosValidationError ? error : error.originalError;

@@ -338,6 +338,32 @@ describe.each(DB_KINDS)("members (%s)", (kind) => {
       expect(seen).toEqual(ids(await list({ orderBy: "NAME_ASC" })));
       expect(seen).toHaveLength(people.length + 1);
     });
+
+    it("an edited cursor whose parts are not text is BAD_USER_INPUT, not a crash; one of another organization finds nothing", async () => {
+      const cursor = (text: string) => Buffer.from(`GPC:${text}`).toString("base64");
+      for (const after of [
+        cursor(`T:${JSON.stringify([`S:${orgId}`, "N:1"])}`),
+        cursor(`T:${JSON.stringify(["Z:", `S:${owner.id}`])}`),
+        cursor(`T:${JSON.stringify([`S:${orgId}`, "D:0"])}`),
+      ]) {
+        const res = await a.gql(MEMBERS, { variables: { o: orgId, after }, token: owner.token });
+        expect(res.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
+        expect(res.errors?.[0]?.message).toBe("Invalid cursor in after");
+      }
+      // The same for every connection (here an id cursor of the invites).
+      const invites = await a.gql(
+        `query($o: ID!, $a: String) { organization(id: $o) { invites(after: $a) { totalCount } } }`,
+        {
+          variables: { o: orgId, a: cursor("N:1") },
+          token: owner.token,
+        },
+      );
+      expect(invites.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
+      // A well-formed cursor naming a member of another organization is no oracle: nothing follows it.
+      const other = await a.seed.org(undefined, "Other");
+      const foreign = cursor(`T:${JSON.stringify([`S:${other.id}`, `S:${other.owner.id}`])}`);
+      expect(ids(await list({ after: foreign }))).toEqual([]);
+    });
   });
 
   describe("SQL statements", () => {
@@ -478,4 +504,63 @@ describe.each(DB_KINDS)("organizationEvents of a removed or demoted admin (%s)",
       await until("the subscriptions to end", () => events.bus.subscriptions() === 0);
     },
   );
+});
+
+// The rule (src/permissions.ts) reads the caller's role before the mutation's transaction: a caller
+// demoted or removed between the two must not act as the admin it was. PostgreSQL only: the test
+// holds the rows locked from a connection of its own while the request's rule runs.
+describe.skipIf(!DB_KINDS.includes("postgres"))("an admin demoted while its mutation waits (postgres)", () => {
+  const app = useTestApp("postgres");
+
+  it("updateMemberRole and removeMember by an admin demoted between the rule and the transaction: FORBIDDEN, nothing changes", async () => {
+    const a = app.current;
+    const { id: orgId, owner } = await a.seed.org(undefined, "Race");
+    const [rogue, third, editor] = [await a.seed.user("rogue"), await a.seed.user("third"), await a.seed.user("ed")];
+    await a.seed.member(orgId, rogue, "ADMIN");
+    await a.seed.member(orgId, third, "ADMIN");
+    await a.seed.member(orgId, editor, "EDIT");
+    const pg = await import("pg");
+    const other = new pg.default.Client({ connectionString: a.testDb.url as string });
+    await other.connect();
+    try {
+      for (const [label, query, variables] of [
+        ["update", UPDATE_ROLE, { o: orgId, u: owner.id, r: "READ" }],
+        ["remove", REMOVE, { o: orgId, u: editor.id }],
+      ] as const) {
+        await a.db.member.update({
+          where: { organizationId_userId: { organizationId: orgId, userId: rogue.id } },
+          data: { role: "ADMIN" },
+        });
+        // Another admin demotes the rogue: its transaction holds every member row until it commits.
+        await other.query("BEGIN");
+        await other.query(`SELECT 1 FROM "Member" WHERE "organizationId" = $1 FOR UPDATE`, [orgId]);
+        await other.query(`UPDATE "Member" SET "role" = 'READ' WHERE "organizationId" = $1 AND "userId" = $2`, [
+          orgId,
+          rogue.id,
+        ]);
+        // The rogue's request passes its rule (the demotion is not committed yet), then waits for the locks.
+        const pending = a.gql(query, { variables, token: rogue.token });
+        await until(`the ${label} to wait for the locks`, async () => {
+          const { rows } = await other.query(
+            `SELECT 1 FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'`,
+          );
+          return rows.length > 0;
+        });
+        await other.query("COMMIT");
+        const res = await pending;
+        expect(codeOf(res), label).toBe("FORBIDDEN");
+      }
+      expect(await a.db.member.findMany({ where: { organizationId: orgId }, orderBy: { userId: "asc" } })).toEqual(
+        expect.arrayContaining([
+          expect.objectContaining({ userId: owner.id, role: "ADMIN" }),
+          expect.objectContaining({ userId: editor.id, role: "EDIT" }),
+        ]),
+      );
+      expect(await a.db.auditEvent.count({ where: { organizationId: orgId, action: { startsWith: "member." } } })).toBe(
+        0,
+      );
+    } finally {
+      await other.end();
+    }
+  });
 });

@@ -84,3 +84,11 @@ export class LastAdminError extends DomainError {
     super(message);
   }
 }
+
+/**
+ * Not an outcome but a denial: the caller may not do this (any more). The shield's rules decide
+ * before a mutation runs; a domain function that finds, under its own locks, that the caller has
+ * lost the right meanwhile throws this, answered as the rules' denials are (a top-level FORBIDDEN
+ * error, src/yoga.ts).
+ */
+export class ForbiddenError extends Error {}

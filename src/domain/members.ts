@@ -1,6 +1,6 @@
 import type { Member, MemberRole, Prisma, PrismaClient } from "../generated/prisma/client.js";
 import { type Actor, recordAuditEvents } from "./audit.js";
-import { LastAdminError, NotFoundError } from "./errors.js";
+import { ForbiddenError, LastAdminError, NotFoundError } from "./errors.js";
 import { roleSchema } from "./roles.js";
 import { inTransaction, type Tx } from "./tx.js";
 import { idSchema, normalizeEmail, parse } from "./validation.js";
@@ -20,6 +20,8 @@ interface LockedMembers {
   targetRole: MemberRole | null;
   /** ADMIN members, the target included when it is one. */
   admins: number;
+  /** Whether the actor is one of them (the operator, who is nobody, is not). */
+  actorIsAdmin: boolean;
 }
 
 /**
@@ -32,15 +34,34 @@ interface LockedMembers {
  * go. The same order everywhere: no deadlock between two such calls. (PGlite has one connection and
  * runs one transaction at a time.)
  */
-async function lockAdminsAndTarget(tx: Tx, organizationId: string, userId: string): Promise<LockedMembers> {
+async function lockAdminsAndTarget(
+  tx: Tx,
+  organizationId: string,
+  userId: string,
+  actor: Actor,
+): Promise<LockedMembers> {
   const rows = await tx.$queryRaw<Array<{ userId: string; role: MemberRole }>>`
     SELECT "userId", "role"::text AS "role" FROM "Member"
     WHERE "organizationId" = ${organizationId} AND ("role" = 'ADMIN'::"MemberRole" OR "userId" = ${userId})
     ORDER BY "userId" FOR UPDATE`;
+  const admins = rows.filter((row) => row.role === "ADMIN");
   return {
     targetRole: rows.find((row) => row.userId === userId)?.role ?? null,
-    admins: rows.filter((row) => row.role === "ADMIN").length,
+    admins: admins.length,
+    actorIsAdmin: actor.userId !== null && admins.some((row) => row.userId === actor.userId),
   };
+}
+
+/**
+ * The shield checked the caller's role before the transaction; a concurrent change may have demoted
+ * or removed it since (two admins demoting each other at once: each passed its rule). Under the
+ * locks it must still be an ADMIN (the admin rows are locked, so this costs no statement), or the
+ * operator. Removing yourself (leaving) needs only the membership, which NOT_FOUND answers.
+ */
+function assertActorStillAdmin(actor: Actor, locked: LockedMembers): void {
+  if (actor.userId !== null && !locked.actorIsAdmin) {
+    throw new ForbiddenError("Only admins of this organization may do this");
+  }
 }
 
 const NOT_A_MEMBER = "This user is not a member of this organization";
@@ -59,7 +80,9 @@ export async function updateMemberRole(
   const userId = parse(idSchema, args.userId, ["userId"]);
   const role = parse(roleSchema, args.role, ["role"]);
   return inTransaction(db, async (tx) => {
-    const { targetRole, admins } = await lockAdminsAndTarget(tx, organizationId, userId);
+    const locked = await lockAdminsAndTarget(tx, organizationId, userId, actor);
+    assertActorStillAdmin(actor, locked);
+    const { targetRole, admins } = locked;
     if (targetRole === null) throw new NotFoundError(NOT_A_MEMBER);
     const key = { organizationId_userId: { organizationId, userId } };
     if (targetRole === role) return tx.member.findUniqueOrThrow({ where: key });
@@ -88,7 +111,9 @@ export async function removeMember(
   const userId = parse(idSchema, args.userId, ["userId"]);
   const action = userId === actor.userId ? "member.left" : "member.removed";
   await inTransaction(db, async (tx) => {
-    const { targetRole, admins } = await lockAdminsAndTarget(tx, organizationId, userId);
+    const locked = await lockAdminsAndTarget(tx, organizationId, userId, actor);
+    if (action === "member.removed") assertActorStillAdmin(actor, locked);
+    const { targetRole, admins } = locked;
     if (targetRole === null) throw new NotFoundError(NOT_A_MEMBER);
     if (targetRole === "ADMIN" && admins <= 1) throw new LastAdminError();
     await tx.memberGrant.deleteMany({ where: { organizationId, userId } });
