@@ -339,6 +339,13 @@ describe.each(DB_KINDS)("members (%s)", (kind) => {
       expect(seen).toHaveLength(people.length + 1);
     });
 
+    it("a search longer than 200 characters is BAD_USER_INPUT; 200 are searched", async () => {
+      const long = await a.gql(MEMBERS, { variables: { o: orgId, search: "x".repeat(201) }, token: owner.token });
+      expect(long.errors?.map((e) => e.extensions?.code)).toEqual(["BAD_USER_INPUT"]);
+      expect(long.errors?.[0]?.message).toBe("search is longer than 200 characters");
+      expect(ids(await list({ search: "x".repeat(200) }))).toEqual([]);
+    });
+
     it("an edited cursor whose parts are not text is BAD_USER_INPUT, not a crash; one of another organization finds nothing", async () => {
       const cursor = (text: string) => Buffer.from(`GPC:${text}`).toString("base64");
       for (const after of [

@@ -5,10 +5,25 @@ import { firstInvitePage, type InviteStatus, inviteStatusWhere } from "../domain
 import { memberListOrder, memberListWhere } from "../domain/members.js";
 import { createOrganization } from "../domain/organizations.js";
 import { type Organization, Prisma } from "../generated/prisma/client.js";
+import { badUserInput } from "../graphql-errors.js";
 import { requireViewer, resolveVisibleEntity } from "./context-helpers.js";
 import { mutationErrors } from "./errors.js";
 import { InviteStatusEnum } from "./invite-status.js";
 import { MemberOrderEnum, MemberRoleEnum } from "./member.js";
+
+/**
+ * The longest member search: a name or an email fits many times over. Each character is matched
+ * against every member's name and email (ILIKE): a 900 KB search cost the embedded database about 10
+ * times an argument of that size elsewhere, for any member to send.
+ */
+export const MAX_SEARCH_LENGTH = 200;
+
+function searchTerm(search: string | null | undefined): string | null | undefined {
+  if (search && search.length > MAX_SEARCH_LENGTH) {
+    throw badUserInput(`search is longer than ${MAX_SEARCH_LENGTH} characters`);
+  }
+  return search;
+}
 
 export const OrganizationRef = builder.prismaObject("Organization", {
   fields: (t) => ({
@@ -28,7 +43,7 @@ export const OrganizationRef = builder.prismaObject("Organization", {
       "members",
       {
         description:
-          "Members, newest first unless `orderBy` says otherwise; `role` filters, `search` keeps those whose name or email contains it (any case). Members only.",
+          "Members, newest first unless `orderBy` says otherwise; `role` filters, `search` (at most 200 characters) keeps those whose name or email contains it (any case). Members only.",
         cursor: "organizationId_userId",
         totalCount: true,
         ...connectionPaging,
@@ -38,7 +53,7 @@ export const OrganizationRef = builder.prismaObject("Organization", {
           orderBy: t.arg({ type: MemberOrderEnum, defaultValue: "JOINED_AT_DESC" }),
         },
         query: (args) => ({
-          where: memberListWhere({ role: args.role, search: args.search }),
+          where: memberListWhere({ role: args.role, search: searchTerm(args.search) }),
           orderBy: memberListOrder(args.orderBy ?? "JOINED_AT_DESC"),
         }),
       },
