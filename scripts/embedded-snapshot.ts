@@ -1,8 +1,9 @@
 /**
- * `npm run db:embedded-snapshot`: regenerates the embedded database's pre-initialised data directory
- * (prisma/embedded/pgdata.tar.gz) with the installed @electric-sql/pglite, so a first start on an
- * empty DATA_DIR unpacks it instead of running initdb (src/embedded-data-dir.ts). Run it after
- * changing PGlite's version: test/embedded-data-dir.test.ts fails while the two differ.
+ * `npm run db:embedded-snapshot`: regenerates the embedded database's ready-made data directory
+ * (prisma/embedded/pgdata.tar.gz) with the installed @electric-sql/pglite, initialised and migrated,
+ * so a first start on an empty DATA_DIR unpacks it instead of running initdb and every migration
+ * (src/embedded-data-dir.ts). Run it after changing PGlite's version or adding a migration:
+ * test/embedded-data-dir.test.ts fails while either differs from what the snapshot was made with.
  */
 import { writeFileSync } from "node:fs";
 import { PGlite } from "@electric-sql/pglite";
@@ -12,8 +13,11 @@ import {
   SNAPSHOT_META,
   type SnapshotMeta,
 } from "../src/embedded-data-dir.js";
+import { applyMigrations } from "../src/migrate.js";
+import { PGLITE_EXTENSIONS } from "../src/pglite-extensions.js";
 
-const pglite = await PGlite.create();
+const pglite = await PGlite.create({ extensions: PGLITE_EXTENSIONS });
+const migrations = await applyMigrations({ kind: "pglite", pglite });
 const {
   rows: [server],
 } = await pglite.query<{ server_version: string }>("SHOW server_version");
@@ -25,6 +29,7 @@ await pglite.close();
 const meta: SnapshotMeta = {
   pglite: installedPgliteVersion(),
   postgres: server?.server_version ?? "unknown",
+  migrations,
   bytes: archive.length,
   regenerate: "npm run db:embedded-snapshot",
 };

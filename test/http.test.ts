@@ -2,9 +2,12 @@ import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { PGlite } from "@electric-sql/pglite";
 import { afterAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.js";
+import { prepareDataDir } from "../src/embedded-data-dir.js";
 import { readMigrationsList } from "../src/migrate.js";
+import { PGLITE_EXTENSIONS } from "../src/pglite-extensions.js";
 import { type RunningServer, startServer } from "../src/server.js";
 import { useTestApp } from "./helpers/app.js";
 import { adminQuery, DB_KINDS, type DbKind } from "./helpers/db.js";
@@ -131,7 +134,13 @@ function emptyDatabase(kind: DbKind): { env: Record<string, string>; drop(): Pro
     const dataDir = mkdtempSync(join(tmpdir(), "igw-nomigrate-"));
     return {
       env: { DATA_DIR: dataDir },
-      create: async () => {},
+      // A new DATA_DIR comes migrated (the shipped snapshot, src/embedded-data-dir.ts): emptied here.
+      create: async () => {
+        await prepareDataDir(dataDir, { conf: "", warn: () => {} });
+        const pglite = new PGlite(dataDir, { extensions: PGLITE_EXTENSIONS });
+        await pglite.exec("DROP SCHEMA public CASCADE; CREATE SCHEMA public");
+        await pglite.close();
+      },
       drop: async () => rmSync(dataDir, { recursive: true, force: true }),
     };
   }
