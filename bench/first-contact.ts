@@ -41,7 +41,7 @@ const targets: Target[] = [
 /** `npm start`'s node flags, read from the target's own package.json. */
 function startFlags(dir: string): string[] {
   const pkg = JSON.parse(readFileSync(join(dir, "package.json"), "utf8")) as { scripts: Record<string, string> };
-  const words = (pkg.scripts.start ?? "node dist/server.js").split(/\s+/);
+  const words = (pkg.scripts.start ?? "node dist/server.js").replace(/^exec\s+/, "").split(/\s+/);
   return words.slice(1, words.indexOf("dist/server.js"));
 }
 
@@ -245,16 +245,23 @@ const stats = (values: number[]) => {
   return `${fmt(sorted[0])} / ${fmt(sorted[Math.floor(sorted.length / 2)])} / ${fmt(sorted.at(-1))}`;
 };
 const metrics = Object.keys(results.get("service")?.[0] ?? {});
+/** Whether the service's median meets the figure's goal ("yes" / "NO"; empty without a goal). */
+function met(metric: string): string {
+  const limit = Number(GOALS[metric]?.replace("≤", "").trim());
+  if (!GOALS[metric] || Number.isNaN(limit)) return "";
+  const values = (results.get("service") ?? []).map((f) => f[metric] as number).sort((a, b) => a - b);
+  return (values[Math.floor(values.length / 2)] ?? Number.POSITIVE_INFINITY) <= limit ? "yes" : "NO";
+}
 const lines = [
   `# First contact, ${new Date().toISOString().slice(0, 10)}`,
   "",
   `\`npm run bench:first-contact\`, ${RUNS} runs; min / median / max. Node ${process.version}, load average at the end ${tmpdirLoad()}.`,
   "",
-  `| figure | ${targets.map((t) => t.name).join(" | ")} | goal |`,
-  `| --- | ${targets.map(() => "---").join(" | ")} | --- |`,
+  `| figure | ${targets.map((t) => t.name).join(" | ")} | goal | met (median) |`,
+  `| --- | ${targets.map(() => "---").join(" | ")} | --- | --- |`,
   ...metrics.map(
     (m) =>
-      `| ${m} | ${targets.map((t) => stats((results.get(t.name) ?? []).map((f) => f[m] as number))).join(" | ")} | ${GOALS[m] ?? ""} |`,
+      `| ${m} | ${targets.map((t) => stats((results.get(t.name) ?? []).map((f) => f[m] as number))).join(" | ")} | ${GOALS[m] ?? ""} | ${met(m)} |`,
   ),
   "",
 ];

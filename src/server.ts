@@ -248,7 +248,11 @@ async function main(): Promise<void> {
     throw error;
   }
   logger.info({ url: `${running.url}/graphql`, database: running.database.kind }, "invites-gateway is listening");
+  let stopping = false;
   const stop = (signal: string) => {
+    // A second signal (an impatient Ctrl-C, a supervisor repeating SIGTERM) does not cut the shutdown short.
+    if (stopping) return logger.info({ signal }, "already shutting down");
+    stopping = true;
     logger.info({ signal }, "shutting down: finishing in-flight requests");
     // The spans still buffered are sent even when closing the server failed (they may show why).
     stopAll([() => running.close(), () => tracing?.shutdown()]).then(
@@ -262,14 +266,15 @@ async function main(): Promise<void> {
       },
     );
   };
-  process.once("SIGTERM", () => stop("SIGTERM"));
-  process.once("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {
   main().catch((error: unknown) => {
+    const hint = (error as NodeJS.ErrnoException).code === "EADDRINUSE" ? " (set PORT to a free port)" : "";
     process.stderr.write(
-      `invites-gateway failed to start: ${error instanceof Error ? error.message : String(error)}\n`,
+      `invites-gateway failed to start: ${error instanceof Error ? error.message : String(error)}${hint}\n`,
     );
     process.exit(1);
   });

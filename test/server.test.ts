@@ -131,3 +131,33 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)("the real server on PostgreSQL w
     expect(denied.body.errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");
   });
 });
+
+describe("the real server's signals and start failures", () => {
+  const dataDir = mkdtempSync(join(tmpdir(), "igw-signals-"));
+  afterAll(() => rmSync(dataDir, { recursive: true, force: true }));
+
+  it("a second SIGTERM during shutdown does not cut it short: exit 0", async () => {
+    const server = await startServerProcess({ DATA_DIR: dataDir }, { direct: true });
+    server.child.kill("SIGTERM");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    if (server.child.exitCode === null) server.child.kill("SIGTERM");
+    expect(await server.exited).toBe(0);
+    expect(server.child.signalCode).toBeNull();
+    expect(server.output()).toContain('"msg":"stopped"');
+  });
+
+  it("a port in use says to set PORT", async () => {
+    const blocker = await startServerProcess({ DATA_DIR: join(dataDir, "other") }, { direct: true });
+    try {
+      const port = new URL(blocker.url).port;
+      const second = await startServerProcess({ DATA_DIR: join(dataDir, "third"), PORT: port }, { direct: true }).then(
+        () => null,
+        (error: Error) => error.message,
+      );
+      expect(second).toMatch(/EADDRINUSE.*\(set PORT to a free port\)/);
+    } finally {
+      blocker.child.kill("SIGTERM");
+      await blocker.exited;
+    }
+  });
+});
