@@ -61,6 +61,16 @@ describe("the bundle npm start runs", () => {
   it("serves GraphQL with its rules, GraphiQL and the REST twin's OpenAPI document", async () => {
     const denied = await graphql(`{ organization(id: "x") { id } }`);
     expect(denied.errors?.map((e) => e.extensions?.code)).toEqual(["UNAUTHENTICATED"]);
+    // A syntax error goes through graphql-armor's parser (a deep import of graphql): one graphql
+    // module in the bundle, or its GraphQLError is not recognised and this is a 500.
+    const response = await fetch(`${url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", accept: "application/graphql-response+json" },
+      body: JSON.stringify({ query: "{ viewer { id " }),
+    });
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as { errors: Array<{ extensions?: { code?: string } }> };
+    expect(body.errors.map((e) => e.extensions?.code)).toEqual(["GRAPHQL_PARSE_FAILED"]);
     const page = await fetch(`${url}/graphql`, { headers: { accept: "text/html" } });
     expect(page.status).toBe(200);
     expect(await page.text()).toContain("<html");
