@@ -74,9 +74,14 @@ const SERVICE_ENTRY = "dist/server.js";
 function startFlags(dir = root): string[] {
   const pkg = JSON.parse(readFileSync(path.join(dir, "package.json"), "utf8")) as { scripts: { start: string } };
   // `exec node …`: npm's SIGTERM then reaches the server itself rather than a shell.
-  const words = pkg.scripts.start.trim().replace(/^exec\s+/, "").split(/\s+/);
+  const words = pkg.scripts.start
+    .trim()
+    .replace(/^exec\s+/, "")
+    .split(/\s+/);
   if (words[0] !== "node" || words.at(-1) !== SERVICE_ENTRY) {
-    throw new Error(`package.json's start script is not \`[exec] node [flags] ${SERVICE_ENTRY}\`: ${pkg.scripts.start}`);
+    throw new Error(
+      `package.json's start script is not \`[exec] node [flags] ${SERVICE_ENTRY}\`: ${pkg.scripts.start}`,
+    );
   }
   return words.slice(1, -1);
 }
