@@ -117,6 +117,13 @@ const EnvSchema = z.object({
     .regex(/^[\w.:-]{1,64}$/, "letters, digits and . _ : - only")
     .default("invites-gateway"),
   TRUST_PROXY: bool(false),
+  // Trusted documents (src/persisted-documents.ts): comma-separated manifest paths, and the mode.
+  PERSISTED_DOCUMENTS: z.string().optional(),
+  PERSISTED_DOCUMENTS_MODE: z.enum(["allow", "enforce"], { message: "must be allow or enforce" }).optional(),
+  // A federation gateway sends it in `x-gateway-secret`: its free-text operations run in enforce mode.
+  GATEWAY_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
+  APQ_TTL: duration("24h"),
+  APQ_MAX_ENTRIES: int(1000, 1, 1_000_000),
   JWT_JWKS_URL: z.url({ protocol: /^https?$/ }).optional(),
   JWT_PUBLIC_KEY: z
     .string()
@@ -217,6 +224,20 @@ export interface Config {
   tracing: { enabled: boolean; serviceName: string | undefined };
   /** The outbox (src/events/): subscriptions across replicas through Redis, and webhooks. */
   events: EventsConfig;
+  /** Trusted documents and APQ (src/persisted-documents.ts). */
+  persistedDocuments: PersistedDocumentsConfig;
+}
+
+export interface PersistedDocumentsConfig {
+  /** Manifest files (PERSISTED_DOCUMENTS); empty: off. */
+  paths: string[];
+  /** off: no manifest; allow: listed ids and free text; enforce: listed ids only. */
+  mode: "off" | "allow" | "enforce";
+  /** GATEWAY_SECRET: a request with it in `x-gateway-secret` may send free text in enforce mode. */
+  gatewaySecret: string | null;
+  /** APQ: how long a registered hash is kept (in memory and in Redis), and how many in memory. */
+  apqTtlMs: number;
+  apqMaxEntries: number;
 }
 
 export interface EventsConfig {
@@ -323,6 +344,7 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       maxOperationNames: e.METRICS_MAX_OPERATION_NAMES,
     },
     tracing: tracingConfig(e),
+    persistedDocuments: persistedDocumentsConfig(e),
     events: {
       redisUrl: e.REDIS_URL ?? null,
       channelPrefix: e.REDIS_KEY_PREFIX,
@@ -341,6 +363,24 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
           }
         : null,
     },
+  };
+}
+
+/** PERSISTED_DOCUMENTS: paths, comma-separated; the mode defaults to allow with a manifest, off without. */
+function persistedDocumentsConfig(e: z.output<typeof EnvSchema>): PersistedDocumentsConfig {
+  const paths = (e.PERSISTED_DOCUMENTS ?? "")
+    .split(",")
+    .map((p) => p.trim())
+    .filter(Boolean);
+  if (paths.length === 0 && e.PERSISTED_DOCUMENTS_MODE) {
+    throw new ConfigError("Invalid configuration: PERSISTED_DOCUMENTS_MODE: set PERSISTED_DOCUMENTS too");
+  }
+  return {
+    paths,
+    mode: paths.length === 0 ? "off" : (e.PERSISTED_DOCUMENTS_MODE ?? "allow"),
+    gatewaySecret: e.GATEWAY_SECRET ?? null,
+    apqTtlMs: e.APQ_TTL,
+    apqMaxEntries: e.APQ_MAX_ENTRIES,
   };
 }
 

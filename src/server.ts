@@ -9,6 +9,7 @@ import { startEvents } from "./events/service.js";
 import { createLogger, type Logger, requestIdFrom } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { serveOperatorSocket } from "./operator-socket.js";
+import { createTrustedDocuments } from "./persisted-documents.js";
 import { isRestPath } from "./rest/handler.js";
 import { listenForRevocations } from "./revocations.js";
 import { startTracing } from "./tracing.js";
@@ -19,6 +20,8 @@ export interface RunningServer {
   database: Database;
   /** The Prometheus registry behind /metrics; undefined with METRICS_ENABLED=false. */
   metrics: Metrics | undefined;
+  /** Reads PERSISTED_DOCUMENTS again (SIGHUP); false when it failed (the old set stays) or none is set. */
+  reloadPersistedDocuments(): boolean;
   /** Stops accepting connections, lets in-flight requests finish, closes the database. */
   close(): Promise<void>;
 }
@@ -67,6 +70,9 @@ export async function startServer(
 }
 
 async function start(config: Config, logger: Logger, started: Stop[]): Promise<RunningServer> {
+  // A manifest that does not load stops the start before anything else is opened.
+  const { paths } = config.persistedDocuments;
+  const trustedDocuments = paths.length ? createTrustedDocuments(paths, logger) : undefined;
   // yoga.js builds the GraphQL schema as it is evaluated (about a third of a start's CPU): imported
   // here, it is built while the embedded database's WebAssembly compiles in the background.
   const handlerModule = import("./yoga.js");
@@ -98,7 +104,15 @@ async function start(config: Config, logger: Logger, started: Stop[]): Promise<R
     ? createMetrics({ maxOperationNames: config.metrics.maxOperationNames, pool: database.poolStats })
     : undefined;
   const { createGraphQLHandler } = await handlerModule;
-  const yoga = createGraphQLHandler({ db: database.prisma, config, logger, authCache, events: events.bus, metrics });
+  const yoga = createGraphQLHandler({
+    db: database.prisma,
+    config,
+    logger,
+    authCache,
+    events: events.bus,
+    metrics,
+    trustedDocuments,
+  });
   // Its plugins' resources: the rate limit's Redis connection.
   started.push(() => yoga.dispose());
   // With the embedded database, operator commands run in this process (see operator-socket.ts).
@@ -190,7 +204,14 @@ async function start(config: Config, logger: Logger, started: Stop[]): Promise<R
     })();
     return closing;
   };
-  return { url, server, database, metrics, close };
+  const reloadPersistedDocuments = () => {
+    if (!trustedDocuments) {
+      logger.info("SIGHUP: no PERSISTED_DOCUMENTS to reload");
+      return false;
+    }
+    return trustedDocuments.reload();
+  };
+  return { url, server, database, metrics, reloadPersistedDocuments, close };
 }
 
 /** GET /metrics: Prometheus' text format; with METRICS_TOKEN, only for `Authorization: Bearer <it>`. */
@@ -268,6 +289,8 @@ async function main(): Promise<void> {
   };
   process.on("SIGTERM", () => stop("SIGTERM"));
   process.on("SIGINT", () => stop("SIGINT"));
+  // Trusted documents are read again with no restart; a manifest that fails keeps the old set.
+  process.on("SIGHUP", () => running.reloadPersistedDocuments());
 }
 
 if (import.meta.url === pathToFileURL(process.argv[1] ?? "").href) {

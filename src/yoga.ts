@@ -28,6 +28,7 @@ import type { Logger } from "./logger.js";
 import type { Metrics } from "./metrics.js";
 import { createObservability } from "./observability.js";
 import { applyPermissions } from "./permissions.js";
+import { createTrustedDocuments, type TrustedDocuments, usePersistedDocuments } from "./persisted-documents.js";
 import { addressKey, callerKey, createRequestRateLimiter, type RequestRateLimiter } from "./rate-limit.js";
 import { isRestPath, isRestTwinRequest, restErrorResponse, restRequestOf, useRestTwin } from "./rest/handler.js";
 import { schema } from "./schema/index.js";
@@ -193,7 +194,8 @@ function paramsOf(search: URLSearchParams): GraphQLParams {
     query: search.get("query") || undefined,
     variables: jsonParam(search, "variables"),
     extensions: jsonParam(search, "extensions"),
-  };
+    ...(search.get("documentId") ? { documentId: search.get("documentId") } : {}),
+  } as GraphQLParams;
 }
 
 function jsonParam(search: URLSearchParams, name: string): Record<string, unknown> | undefined {
@@ -415,12 +417,27 @@ export interface YogaDeps {
   events?: EventBus | undefined;
   /** Prometheus metrics (src/server.ts serves them at /metrics); none: requests are only logged. */
   metrics?: Metrics | undefined;
+  /** PERSISTED_DOCUMENTS, loaded (src/server.ts reloads them on SIGHUP); none: read from config here. */
+  trustedDocuments?: TrustedDocuments | undefined;
 }
 
 export type Yoga = YogaServerInstance<Record<string, unknown>, Context>;
 
 /** The GraphQL handler. It never listens: src/server.ts does, tests call `yoga.fetch`. */
-export function createGraphQLHandler({ db, config, logger, authCache, events, metrics }: YogaDeps): Yoga {
+export function createGraphQLHandler({
+  db,
+  config,
+  logger,
+  authCache,
+  events,
+  metrics,
+  trustedDocuments,
+}: YogaDeps): Yoga {
+  const pq = config.persistedDocuments;
+  const trusted = trustedDocuments ?? (pq.paths.length ? createTrustedDocuments(pq.paths, logger) : null);
+  const development = config.nodeEnv === "development";
+  // Enforcing, GraphiQL (free text) is served only on a development setting (NODE_ENV=development).
+  const graphiql = config.graphiql && (pq.mode !== "enforce" || development);
   const bus = events ?? createEventBus({ redisUrl: null, channelPrefix: config.events.channelPrefix }, logger);
   const verifyJwt = config.jwt ? createJwtVerifier(config.jwt) : null;
   const observability = createObservability(logger, metrics, {
@@ -433,7 +450,7 @@ export function createGraphQLHandler({ db, config, logger, authCache, events, me
     graphqlEndpoint: "/graphql",
     landingPage: false,
     // Served from node_modules: no CDN, works on closed networks.
-    graphiql: config.graphiql
+    graphiql: graphiql
       ? {
           title: "invites-gateway",
           // No default Authorization header: an invalid one would make the schema request fail.
@@ -490,6 +507,8 @@ export function createGraphQLHandler({ db, config, logger, authCache, events, me
     // `operations` null, with a 500, and its other refusals (no `operations` field, JSON that does not
     // parse) with a 200 whose errors carried no code.
     multipart: false,
+    // Trusted documents by id: `{"documentId": "<sha256>"}` (src/persisted-documents.ts).
+    extraParamNames: ["documentId"],
     // Parsed documents and parse errors by their text, at most this much text in all (src/document-cache.ts):
     // Yoga's own caches keep 1,024 of each whatever their size, which distinct large documents filled
     // past the heap.
@@ -529,6 +548,15 @@ export function createGraphQLHandler({ db, config, logger, authCache, events, me
       // Before the body size limit, which wraps the parser chosen (a chunked form body is counted too).
       useSearchParamsParser(),
       useBodySizeLimit(config.limits.bodyBytes),
+      // APQ, then trusted documents: each turns an id into its document before it is parsed.
+      ...usePersistedDocuments({
+        config: pq,
+        development,
+        redisUrl: config.rateLimit.redisUrl,
+        keyPrefix: config.rateLimit.keyPrefix,
+        logger,
+        trusted,
+      }),
       useNestingLimit(config.limits.depth + NESTING_ALLOWANCE, config.limits.tokens),
       useRequestLimits(config),
       useCostLimit({ maxCost: config.limits.cost, maxRepresentations: config.limits.entityRepresentations }),
