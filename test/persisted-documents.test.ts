@@ -14,6 +14,8 @@ import { createTrustedDocuments, readManifests, sha256Hex } from "../src/persist
 import { createGraphQLHandler, type Yoga } from "../src/yoga.js";
 import { createTestApp, type TestApp, type TestUser } from "./helpers/app.js";
 import { DB_KINDS, openTestDatabase, type TestDatabase } from "./helpers/db.js";
+import { type ServerProcess, startServerProcess, stopServerProcess } from "./helpers/process.js";
+import { until } from "./helpers/wait.js";
 
 const dir = mkdtempSync(join(tmpdir(), "igw-pq-"));
 const VIEWER = "query Viewer { viewer { id email } }";
@@ -300,4 +302,53 @@ describe("a manifest built by GraphQL Codegen's client preset", () => {
       code: "PERSISTED_QUERY_ONLY",
     });
   });
+});
+
+describe("the real server and SIGHUP", () => {
+  const path = join(dir, "sighup.json");
+  let server: ServerProcess | undefined;
+  beforeAll(async () => {
+    writeFileSync(path, JSON.stringify({ [sha256Hex(VIEWER)]: VIEWER }));
+    server = await startServerProcess(
+      { DATA_DIR: "memory://", PERSISTED_DOCUMENTS: path, PERSISTED_DOCUMENTS_MODE: "enforce" },
+      { direct: true },
+    );
+  }, 120_000);
+  afterAll(async () => {
+    await stopServerProcess(server);
+  });
+
+  const send = async (body: unknown) => {
+    const response = await fetch(`${server?.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(body),
+    });
+    const json = (await response.json()) as { data?: any; errors?: Array<{ extensions?: any }> };
+    return { status: response.status, data: json.data, code: json.errors?.[0]?.extensions?.code };
+  };
+
+  it("reads the manifest again on SIGHUP, with no restart; a broken one keeps the old set", async () => {
+    const s = server as ServerProcess;
+    expect(await send({ query: TYPENAME })).toMatchObject({ status: 400, code: "PERSISTED_QUERY_ONLY" });
+    expect(await send(byId(sha256Hex(TYPENAME)))).toMatchObject({ code: "PERSISTED_QUERY_NOT_FOUND" });
+    writeFileSync(path, JSON.stringify({ [sha256Hex(TYPENAME)]: TYPENAME }));
+    s.child.kill("SIGHUP");
+    await until("the reload", () => s.output().includes("persisted documents reloaded"));
+    expect(await send(byId(sha256Hex(TYPENAME)))).toMatchObject({ status: 200, data: { __typename: "Query" } });
+    writeFileSync(path, "not json");
+    s.child.kill("SIGHUP");
+    await until("the failed reload", () => s.output().includes("persisted documents not reloaded"));
+    expect(await send(byId(sha256Hex(TYPENAME)))).toMatchObject({ status: 200, data: { __typename: "Query" } });
+    expect(s.child.exitCode).toBeNull();
+  });
+
+  it("a manifest with a conflicting id stops the start", async () => {
+    const other = join(dir, "sighup-conflict.json");
+    writeFileSync(path, JSON.stringify({ [RELAY_ID]: VIEWER }));
+    writeFileSync(other, JSON.stringify({ [RELAY_ID]: TYPENAME }));
+    await expect(
+      startServerProcess({ DATA_DIR: "memory://", PERSISTED_DOCUMENTS: `${path},${other}` }, { direct: true }),
+    ).rejects.toThrow(/listed again with a different document/);
+  }, 120_000);
 });
