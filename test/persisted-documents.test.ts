@@ -9,6 +9,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../src/config.js";
 import { createLogger } from "../src/logger.js";
 import { createTrustedDocuments, readManifests, sha256Hex } from "../src/persisted-documents.js";
 import { createGraphQLHandler, type Yoga } from "../src/yoga.js";
@@ -41,6 +42,21 @@ const byId = (id: string) => ({ documentId: id });
 const byApollo = (id: string, query?: string) => ({
   ...(query ? { query } : {}),
   extensions: { persistedQuery: { version: 1, sha256Hash: id } },
+});
+
+describe("configuration", () => {
+  it("PERSISTED_DOCUMENTS turns allow on; enforce needs a manifest; GATEWAY_SECRET is at least 16 characters", () => {
+    expect(loadConfig({}).persistedDocuments).toMatchObject({ mode: "off", apqTtlMs: 86_400_000, apqMaxEntries: 1000 });
+    expect(loadConfig({ PERSISTED_DOCUMENTS: "a.json, b.json" }).persistedDocuments).toMatchObject({
+      paths: ["a.json", "b.json"],
+      mode: "allow",
+    });
+    expect(() => loadConfig({ PERSISTED_DOCUMENTS_MODE: "enforce" })).toThrow(/PERSISTED_DOCUMENTS_MODE/);
+    expect(() => loadConfig({ PERSISTED_DOCUMENTS: "a.json", PERSISTED_DOCUMENTS_MODE: "strict" })).toThrow(
+      /PERSISTED_DOCUMENTS_MODE/,
+    );
+    expect(() => loadConfig({ GATEWAY_SECRET: "short" })).toThrow(/GATEWAY_SECRET/);
+  });
 });
 
 describe("manifests", () => {
