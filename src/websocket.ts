@@ -49,6 +49,8 @@ interface Connection {
   authorization: string | null;
   /** Ids of the subscription operations open on it. */
   subscriptions: Set<string>;
+  /** Operations running, for their log line when they end. */
+  operations: Map<string, { start: number; type: string; name: string | undefined; log: Logger }>;
 }
 
 export function serveWebSocket(server: Server, yoga: Yoga, config: Config, logger: Logger): WebSocketEndpoint {
@@ -118,7 +120,7 @@ export function serveWebSocket(server: Server, yoga: Yoga, config: Config, logge
           if (left > 0) perCaller.set(caller, left);
           else perCaller.delete(caller);
         });
-        connections.set(socket, { authorization, subscriptions: new Set() });
+        connections.set(socket, { authorization, subscriptions: new Set(), operations: new Map() });
         return true;
       },
       onSubscribe: async (ctx, id, payload) => {
@@ -160,6 +162,12 @@ export function serveWebSocket(server: Server, yoga: Yoga, config: Config, logge
           }
           connection.subscriptions.add(id);
         }
+        connection.operations.set(id, {
+          start: performance.now(),
+          type: operation?.operation ?? "none",
+          name: operation?.name?.value ?? payload.operationName ?? undefined,
+          log: (contextValue as Context).log,
+        });
         const enveloped = { execute, subscribe } as Enveloped;
         return {
           schema,
@@ -171,9 +179,28 @@ export function serveWebSocket(server: Server, yoga: Yoga, config: Config, logge
         } satisfies ExecutionArgs;
       },
       onNext: (_ctx, _id, _payload, _args, result) => withoutHttpExtensions(result),
-      onError: (_ctx, _id, _payload, errors) => errors.map((error) => formatted(error)),
+      onError: (_ctx, _id, payload, errors) => {
+        logger.info(
+          { transport: "websocket", operationName: payload.operationName ?? undefined, errorCodes: errors.map(codeOf) },
+          "graphql-ws operation refused",
+        );
+        return errors.map((error) => formatted(error));
+      },
       onComplete: (ctx, id) => {
-        connections.get(ctx.extra.socket)?.subscriptions.delete(id);
+        const connection = connections.get(ctx.extra.socket);
+        connection?.subscriptions.delete(id);
+        const operation = connection?.operations.get(id);
+        if (!operation) return;
+        connection?.operations.delete(id);
+        operation.log.info(
+          {
+            transport: "websocket",
+            operationType: operation.type,
+            operationName: operation.name,
+            durationMs: Math.round((performance.now() - operation.start) * 100) / 100,
+          },
+          "graphql-ws operation",
+        );
       },
     },
     wss,
@@ -240,6 +267,10 @@ function originAllowed(req: IncomingMessage, corsOrigins: readonly string[]): bo
 
 function refuseUpgrade(socket: Duplex, status: number, reason: string): void {
   socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+function codeOf(error: GraphQLError): unknown {
+  return error.extensions?.code;
 }
 
 function withCode(error: GraphQLError, code: string): GraphQLError {

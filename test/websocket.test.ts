@@ -70,7 +70,10 @@ function run(client: Client, query: string, variables: Record<string, unknown> =
 async function once(client: Client, query: string, variables: Record<string, unknown> = {}): Promise<Result> {
   const op = run(client, query, variables);
   const end = await op.ended;
-  if ("error" in end) throw new Error(`operation failed: ${JSON.stringify(end.error)}`);
+  if ("error" in end)
+    throw new Error(
+      `operation failed: ${JSON.stringify(end.error)} ${(end.error as { code?: number }).code} ${(end.error as { reason?: string }).reason}`,
+    );
   return op.results[0] as Result;
 }
 
@@ -327,6 +330,43 @@ describe("GraphQL over WebSocket: shutdown", () => {
       await until("the client to see the close", () => closedWith !== undefined);
       expect(closedWith).toBe(1001);
       expect(await sub.ended).toHaveProperty("error");
+    } finally {
+      await c.dispose();
+      await running.close();
+    }
+  });
+});
+
+describe("GraphQL over WebSocket: the request rate limit", () => {
+  it("counts the connection and each operation against the caller's RATE_LIMIT_PER_MINUTE", async () => {
+    const running = await startServer(
+      loadConfig({ DATA_DIR: "memory://", HOST: "127.0.0.1", PORT: "0", RATE_LIMIT_PER_MINUTE: "4" }),
+      createLogger("silent"),
+    );
+    const { token } = await createUserWithToken(running.database.prisma, { email: uniqueEmail("ws-rate") });
+    const url = `${running.url.replace("http", "ws")}/graphql`;
+    const c = createClient({
+      url,
+      webSocketImpl: WebSocket,
+      connectionParams: { Authorization: `Bearer ${token}` },
+      retryAttempts: 0,
+      // One connection throughout (a lazy client closes it between operations, and each connect counts).
+      lazy: false,
+    });
+    try {
+      // connection_init is the first of four.
+      for (let i = 0; i < 3; i += 1) expect((await once(c, "{ viewer { id } }")).errors).toBeUndefined();
+      const op = run(c, "{ viewer { id } }");
+      const end = await op.ended;
+      expect(op.results).toEqual([]);
+      expect((end as { error: { extensions?: Record<string, unknown> }[] }).error).toEqual([
+        {
+          message: expect.stringMatching(/^Too many requests/),
+          extensions: { code: "RATE_LIMITED", retryAfter: expect.any(Number) },
+        },
+      ]);
+      // A new connection past the limit is closed with 4429.
+      expect(await connectRaw(url, { Authorization: `Bearer ${token}` })).toMatchObject({ code: 4429 });
     } finally {
       await c.dispose();
       await running.close();
