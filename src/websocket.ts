@@ -108,6 +108,8 @@ export function serveWebSocket(server: Server, yoga: Yoga, config: Config, logge
           socket.close(1011, "Could not authenticate: try again");
           return false;
         }
+        // The client left while it was authenticated: nothing to count (its close event has passed).
+        if (socket.readyState !== socket.OPEN) return false;
         const caller = viewerId ?? `address:${ctx.extra.request.socket.remoteAddress ?? ""}`;
         const open = perCaller.get(caller) ?? 0;
         if (open >= config.limits.wsConnectionsPerCaller) {

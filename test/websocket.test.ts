@@ -144,6 +144,7 @@ describe.each(DB_KINDS)("GraphQL over WebSocket (%s)", (kind) => {
       OUTBOX_POLL_INTERVAL: "100ms",
       WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: "2",
       WS_MAX_CONNECTIONS_PER_CALLER: "2",
+      MAX_SUBSCRIPTIONS_PER_CALLER: "3",
       CORS_ORIGINS: "https://app.example.com",
     });
     running = await startServer(config, createLogger("silent"));
@@ -255,6 +256,29 @@ describe.each(DB_KINDS)("GraphQL over WebSocket (%s)", (kind) => {
     expect(again.results).toEqual([]);
     expect(await Promise.race([again.ended, sleep(100).then(() => "open")])).toBe("open");
     expect(await Promise.race([other.ended, sleep(10).then(() => "open")])).toBe("open");
+  });
+
+  it("shares MAX_SUBSCRIPTIONS_PER_CALLER across the caller's connections (and SSE)", async () => {
+    const owner = await seed.user();
+    const orgId = await seed.org(owner.id);
+    const a = client(owner.token);
+    const b = client(owner.token);
+    run(a, SUBSCRIBE, { o: orgId });
+    run(a, SUBSCRIBE, { o: orgId });
+    run(b, SUBSCRIBE, { o: orgId });
+    await sleep(300);
+    const fourth = run(b, SUBSCRIBE, { o: orgId });
+    expect(await fourth.ended).toEqual({ complete: true });
+    expect(fourth.results).toEqual([
+      {
+        errors: [
+          {
+            message: "Too many subscriptions: at most 3 open at once for one caller. Close one to open another.",
+            extensions: { code: "TOO_MANY_SUBSCRIPTIONS" },
+          },
+        ],
+      },
+    ]);
   });
 
   it("limits connections per caller (4429), and frees the slot when one closes", async () => {
