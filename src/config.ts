@@ -138,6 +138,8 @@ const EnvSchema = z.object({
   OUTBOX_RETENTION: duration("7d"),
   SUBSCRIPTION_RECHECK_INTERVAL: shortDuration("60s"),
   MAX_SUBSCRIPTIONS_PER_CALLER: int(20, 1, 100_000),
+  WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: int(20, 1, 100_000),
+  WS_MAX_CONNECTIONS_PER_CALLER: int(10, 1, 100_000),
   WEBHOOK_URL: z.url({ protocol: /^https?$/, message: "must be an http:// or https:// URL" }).optional(),
   WEBHOOK_SECRET: z.string().min(16, "must be at least 16 characters").optional(),
   WEBHOOK_MAX_ATTEMPTS: int(10, 1, 1000),
@@ -205,6 +207,10 @@ export interface Config {
     bodyBytes: number;
     /** Subscriptions one caller (user) may hold open at once, per process. */
     subscriptionsPerCaller: number;
+    /** Operations (graphql-ws) one WebSocket connection may run at once. */
+    wsSubscriptionsPerConnection: number;
+    /** WebSocket connections one caller (user; anonymous: its address) may hold open at once, per process. */
+    wsConnectionsPerCaller: number;
   };
   /** Requests a minute per caller (0: off), counted in Redis when `redisUrl` is set. */
   rateLimit: { perMinute: number; redisUrl: string | null; keyPrefix: string };
@@ -336,6 +342,8 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
       entityRepresentations: e.MAX_ENTITY_REPRESENTATIONS,
       bodyBytes: e.MAX_BODY_BYTES,
       subscriptionsPerCaller: e.MAX_SUBSCRIPTIONS_PER_CALLER,
+      wsSubscriptionsPerConnection: e.WS_MAX_SUBSCRIPTIONS_PER_CONNECTION,
+      wsConnectionsPerCaller: e.WS_MAX_CONNECTIONS_PER_CALLER,
     },
     benchCountSql: e.BENCH_COUNT_SQL,
     metrics: {

@@ -13,6 +13,7 @@ import { createTrustedDocuments } from "./persisted-documents.js";
 import { isRestPath } from "./rest/handler.js";
 import { listenForRevocations } from "./revocations.js";
 import { startTracing } from "./tracing.js";
+import { serveWebSocket } from "./websocket.js";
 
 export interface RunningServer {
   url: string;
@@ -175,6 +176,8 @@ async function start(config: Config, logger: Logger, started: Stop[]): Promise<R
   });
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
+  // GraphQL over WebSocket (graphql-ws) at /graphql, through the same Yoga instance.
+  const websocket = serveWebSocket(server, yoga, config, logger);
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
@@ -194,6 +197,8 @@ async function start(config: Config, logger: Logger, started: Stop[]): Promise<R
       for (const res of inFlight) if (!res.headersSent) res.setHeader("connection", "close");
       const timer = setTimeout(() => server.closeAllConnections(), config.shutdownGraceMs);
       await stopAll([
+        // WebSocket connections close with 1001 (Going Away): their clients reconnect, elsewhere.
+        () => websocket.close(config.shutdownGraceMs),
         // Open subscriptions end (their SSE responses complete) instead of holding the grace period.
         () => events.bus.endSubscriptions(),
         () => closed,

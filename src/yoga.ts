@@ -1,3 +1,4 @@
+import type { IncomingMessage } from "node:http";
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
 import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import { PothosValidationError } from "@pothos/core";
@@ -29,7 +30,13 @@ import type { Metrics } from "./metrics.js";
 import { createObservability } from "./observability.js";
 import { applyPermissions } from "./permissions.js";
 import { createTrustedDocuments, type TrustedDocuments, usePersistedDocuments } from "./persisted-documents.js";
-import { addressKey, callerKey, createRequestRateLimiter, type RequestRateLimiter } from "./rate-limit.js";
+import {
+  addressKey,
+  callerKey,
+  createRequestRateLimiter,
+  type RateDecision,
+  type RequestRateLimiter,
+} from "./rate-limit.js";
 import { isRestPath, isRestTwinRequest, restErrorResponse, restRequestOf, useRestTwin } from "./rest/handler.js";
 import { schema } from "./schema/index.js";
 import { useSubscriptionLimit } from "./subscription-limit.js";
@@ -41,7 +48,7 @@ import { useTracing } from "./tracing.js";
  * gives those no code): both are the client's mistake, BAD_USER_INPUT. A failing database is not a
  * crash: SERVICE_UNAVAILABLE or TIMEOUT (src/domain/tx.ts databaseFailure).
  */
-function maskWithInputErrors(error: unknown, message: string): Error {
+export function maskWithInputErrors(error: unknown, message: string): Error {
   const failure = databaseFailure(error);
   if (failure) return databaseFailureError(failure, error instanceof GraphQLError ? error : undefined);
   if (isUnstorableText(error)) {
@@ -360,18 +367,28 @@ function failsVerification(viewer: Promise<unknown>): Promise<boolean> {
  * OpenAPI document, or runs GraphQL), and the GraphQL request the twin then makes not again.
  */
 function useRequestRateLimit(limiter: RequestRateLimiter, trustProxy: boolean, authenticate: Authenticate): Plugin {
+  const decide = async (request: Request, serverContext: unknown): Promise<RateDecision> => {
+    const address = clientAddress(request, serverContext, trustProxy);
+    let decision = await limiter.check(callerKey(request, address));
+    const token = bearerToken(request.headers.get("authorization"));
+    if (decision.allowed && token && (await failsVerification(authenticate(request)))) {
+      decision = await limiter.check(addressKey(address));
+    }
+    return decision;
+  };
+  const refusal = (limit: number, retryAfterMs: number) => {
+    const retryAfter = Math.max(1, Math.ceil(retryAfterMs / 1000));
+    return {
+      retryAfter,
+      message: `Too many requests: at most ${limit} a minute for one caller. Retry after ${retryAfter} s.`,
+    };
+  };
   return {
     async onRequest({ request, url, serverContext, endResponse, fetchAPI }) {
       if (isRestTwinRequest(request)) return;
-      const address = clientAddress(request, serverContext, trustProxy);
-      let decision = await limiter.check(callerKey(request, address));
-      const token = bearerToken(request.headers.get("authorization"));
-      if (decision.allowed && token && (await failsVerification(authenticate(request)))) {
-        decision = await limiter.check(addressKey(address));
-      }
+      const decision = await decide(request, serverContext);
       if (decision.allowed) return;
-      const retryAfter = Math.max(1, Math.ceil(decision.retryAfterMs / 1000));
-      const message = `Too many requests: at most ${decision.limit} a minute for one caller. Retry after ${retryAfter} s.`;
+      const { retryAfter, message } = refusal(decision.limit, decision.retryAfterMs);
       const headers = {
         "retry-after": String(retryAfter),
         "ratelimit-limit": String(decision.limit),
@@ -390,8 +407,32 @@ function useRequestRateLimit(limiter: RequestRateLimiter, trustProxy: boolean, a
         }),
       );
     },
+    // An operation over WebSocket (src/websocket.ts) has no HTTP request of its own, so onRequest never
+    // sees it: each one is counted here, as its context is built, against the same budget.
+    async onContextBuilding({ context }) {
+      if (!isWebSocketOperation(context)) return;
+      const decision = await decide(context.request, context);
+      if (decision.allowed) return;
+      const { retryAfter, message } = refusal(decision.limit, decision.retryAfterMs);
+      throw new GraphQLError(message, { extensions: { code: "RATE_LIMITED", retryAfter } });
+    },
     onDispose: () => limiter.close(),
   };
+}
+
+/**
+ * The initial context of one operation over WebSocket (src/websocket.ts): a Request made of the
+ * connection's `connectionParams` (its Authorization) so that authentication, the rate limit and the
+ * context factory read it as they read an HTTP request, and the upgrade request (`req`: the address).
+ */
+export interface WebSocketOperationContext {
+  request: Request;
+  req: IncomingMessage;
+  websocket: true;
+}
+
+function isWebSocketOperation(context: unknown): context is WebSocketOperationContext {
+  return (context as Partial<WebSocketOperationContext>).websocket === true;
 }
 
 /** The rules of src/permissions.ts on the schema (applyPermissions), once, when Yoga gets its schema. */
