@@ -1,4 +1,3 @@
-import { randomBytes } from "node:crypto";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -11,7 +10,7 @@ import { createObservability } from "../src/observability.js";
 import { type RunningServer, startServer } from "../src/server.js";
 import { createGraphQLHandler } from "../src/yoga.js";
 import { uniqueEmail } from "./helpers/app.js";
-import { adminQuery, DB_KINDS, type DbKind, openTestDatabase } from "./helpers/db.js";
+import { DB_KINDS, openTestDatabase, serverDatabase } from "./helpers/db.js";
 
 type LogLine = Record<string, unknown> & { msg?: string; reqId?: string };
 
@@ -26,20 +25,6 @@ function captureLogs() {
 }
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/;
-
-/** A fresh database of `kind` for an in-process server (migrated by the server's start). */
-async function serverDatabase(kind: DbKind): Promise<{ env: Record<string, string>; drop(): Promise<void> }> {
-  if (kind === "pglite") return { env: { DATA_DIR: "memory://" }, drop: async () => {} };
-  const serverUrl = process.env.TEST_DATABASE_URL as string;
-  const name = `igw_t_${randomBytes(6).toString("hex")}`;
-  await adminQuery(serverUrl, `CREATE DATABASE ${name}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return {
-    env: { DATABASE_URL: url.toString() },
-    drop: () => adminQuery(serverUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
-  };
-}
 
 describe.each(DB_KINDS)("request ids, request logs and /metrics (%s)", (kind) => {
   const logs = captureLogs();

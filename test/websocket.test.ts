@@ -1,10 +1,3 @@
-/**
- * GraphQL over WebSocket (graphql-ws, `graphql-transport-ws`) at /graphql on the server's own port,
- * with graphql-ws' own client on a real server (src/server.ts startServer): queries, mutations and
- * organizationEvents; the same errors and limits as over HTTP; the connection and subscription limits
- * of the WebSocket transport; re-checks between events; shutdown closing with 1001.
- */
-import { randomBytes } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Client, createClient, type FormattedExecutionResult } from "graphql-ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -15,7 +8,7 @@ import { createUserWithToken, revokeToken } from "../src/domain/users.js";
 import { createLogger } from "../src/logger.js";
 import { type RunningServer, startServer } from "../src/server.js";
 import { uniqueEmail } from "./helpers/app.js";
-import { adminQuery, DB_KINDS, type DbKind } from "./helpers/db.js";
+import { DB_KINDS, serverDatabase } from "./helpers/db.js";
 import { until } from "./helpers/wait.js";
 
 const SUBSCRIBE = /* GraphQL */ `
@@ -33,19 +26,6 @@ const INVITE = /* GraphQL */ `
 const ORGANIZATION = /* GraphQL */ `
   query ($o: ID!) { organization(id: $o) { id } }
 `;
-
-async function serverDatabase(kind: DbKind): Promise<{ env: Record<string, string>; drop(): Promise<void> }> {
-  if (kind === "pglite") return { env: { DATA_DIR: "memory://" }, drop: async () => {} };
-  const serverUrl = process.env.TEST_DATABASE_URL as string;
-  const name = `igw_t_${randomBytes(6).toString("hex")}`;
-  await adminQuery(serverUrl, `CREATE DATABASE ${name}`);
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
-  return {
-    env: { DATABASE_URL: url.toString() },
-    drop: () => adminQuery(serverUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
-  };
-}
 
 type Result = FormattedExecutionResult<Record<string, any>, unknown>;
 

@@ -67,3 +67,15 @@ export async function adminQuery(url: string, sql: string): Promise<void> {
     await client.end();
   }
 }
+
+/** A fresh database of `kind` for an in-process server (migrated by the server's start). */
+export async function serverDatabase(kind: DbKind): Promise<{ env: Record<string, string>; drop(): Promise<void> }> {
+  if (kind === "pglite") return { env: { DATA_DIR: "memory://" }, drop: async () => {} };
+  const serverUrl = process.env.TEST_DATABASE_URL as string;
+  const name = `igw_t_${randomBytes(6).toString("hex")}`;
+  await adminQuery(serverUrl, `CREATE DATABASE ${name}`);
+  return {
+    env: { DATABASE_URL: withDatabase(serverUrl, name) },
+    drop: () => adminQuery(serverUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
+  };
+}
