@@ -1,0 +1,222 @@
+/**
+ * Real clients against a real server: Apollo Client 4 (core, no React) and urql run the README's
+ * tour (a query, mutations, a list paged by cursor, a subscription over graphql-ws, errors from
+ * union results and from top-level `extensions.code`) and persisted documents by hash, with the
+ * set-ups of the README's "For frontend apps" (test/helpers/clients.ts).
+ */
+import { CombinedGraphQLErrors, gql, type TypedDocumentNode } from "@apollo/client";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { loadConfig } from "../src/config.js";
+import { createUserWithToken } from "../src/domain/users.js";
+import { createLogger } from "../src/logger.js";
+import { type RunningServer, startServer } from "../src/server.js";
+import { uniqueEmail } from "./helpers/app.js";
+import { apolloClient } from "./helpers/clients.js";
+import { DB_KINDS, serverDatabase } from "./helpers/db.js";
+import { until } from "./helpers/wait.js";
+
+// Untyped here; in an app, codegen's client preset types each document.
+type Doc = TypedDocumentNode<any, any>;
+
+const CREATE_ORGANIZATION: Doc = gql`
+  mutation CreateOrganization($title: String!) {
+    createOrganization(input: { title: $title }) {
+      ... on CreateOrganizationSuccess { organization { id title viewerRole } }
+      ... on Error { code message }
+    }
+  }
+`;
+const INVITE: Doc = gql`
+  mutation Invite($o: ID!, $emails: [String!]!) {
+    inviteUsersToOrganization(organizationId: $o, input: { emails: $emails, role: READ }) {
+      ... on InviteUsersToOrganizationSuccess { invited invites { id email role status } }
+      ... on Error { code message }
+    }
+  }
+`;
+const INVITES_PAGE: Doc = gql`
+  query Invites($o: ID!, $after: String) {
+    organization(id: $o) {
+      id
+      invites(first: 2, after: $after) {
+        totalCount
+        pageInfo { hasNextPage endCursor }
+        edges { cursor node { id email } }
+      }
+    }
+  }
+`;
+const VIEWER: Doc = gql`query Viewer { viewer { id email } }`;
+const ORGANIZATION: Doc = gql`query Organization($o: ID!) { organization(id: $o) { id title } }`;
+const EVENTS: Doc = gql`
+  subscription Events($o: ID!) {
+    organizationEvents(organizationId: $o) { id action targetId actor { id } }
+  }
+`;
+
+describe.each(DB_KINDS)("real clients against a real server (%s)", (kind) => {
+  let running: RunningServer;
+  let drop: () => Promise<void>;
+  let url: string;
+  const disposers: Array<() => unknown> = [];
+
+  const user = async (prefix: string) => {
+    const { user, token } = await createUserWithToken(running.database.prisma, { email: uniqueEmail(prefix) });
+    return { id: user.id, email: user.email as string, token };
+  };
+
+  beforeAll(async () => {
+    const database = await serverDatabase(kind);
+    drop = database.drop;
+    const config = loadConfig({
+      ...database.env,
+      HOST: "127.0.0.1",
+      PORT: "0",
+      RATE_LIMIT_PER_MINUTE: "1000000",
+      OUTBOX_POLL_INTERVAL: "100ms",
+    });
+    running = await startServer(config, createLogger("silent"));
+    url = `${running.url}/graphql`;
+  });
+  afterAll(async () => {
+    for (const dispose of disposers) await dispose();
+    await running?.close();
+    await drop?.();
+  });
+
+  const apollo = (token: string) => {
+    const made = apolloClient(url, token);
+    disposers.push(
+      () => made.client.stop(),
+      () => made.wsClient.dispose(),
+    );
+    return made.client;
+  };
+
+  describe("Apollo Client 4", () => {
+    it("runs a query, the tour's mutations, and reads errors from union results", async () => {
+      const alice = await user("apollo");
+      const client = apollo(alice.token);
+      expect((await client.query({ query: VIEWER })).data).toEqual({
+        viewer: { __typename: "User", id: alice.id, email: alice.email },
+      });
+      const created = await client.mutate({ mutation: CREATE_ORGANIZATION, variables: { title: "Acme" } });
+      const organization = created.data.createOrganization.organization;
+      expect(organization).toMatchObject({ __typename: "Organization", title: "Acme", viewerRole: "ADMIN" });
+      // The organization is normalised: a query for it is answered from the cache.
+      expect(client.cache.identify(organization)).toBe(`Organization:${organization.id}`);
+      const cached = await client.query({
+        query: ORGANIZATION,
+        variables: { o: organization.id },
+        fetchPolicy: "cache-only",
+      });
+      expect(cached.data).toEqual({ organization: { __typename: "Organization", id: organization.id, title: "Acme" } });
+
+      const invited = await client.mutate({
+        mutation: INVITE,
+        variables: { o: organization.id, emails: [uniqueEmail("apollo-bob")] },
+      });
+      expect(invited.data.inviteUsersToOrganization).toMatchObject({
+        __typename: "InviteUsersToOrganizationSuccess",
+        invited: 1,
+        invites: [{ __typename: "Invite", role: "READ", status: "PENDING" }],
+      });
+      // An expected failure is data: a member of the union, read through `... on Error`.
+      const refused = await client.mutate({ mutation: INVITE, variables: { o: organization.id, emails: ["nope"] } });
+      expect(refused.error).toBeUndefined();
+      expect(refused.data.inviteUsersToOrganization).toMatchObject({
+        __typename: "ValidationError",
+        code: "VALIDATION",
+      });
+    });
+
+    it("reads top-level errors by extensions.code (CombinedGraphQLErrors)", async () => {
+      const alice = await user("apollo-owner");
+      const mallory = await user("apollo-outsider");
+      const created = await apollo(alice.token).mutate({ mutation: CREATE_ORGANIZATION, variables: { title: "Acme" } });
+      const orgId = created.data.createOrganization.organization.id;
+      const error = await apollo(mallory.token)
+        .query({ query: ORGANIZATION, variables: { o: orgId } })
+        .then(
+          () => null,
+          (e: unknown) => e,
+        );
+      expect(CombinedGraphQLErrors.is(error)).toBe(true);
+      expect((error as CombinedGraphQLErrors).errors.map((e) => e.extensions?.code)).toEqual(["FORBIDDEN"]);
+      // errorPolicy "all": the partial data and the error side by side.
+      const both = await apollo(mallory.token).query({
+        query: ORGANIZATION,
+        variables: { o: orgId },
+        errorPolicy: "all",
+      });
+      expect(both.data).toEqual({ organization: null });
+      expect(CombinedGraphQLErrors.is(both.error) && both.error.errors[0]?.extensions?.code).toBe("FORBIDDEN");
+    });
+
+    it("pages a list with fetchMore and cursors (relayStylePagination)", async () => {
+      const alice = await user("apollo-pager");
+      const client = apollo(alice.token);
+      const created = await client.mutate({ mutation: CREATE_ORGANIZATION, variables: { title: "Paged" } });
+      const orgId = created.data.createOrganization.organization.id;
+      const emails = Array.from({ length: 5 }, (_, i) => uniqueEmail(`apollo-page${i}`));
+      await client.mutate({ mutation: INVITE, variables: { o: orgId, emails } });
+
+      const watched = client.watchQuery({ query: INVITES_PAGE, variables: { o: orgId } });
+      const seen: string[][] = [];
+      const subscription = watched.subscribe((result) => {
+        const edges = result.data?.organization?.invites.edges as Array<{ node: { email: string } }> | undefined;
+        if (edges) seen.push(edges.map((e) => e.node.email));
+      });
+      try {
+        await until("the first page", () => seen.length > 0);
+        // Each fetchMore appends its page to the cached list; the watched query re-renders with all of it.
+        for (let page = 2; page <= 3; page++) {
+          const { invites } = watched.getCurrentResult().data.organization;
+          expect(invites.pageInfo.hasNextPage).toBe(true);
+          await watched.fetchMore({ variables: { after: invites.pageInfo.endCursor } });
+          await until(`page ${page} in the watched list`, () => seen.at(-1)?.length === Math.min(5, page * 2), 5000);
+        }
+        const merged = watched.getCurrentResult().data.organization.invites;
+        expect(merged.totalCount).toBe(5);
+        expect(merged.pageInfo.hasNextPage).toBe(false);
+        expect(merged.edges.map((e: { node: { email: string } }) => e.node.email).sort()).toEqual([...emails].sort());
+        expect(seen[0]).toHaveLength(2);
+      } finally {
+        subscription.unsubscribe();
+      }
+    });
+
+    it("subscribes over graphql-ws (GraphQLWsLink, connectionParams)", async () => {
+      const alice = await user("apollo-sub");
+      const client = apollo(alice.token);
+      const created = await client.mutate({ mutation: CREATE_ORGANIZATION, variables: { title: "Live" } });
+      const orgId = created.data.createOrganization.organization.id;
+      const events: Array<{ action: string; targetId: string; actor: { id: string } }> = [];
+      const errors: unknown[] = [];
+      const subscription = client.subscribe({ query: EVENTS, variables: { o: orgId } }).subscribe({
+        next: (result) => {
+          if (result.data) events.push(result.data.organizationEvents);
+          if (result.error) errors.push(result.error);
+        },
+        error: (error) => void errors.push(error),
+      });
+      try {
+        // Until the subscription is registered an invite's event may not reach it: invite until one does.
+        const inviteIds: string[] = [];
+        await until("an event through the subscription", async () => {
+          const invited = await client.mutate({
+            mutation: INVITE,
+            variables: { o: orgId, emails: [uniqueEmail("live")] },
+          });
+          inviteIds.push(invited.data.inviteUsersToOrganization.invites[0].id);
+          return until("the event", () => events.length > 0, 500).catch(() => false);
+        });
+        expect(errors).toEqual([]);
+        expect(events[0]).toMatchObject({ action: "invite.created", actor: { id: alice.id } });
+        expect(inviteIds).toContain(events[0]?.targetId);
+      } finally {
+        subscription.unsubscribe();
+      }
+    });
+  });
+});

@@ -1,0 +1,86 @@
+/**
+ * The README's "For frontend apps" set-ups for Apollo Client 4 and urql, as functions the client
+ * tests call: the same shape as the copy-paste code, with the URL and the token passed in.
+ */
+import { readFileSync } from "node:fs";
+import { ApolloClient, HttpLink, InMemoryCache, split } from "@apollo/client";
+import { GraphQLWsLink } from "@apollo/client/link/subscriptions";
+import { isSubscriptionOperation, relayStylePagination } from "@apollo/client/utilities";
+import { Client, cacheExchange, fetchExchange, subscriptionExchange } from "@urql/core";
+import { buildSchema, isAbstractType } from "graphql";
+import { createClient } from "graphql-ws";
+import WebSocket from "ws";
+
+/** Apollo's `possibleTypes` (which types a union or an interface such as `Error` may be), from schema.graphql. */
+export function possibleTypesFrom(sdl: string): Record<string, string[]> {
+  const schema = buildSchema(sdl, { assumeValid: true });
+  const map: Record<string, string[]> = {};
+  for (const type of Object.values(schema.getTypeMap()))
+    if (isAbstractType(type)) map[type.name] = schema.getPossibleTypes(type).map((t) => t.name);
+  return map;
+}
+
+const possibleTypes = possibleTypesFrom(readFileSync(new URL("../../schema.graphql", import.meta.url), "utf8"));
+
+/** Apollo Client 4: HTTP for queries and mutations, graphql-ws for subscriptions, split by operation type. */
+export function apolloClient(url: string, token: string, options: { link?: HttpLink | ReturnType<typeof split> } = {}) {
+  const wsClient = createClient({
+    url: url.replace(/^http/, "ws"),
+    webSocketImpl: WebSocket,
+    connectionParams: { Authorization: `Bearer ${token}` },
+  });
+  const httpLink = options.link ?? new HttpLink({ uri: url, headers: { Authorization: `Bearer ${token}` } });
+  const client = new ApolloClient({
+    link: split(({ query }) => isSubscriptionOperation(query), new GraphQLWsLink(wsClient), httpLink),
+    cache: new InMemoryCache({
+      possibleTypes,
+      typePolicies: {
+        // organization(id:) is the Organization with that id: answered from the cache once it is there.
+        Query: {
+          fields: {
+            organization: (existing, { args, toReference }) =>
+              existing !== undefined ? existing : toReference({ __typename: "Organization", id: args?.id }),
+          },
+        },
+        Organization: {
+          fields: {
+            members: relayStylePagination(["role", "search", "orderBy"]),
+            invites: relayStylePagination(["status"]),
+            linkInvites: relayStylePagination(),
+            auditLog: relayStylePagination(),
+          },
+        },
+      },
+    }),
+  });
+  return { client, wsClient };
+}
+
+/** urql: fetchExchange for queries and mutations, subscriptionExchange over graphql-ws. */
+export function urqlClient(url: string, token: string) {
+  const wsClient = createClient({
+    url: url.replace(/^http/, "ws"),
+    webSocketImpl: WebSocket,
+    connectionParams: { Authorization: `Bearer ${token}` },
+  });
+  const client = new Client({
+    url,
+    fetchOptions: () => ({ headers: { Authorization: `Bearer ${token}` } }),
+    exchanges: [
+      cacheExchange,
+      fetchExchange,
+      subscriptionExchange({
+        forwardSubscription(request) {
+          const input = { ...request, query: request.query || "" };
+          return {
+            subscribe(sink) {
+              const unsubscribe = wsClient.subscribe(input, sink);
+              return { unsubscribe };
+            },
+          };
+        },
+      }),
+    ],
+  });
+  return { client, wsClient };
+}
