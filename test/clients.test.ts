@@ -11,7 +11,7 @@ import { createUserWithToken } from "../src/domain/users.js";
 import { createLogger } from "../src/logger.js";
 import { type RunningServer, startServer } from "../src/server.js";
 import { uniqueEmail } from "./helpers/app.js";
-import { apolloClient } from "./helpers/clients.js";
+import { apolloClient, urqlClient } from "./helpers/clients.js";
 import { DB_KINDS, serverDatabase } from "./helpers/db.js";
 import { until } from "./helpers/wait.js";
 
@@ -90,6 +90,12 @@ describe.each(DB_KINDS)("real clients against a real server (%s)", (kind) => {
       () => made.client.stop(),
       () => made.wsClient.dispose(),
     );
+    return made.client;
+  };
+
+  const urql = (token: string) => {
+    const made = urqlClient(url, token);
+    disposers.push(() => made.wsClient.dispose());
     return made.client;
   };
 
@@ -208,6 +214,80 @@ describe.each(DB_KINDS)("real clients against a real server (%s)", (kind) => {
             mutation: INVITE,
             variables: { o: orgId, emails: [uniqueEmail("live")] },
           });
+          inviteIds.push(invited.data.inviteUsersToOrganization.invites[0].id);
+          return until("the event", () => events.length > 0, 500).catch(() => false);
+        });
+        expect(errors).toEqual([]);
+        expect(events[0]).toMatchObject({ action: "invite.created", actor: { id: alice.id } });
+        expect(inviteIds).toContain(events[0]?.targetId);
+      } finally {
+        subscription.unsubscribe();
+      }
+    });
+  });
+
+  describe("urql", () => {
+    it("runs a query, the tour's mutations, and reads errors from union results and extensions.code", async () => {
+      const alice = await user("urql");
+      const mallory = await user("urql-outsider");
+      const client = urql(alice.token);
+      const viewer = await client.query(VIEWER, {}).toPromise();
+      expect(viewer.error).toBeUndefined();
+      expect(viewer.data).toEqual({ viewer: { __typename: "User", id: alice.id, email: alice.email } });
+      const created = await client.mutation(CREATE_ORGANIZATION, { title: "Acme" }).toPromise();
+      const orgId = created.data.createOrganization.organization.id;
+      expect(created.data.createOrganization.organization).toMatchObject({ title: "Acme", viewerRole: "ADMIN" });
+      const invited = await client.mutation(INVITE, { o: orgId, emails: [uniqueEmail("urql-bob")] }).toPromise();
+      expect(invited.data.inviteUsersToOrganization).toMatchObject({
+        __typename: "InviteUsersToOrganizationSuccess",
+        invited: 1,
+      });
+      const refused = await client.mutation(INVITE, { o: orgId, emails: ["nope"] }).toPromise();
+      expect(refused.error).toBeUndefined();
+      expect(refused.data.inviteUsersToOrganization).toMatchObject({
+        __typename: "ValidationError",
+        code: "VALIDATION",
+      });
+      const forbidden = await urql(mallory.token).query(ORGANIZATION, { o: orgId }).toPromise();
+      expect(forbidden.data).toEqual({ organization: null });
+      expect(forbidden.error?.graphQLErrors.map((e) => e.extensions?.code)).toEqual(["FORBIDDEN"]);
+    });
+
+    it("pages a list by cursor", async () => {
+      const alice = await user("urql-pager");
+      const client = urql(alice.token);
+      const created = await client.mutation(CREATE_ORGANIZATION, { title: "Paged" }).toPromise();
+      const orgId = created.data.createOrganization.organization.id;
+      const emails = Array.from({ length: 5 }, (_, i) => uniqueEmail(`urql-page${i}`));
+      await client.mutation(INVITE, { o: orgId, emails }).toPromise();
+      const listed: string[] = [];
+      let after: string | null = null;
+      for (;;) {
+        const page: { data?: any; error?: unknown } = await client.query(INVITES_PAGE, { o: orgId, after }).toPromise();
+        expect(page.error).toBeUndefined();
+        const { invites } = page.data.organization as { invites: any };
+        listed.push(...invites.edges.map((e: { node: { email: string } }) => e.node.email));
+        if (!invites.pageInfo.hasNextPage) break;
+        after = invites.pageInfo.endCursor;
+      }
+      expect(listed.sort()).toEqual([...emails].sort());
+    });
+
+    it("subscribes over graphql-ws (subscriptionExchange, connectionParams)", async () => {
+      const alice = await user("urql-sub");
+      const client = urql(alice.token);
+      const created = await client.mutation(CREATE_ORGANIZATION, { title: "Live" }).toPromise();
+      const orgId = created.data.createOrganization.organization.id;
+      const events: Array<{ action: string; targetId: string; actor: { id: string } }> = [];
+      const errors: unknown[] = [];
+      const subscription = client.subscription(EVENTS, { o: orgId }).subscribe((result) => {
+        if (result.data) events.push(result.data.organizationEvents);
+        if (result.error) errors.push(result.error);
+      });
+      try {
+        const inviteIds: string[] = [];
+        await until("an event through the subscription", async () => {
+          const invited = await client.mutation(INVITE, { o: orgId, emails: [uniqueEmail("urql-live")] }).toPromise();
           inviteIds.push(invited.data.inviteUsersToOrganization.invites[0].id);
           return until("the event", () => events.length > 0, 500).catch(() => false);
         });
