@@ -4,7 +4,13 @@
  * union results and from top-level `extensions.code`) and persisted documents by hash, with the
  * set-ups of the README's "For frontend apps" (test/helpers/clients.ts).
  */
+import { createHash } from "node:crypto";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { CombinedGraphQLErrors, gql, type TypedDocumentNode } from "@apollo/client";
+import { PersistedQueryLink } from "@apollo/client/link/persisted-queries";
+import { type DocumentNode, parse } from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.js";
 import { createUserWithToken } from "../src/domain/users.js";
@@ -54,10 +60,48 @@ const EVENTS: Doc = gql`
   }
 `;
 
+/**
+ * What a front end's build produces: GraphQL Codegen's client preset with persisted documents writes
+ * persisted-documents.json and embeds each document's hash as `__meta__.hash`; its
+ * addTypenameSelectionDocumentTransform puts `__typename` in the documents (the cache needs it,
+ * and the server runs the manifest's text, not the client's).
+ */
+const generated: Record<string, DocumentNode & { __meta__: { hash: string } }> = {};
+let manifestPath = "";
+beforeAll(async () => {
+  const { generate } = await import("@graphql-codegen/cli");
+  const { addTypenameSelectionDocumentTransform } = await import("@graphql-codegen/client-preset");
+  const dir = mkdtempSync(join(tmpdir(), "igw-clients-"));
+  writeFileSync(join(dir, "viewer.graphql"), "query Viewer { viewer { id email } }\n");
+  await generate(
+    {
+      schema: join(process.cwd(), "schema.graphql"),
+      documents: join(dir, "*.graphql"),
+      silent: true,
+      generates: {
+        [join(dir, "gql/")]: {
+          preset: "client",
+          presetConfig: { persistedDocuments: true },
+          documentTransforms: [addTypenameSelectionDocumentTransform],
+        },
+      },
+    },
+    true,
+  );
+  manifestPath = join(dir, "gql", "persisted-documents.json");
+  const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as Record<string, string>;
+  for (const [hash, text] of Object.entries(manifest)) {
+    const document = parse(text);
+    const name = document.definitions[0]?.kind === "OperationDefinition" ? document.definitions[0].name?.value : "";
+    generated[name as string] = Object.assign(document, { __meta__: { hash } });
+  }
+}, 60_000);
+
 describe.each(DB_KINDS)("real clients against a real server (%s)", (kind) => {
   let running: RunningServer;
   let drop: () => Promise<void>;
   let url: string;
+  let enforced: { url: string; user(): Promise<string> };
   const disposers: Array<() => unknown> = [];
 
   const user = async (prefix: string) => {
@@ -77,6 +121,27 @@ describe.each(DB_KINDS)("real clients against a real server (%s)", (kind) => {
     });
     running = await startServer(config, createLogger("silent"));
     url = `${running.url}/graphql`;
+    // A second server that runs only the manifest's documents.
+    const other = await serverDatabase(kind);
+    const strict = await startServer(
+      loadConfig({
+        ...other.env,
+        HOST: "127.0.0.1",
+        PORT: "0",
+        RATE_LIMIT_PER_MINUTE: "1000000",
+        PERSISTED_DOCUMENTS: manifestPath,
+        PERSISTED_DOCUMENTS_MODE: "enforce",
+      }),
+      createLogger("silent"),
+    );
+    disposers.push(
+      () => strict.close(),
+      () => other.drop(),
+    );
+    enforced = {
+      url: `${strict.url}/graphql`,
+      user: async () => (await createUserWithToken(strict.database.prisma, { email: uniqueEmail("trusted") })).token,
+    };
   });
   afterAll(async () => {
     for (const dispose of disposers) await dispose();
@@ -223,6 +288,57 @@ describe.each(DB_KINDS)("real clients against a real server (%s)", (kind) => {
       } finally {
         subscription.unsubscribe();
       }
+    });
+  });
+
+  describe("persisted documents by hash (Apollo's PersistedQueryLink)", () => {
+    /** Every request body the HTTP link sends, with the status it got. */
+    const recorder = () => {
+      const sent: Array<{ status: number; body: Record<string, unknown> }> = [];
+      const record: typeof fetch = async (input, init) => {
+        const response = await fetch(input, init);
+        sent.push({ status: response.status, body: JSON.parse(String(init?.body)) });
+        return response;
+      };
+      return { sent, record };
+    };
+
+    it("APQ (allow mode): an unknown hash, then the hash with its text, then the hash alone", async () => {
+      const alice = await user("apq");
+      const { sent, record } = recorder();
+      const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+      const made = apolloClient(url, alice.token, { persisted: new PersistedQueryLink({ sha256 }), fetch: record });
+      disposers.push(
+        () => made.client.stop(),
+        () => made.wsClient.dispose(),
+      );
+      const first = await made.client.query({ query: VIEWER, fetchPolicy: "network-only" });
+      expect(first.data).toEqual({ viewer: { __typename: "User", id: alice.id, email: alice.email } });
+      const again = await made.client.query({ query: VIEWER, fetchPolicy: "network-only" });
+      expect(again.data).toEqual(first.data);
+      expect(sent.map((s) => [s.status, "query" in s.body])).toEqual([
+        [404, false], // PERSISTED_QUERY_NOT_FOUND
+        [200, true], // registered with its text
+        [200, false], // the hash alone
+      ]);
+    });
+
+    it("enforce mode: documents from codegen's client preset run by the hash it embedded", async () => {
+      const { sent, record } = recorder();
+      // The client preset embeds each document's hash as document.__meta__.hash.
+      const made = apolloClient(enforced.url, await enforced.user(), {
+        persisted: new PersistedQueryLink({
+          generateHash: (document) => (document as DocumentNode & { __meta__: { hash: string } }).__meta__.hash,
+        }),
+        fetch: record,
+      });
+      disposers.push(
+        () => made.client.stop(),
+        () => made.wsClient.dispose(),
+      );
+      const viewer = await made.client.query({ query: generated.Viewer as Doc });
+      expect(viewer.data.viewer).toMatchObject({ __typename: "User" });
+      expect(sent.map((s) => [s.status, "query" in s.body])).toEqual([[200, false]]);
     });
   });
 

@@ -3,7 +3,7 @@
  * tests call: the same shape as the copy-paste code, with the URL and the token passed in.
  */
 import { readFileSync } from "node:fs";
-import { ApolloClient, HttpLink, InMemoryCache, split } from "@apollo/client";
+import { ApolloClient, type ApolloLink, HttpLink, InMemoryCache, split } from "@apollo/client";
 import { GraphQLWsLink } from "@apollo/client/link/subscriptions";
 import { isSubscriptionOperation, relayStylePagination } from "@apollo/client/utilities";
 import { Client, cacheExchange, fetchExchange, subscriptionExchange } from "@urql/core";
@@ -23,15 +23,24 @@ export function possibleTypesFrom(sdl: string): Record<string, string[]> {
 const possibleTypes = possibleTypesFrom(readFileSync(new URL("../../schema.graphql", import.meta.url), "utf8"));
 
 /** Apollo Client 4: HTTP for queries and mutations, graphql-ws for subscriptions, split by operation type. */
-export function apolloClient(url: string, token: string, options: { link?: HttpLink | ReturnType<typeof split> } = {}) {
+export function apolloClient(
+  url: string,
+  token: string,
+  options: { persisted?: ApolloLink; fetch?: typeof fetch } = {},
+) {
   const wsClient = createClient({
     url: url.replace(/^http/, "ws"),
     webSocketImpl: WebSocket,
     connectionParams: { Authorization: `Bearer ${token}` },
   });
-  const httpLink = options.link ?? new HttpLink({ uri: url, headers: { Authorization: `Bearer ${token}` } });
+  const httpLink = new HttpLink({ uri: url, headers: { Authorization: `Bearer ${token}` }, fetch: options.fetch });
   const client = new ApolloClient({
-    link: split(({ query }) => isSubscriptionOperation(query), new GraphQLWsLink(wsClient), httpLink),
+    link: split(
+      ({ query }) => isSubscriptionOperation(query),
+      new GraphQLWsLink(wsClient),
+      // With persisted documents, the hash link goes before the HTTP link.
+      options.persisted ? options.persisted.concat(httpLink) : httpLink,
+    ),
     cache: new InMemoryCache({
       possibleTypes,
       typePolicies: {
