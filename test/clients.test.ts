@@ -52,6 +52,19 @@ const INVITES_PAGE: Doc = gql`
     }
   }
 `;
+const MEMBERS: Doc = gql`
+  query Members($o: ID!) {
+    organization(id: $o) { id members(first: 10) { edges { node { id role user { id } } } } }
+  }
+`;
+const UPDATE_ROLE: Doc = gql`
+  mutation UpdateRole($o: ID!, $u: ID!) {
+    updateMemberRole(organizationId: $o, userId: $u, role: EDIT) {
+      ... on UpdateMemberRoleSuccess { member { id role } }
+      ... on Error { code message }
+    }
+  }
+`;
 const VIEWER: Doc = gql`query Viewer { viewer { id email } }`;
 const ORGANIZATION: Doc = gql`query Organization($o: ID!) { organization(id: $o) { id title } }`;
 const EVENTS: Doc = gql`
@@ -255,6 +268,24 @@ describe.each(DB_KINDS)("real clients against a real server (%s)", (kind) => {
       } finally {
         subscription.unsubscribe();
       }
+    });
+
+    it("updates a cached member in place from a mutation's result (Member.id)", async () => {
+      const alice = await user("apollo-admin");
+      const bob = await user("apollo-member");
+      const client = apollo(alice.token);
+      const created = await client.mutate({ mutation: CREATE_ORGANIZATION, variables: { title: "Roles" } });
+      const orgId = created.data.createOrganization.organization.id;
+      await running.database.prisma.member.create({ data: { organizationId: orgId, userId: bob.id, role: "READ" } });
+      const roleOf = (data: any, userId: string) =>
+        data.organization.members.edges.find((e: { node: { user: { id: string } } }) => e.node.user.id === userId)?.node
+          .role;
+      const listed = await client.query({ query: MEMBERS, variables: { o: orgId } });
+      expect(roleOf(listed.data, bob.id)).toBe("READ");
+      const updated = await client.mutate({ mutation: UPDATE_ROLE, variables: { o: orgId, u: bob.id } });
+      expect(updated.data.updateMemberRole.member).toMatchObject({ id: `${orgId}:${bob.id}`, role: "EDIT" });
+      const cached = await client.query({ query: MEMBERS, variables: { o: orgId }, fetchPolicy: "cache-only" });
+      expect(roleOf(cached.data, bob.id)).toBe("EDIT");
     });
 
     it("subscribes over graphql-ws (GraphQLWsLink, connectionParams)", async () => {

@@ -25,6 +25,11 @@ export const MemberRoleEnum = builder.enumType(MemberRole, {
 
 export const MemberRef = builder.prismaObject("Member", {
   fields: (t) => ({
+    id: t.id({
+      description: "`<organization id>:<user id>`: a stable key for client caches (Apollo, urql Graphcache).",
+      select: { organizationId: true, userId: true },
+      resolve: (member) => `${member.organizationId}:${member.userId}`,
+    }),
     user: t.relation("user"),
     organization: t.relation("organization"),
     role: t.expose("role", { type: MemberRoleEnum }),

@@ -81,12 +81,7 @@ export function urqlClient(url: string, token: string) {
       subscriptionExchange({
         forwardSubscription(request) {
           const input = { ...request, query: request.query || "" };
-          return {
-            subscribe(sink) {
-              const unsubscribe = wsClient.subscribe(input, sink);
-              return { unsubscribe };
-            },
-          };
+          return { subscribe: (sink) => ({ unsubscribe: wsClient.subscribe(input, sink) }) };
         },
       }),
     ],
