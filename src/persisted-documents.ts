@@ -2,6 +2,7 @@ import { createHash, timingSafeEqual } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { type APQStore, createInMemoryAPQStore, useAPQ } from "@graphql-yoga/plugin-apq";
 import { usePersistedOperations } from "@graphql-yoga/plugin-persisted-operations";
+import type { GraphQLError } from "graphql";
 import { createGraphQLError, type GraphQLParams, type Plugin } from "graphql-yoga";
 import type { Redis } from "ioredis";
 import { ConfigError, type PersistedDocumentsConfig } from "./config.js";
@@ -145,6 +146,43 @@ export interface PersistedDocumentsDeps {
 const refused = (message: string, code: string, status: number) => () =>
   createGraphQLError(message, { extensions: { code, http: { status } } });
 
+const persistedQueryOnly = refused(
+  'Only trusted documents run here: send {"documentId": "<sha256 of the document>"} (PERSISTED_DOCUMENTS_MODE=enforce)',
+  "PERSISTED_QUERY_ONLY",
+  400,
+);
+const notFound = refused("PersistedQueryNotFound: no trusted document has this id", "PERSISTED_QUERY_NOT_FOUND", 404);
+const keyNotFound = refused('Send a "query" or a "documentId"', "BAD_REQUEST", 400);
+
+/** Who may run free text, and which document an operation's params name: HTTP and graphql-ws alike. */
+export interface DocumentGate {
+  /** Free text runs unless enforcing, but for the REST twin, a gateway with GATEWAY_SECRET, and development. */
+  mayRunFreeText(request: Request): boolean;
+  /** The text an operation runs (a listed document, or its own free text), or why it may not run. */
+  documentOf(params: GraphQLParams, request: Request): string | GraphQLError;
+}
+
+export function createDocumentGate(
+  deps: Pick<PersistedDocumentsDeps, "config" | "trusted" | "development">,
+): DocumentGate {
+  const { config, trusted } = deps;
+  const enforce = config.mode === "enforce";
+  const mayRunFreeText = (request: Request) =>
+    !enforce ||
+    deps.development ||
+    isRestTwinRequest(request) ||
+    isGatewaySecret(request.headers.get("x-gateway-secret"), config.gatewaySecret);
+  return {
+    mayRunFreeText,
+    documentOf(params, request) {
+      const id = trusted && config.mode !== "off" ? persistedDocumentId(params) : null;
+      if (trusted && id !== null) return trusted.get(id) ?? notFound();
+      if (!mayRunFreeText(request)) return persistedQueryOnly();
+      return params.query ?? keyNotFound();
+    },
+  };
+}
+
 /**
  * Trusted documents (@graphql-yoga/plugin-persisted-operations) and APQ (@graphql-yoga/plugin-apq).
  * - off (no PERSISTED_DOCUMENTS): APQ only.
@@ -172,29 +210,13 @@ export function usePersistedDocuments(deps: PersistedDocumentsDeps): Plugin[] {
     });
   }
   if (trusted && config.mode !== "off") {
-    const enforce = config.mode === "enforce";
+    const gate = createDocumentGate(deps);
     plugins.push(
       usePersistedOperations({
         getPersistedOperation: (id) => trusted.get(id) ?? null,
         extractPersistedOperationId: (params) => persistedDocumentId(params),
-        allowArbitraryOperations: (request) =>
-          !enforce ||
-          deps.development ||
-          isRestTwinRequest(request) ||
-          isGatewaySecret(request.headers.get("x-gateway-secret"), config.gatewaySecret),
-        customErrors: {
-          persistedQueryOnly: refused(
-            'Only trusted documents run here: send {"documentId": "<sha256 of the document>"} (PERSISTED_DOCUMENTS_MODE=enforce)',
-            "PERSISTED_QUERY_ONLY",
-            400,
-          ),
-          notFound: refused(
-            "PersistedQueryNotFound: no trusted document has this id",
-            "PERSISTED_QUERY_NOT_FOUND",
-            404,
-          ),
-          keyNotFound: refused('Send a "query" or a "documentId"', "BAD_REQUEST", 400),
-        },
+        allowArbitraryOperations: (request) => gate.mayRunFreeText(request),
+        customErrors: { persistedQueryOnly, notFound, keyNotFound },
       }) as Plugin,
     );
   }

@@ -9,7 +9,7 @@ import { startEvents } from "./events/service.js";
 import { createLogger, type Logger, requestIdFrom } from "./logger.js";
 import { createMetrics, type Metrics } from "./metrics.js";
 import { serveOperatorSocket } from "./operator-socket.js";
-import { createTrustedDocuments } from "./persisted-documents.js";
+import { createDocumentGate, createTrustedDocuments } from "./persisted-documents.js";
 import { isRestPath } from "./rest/handler.js";
 import { listenForRevocations } from "./revocations.js";
 import { startTracing } from "./tracing.js";
@@ -177,7 +177,17 @@ async function start(config: Config, logger: Logger, started: Stop[]): Promise<R
   server.requestTimeout = 30_000;
   server.headersTimeout = 10_000;
   // GraphQL over WebSocket (graphql-ws) at /graphql, through the same Yoga instance.
-  const websocket = serveWebSocket(server, yoga, config, logger);
+  const websocket = serveWebSocket(
+    server,
+    yoga,
+    config,
+    logger,
+    createDocumentGate({
+      config: config.persistedDocuments,
+      trusted: trustedDocuments ?? null,
+      development: config.nodeEnv === "development",
+    }),
+  );
 
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);

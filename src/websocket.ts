@@ -10,10 +10,12 @@ import {
 } from "graphql";
 import { CloseCode, type ServerOptions } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
+import type { GraphQLParams } from "graphql-yoga";
 import { type WebSocket, WebSocketServer } from "ws";
 import type { Context } from "./builder.js";
 import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
+import type { DocumentGate } from "./persisted-documents.js";
 import { maskWithInputErrors, type WebSocketOperationContext, type Yoga } from "./yoga.js";
 
 /**
@@ -53,7 +55,13 @@ interface Connection {
   operations: Map<string, { start: number; type: string; name: string | undefined; log: Logger }>;
 }
 
-export function serveWebSocket(server: Server, yoga: Yoga, config: Config, logger: Logger): WebSocketEndpoint {
+export function serveWebSocket(
+  server: Server,
+  yoga: Yoga,
+  config: Config,
+  logger: Logger,
+  documents: DocumentGate,
+): WebSocketEndpoint {
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.limits.bodyBytes });
   const connections = new WeakMap<WebSocket, Connection>();
   const perCaller = new Map<string, number>();
@@ -137,9 +145,12 @@ export function serveWebSocket(server: Server, yoga: Yoga, config: Config, logge
         } catch (error) {
           return [clientError(error)];
         }
+        // Trusted documents, as over HTTP (Yoga's plugins read HTTP params, which graphql-ws has not).
+        const text = documents.documentOf(payload as GraphQLParams, initial.request);
+        if (typeof text !== "string") return [text];
         let document: ReturnType<typeof parse>;
         try {
-          document = parse(payload.query);
+          document = parse(text);
         } catch (error) {
           return [withCode(clientError(error), "GRAPHQL_PARSE_FAILED")];
         }

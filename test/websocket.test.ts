@@ -1,3 +1,7 @@
+import { createHash } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { type Client, createClient, type FormattedExecutionResult } from "graphql-ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
@@ -375,5 +379,53 @@ describe("GraphQL over WebSocket: the request rate limit", () => {
       await c.dispose();
       await running.close();
     }
+  });
+});
+
+describe("graphql-ws with trusted documents enforced", () => {
+  const dir = mkdtempSync(join(tmpdir(), "igw-ws-trusted-"));
+  const listed = "{ __typename }";
+  const hash = createHash("sha256").update(listed).digest("hex");
+  let running: RunningServer;
+  let client: Client;
+
+  beforeAll(async () => {
+    const manifest = join(dir, "persisted-documents.json");
+    writeFileSync(manifest, JSON.stringify({ [hash]: listed }));
+    const config = loadConfig({
+      DATA_DIR: "memory://",
+      HOST: "127.0.0.1",
+      PORT: "0",
+      PERSISTED_DOCUMENTS: manifest,
+      PERSISTED_DOCUMENTS_MODE: "enforce",
+    });
+    running = await startServer(config, createLogger("silent"));
+    client = createClient({
+      url: `${running.url.replace("http", "ws")}/graphql`,
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+    });
+  });
+  afterAll(async () => {
+    await client?.dispose();
+    await running?.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it("runs a listed document named by its hash", async () => {
+    const result = await new Promise<unknown>((resolve, reject) => {
+      client.subscribe(
+        { query: "", extensions: { persistedQuery: { version: 1, sha256Hash: hash } } },
+        { next: resolve, error: reject, complete: () => {} },
+      );
+    });
+    expect(result).toEqual({ data: { __typename: "Query" } });
+  });
+
+  it("refuses free text with PERSISTED_QUERY_ONLY, as over HTTP: the socket is no way around the manifest", async () => {
+    const ended = await run(client, "{ viewer { id } }").ended;
+    expect(
+      "error" in ended && (ended.error as Array<{ extensions?: { code?: string } }>).map((e) => e.extensions?.code),
+    ).toEqual(["PERSISTED_QUERY_ONLY"]);
   });
 });
