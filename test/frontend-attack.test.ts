@@ -1,0 +1,102 @@
+/**
+ * The frontend features (trusted documents, APQ, graphql-ws) attacked as an attacker would: each test
+ * here reproduces a hole that was found, through `yoga.fetch` or a real socket.
+ */
+import { randomBytes } from "node:crypto";
+import { Redis } from "ioredis";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { createLogger } from "../src/logger.js";
+import { APQ_MAX_DOCUMENT_CHARS, sha256Hex } from "../src/persisted-documents.js";
+import { createGraphQLHandler, type Yoga } from "../src/yoga.js";
+import { openTestDatabase, type TestDatabase } from "./helpers/db.js";
+
+const REDIS_URL = process.env.TEST_REDIS_URL;
+
+async function post(yoga: Yoga, body: unknown) {
+  const response = await yoga.fetch("http://localhost/graphql", {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(body),
+  });
+  const json = (await response.json()) as { data?: any; errors?: Array<{ extensions?: any }> };
+  return { status: response.status, data: json.data, code: json.errors?.[0]?.extensions?.code };
+}
+
+const apq = (hash: string, query?: string) => ({
+  ...(query ? { query } : {}),
+  extensions: { persistedQuery: { version: 1, sha256Hash: hash } },
+});
+
+/** A valid document of about `chars` characters (a comment is no token: under every limit). */
+const documentOf = (chars: number) => `# ${randomBytes(8).toString("hex")} ${"x".repeat(chars)}\n{ __typename }`;
+
+// APQ stored whatever text matched its hash, before it was parsed: 1,000 anonymous registrations of
+// 950 KB held 1 GB of a 1 GB heap (measured on `node dist/server.js`); with REDIS_URL, Redis kept every
+// registration for APQ_TTL (24 h), without any bound on their number.
+const STORES: Array<[where: string, redisUrl: string | null]> = [["in memory", null]];
+if (REDIS_URL) STORES.push(["in Redis", REDIS_URL]);
+
+describe.each(STORES)("APQ's store is bounded (%s)", (_where, redisUrl) => {
+  let testDb: TestDatabase;
+  let yoga: Yoga;
+  let redis: Redis | null = null;
+  const prefix = `igw-attack-${randomBytes(4).toString("hex")}`;
+
+  beforeAll(async () => {
+    testDb = await openTestDatabase("pglite", {
+      ...(redisUrl ? { REDIS_URL: redisUrl, REDIS_KEY_PREFIX: prefix } : {}),
+      APQ_MAX_ENTRIES: "3",
+      APQ_TTL: "1m",
+    });
+    yoga = createGraphQLHandler({
+      db: testDb.database.prisma,
+      config: testDb.config,
+      logger: createLogger("silent"),
+    });
+    if (redisUrl) redis = new Redis(redisUrl);
+  });
+  afterAll(async () => {
+    await yoga?.dispose();
+    await testDb?.close();
+    if (redis) {
+      const keys = await redis.keys(`${prefix}:*`);
+      if (keys.length) await redis.del(...keys);
+      await redis.quit();
+    }
+  });
+
+  it("a document longer than APQ_MAX_DOCUMENT_CHARS runs, but is not kept under its hash", async () => {
+    const long = documentOf(APQ_MAX_DOCUMENT_CHARS + 100);
+    const hash = sha256Hex(long);
+    expect(await post(yoga, apq(hash, long))).toMatchObject({ status: 200, data: { __typename: "Query" } });
+    expect(await post(yoga, apq(hash))).toMatchObject({ status: 404, code: "PERSISTED_QUERY_NOT_FOUND" });
+
+    const short = documentOf(1000);
+    expect(await post(yoga, apq(sha256Hex(short), short))).toMatchObject({ status: 200 });
+    expect(await post(yoga, apq(sha256Hex(short)))).toMatchObject({ status: 200, data: { __typename: "Query" } });
+  });
+
+  it("keeps at most APQ_MAX_ENTRIES hashes: the oldest registered goes first", async () => {
+    const documents = Array.from({ length: 5 }, () => documentOf(100));
+    for (const document of documents) {
+      expect(await post(yoga, apq(sha256Hex(document), document))).toMatchObject({ status: 200 });
+    }
+    const kept = [];
+    for (const document of documents) kept.push((await post(yoga, apq(sha256Hex(document)))).status === 200);
+    expect(kept).toEqual([false, false, true, true, true]);
+    if (redis) expect((await redis.keys(`${prefix}:apq:*`)).length).toBe(3);
+  });
+
+  it("a hash in another case or of another length is not looked up (APQ checks lowercase sha256)", async () => {
+    const document = documentOf(10);
+    const hash = sha256Hex(document);
+    expect(await post(yoga, apq(hash.toUpperCase(), document))).toMatchObject({
+      status: 400,
+      code: "PERSISTED_QUERY_MISMATCH",
+    });
+    expect(await post(yoga, apq(hash, document))).toMatchObject({ status: 200 });
+    for (const other of [hash.toUpperCase(), `${hash}0`, hash.slice(1)]) {
+      expect(await post(yoga, apq(other))).toMatchObject({ status: 404, code: "PERSISTED_QUERY_NOT_FOUND" });
+    }
+  });
+});
