@@ -3,12 +3,17 @@
  * here reproduces a hole that was found, through `yoga.fetch` or a real socket.
  */
 import { randomBytes } from "node:crypto";
+import type { Server } from "node:http";
 import { Redis } from "ioredis";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
+import { loadConfig } from "../src/config.js";
 import { createLogger } from "../src/logger.js";
 import { APQ_MAX_DOCUMENT_CHARS, sha256Hex } from "../src/persisted-documents.js";
+import { type RunningServer, startServer } from "../src/server.js";
 import { createGraphQLHandler, type Yoga } from "../src/yoga.js";
 import { openTestDatabase, type TestDatabase } from "./helpers/db.js";
+import { until } from "./helpers/wait.js";
 
 const REDIS_URL = process.env.TEST_REDIS_URL;
 
@@ -98,5 +103,54 @@ describe.each(STORES)("APQ's store is bounded (%s)", (_where, redisUrl) => {
     for (const other of [hash.toUpperCase(), `${hash}0`, hash.slice(1)]) {
       expect(await post(yoga, apq(other))).toMatchObject({ status: 404, code: "PERSISTED_QUERY_NOT_FOUND" });
     }
+  });
+});
+
+/** The sockets the HTTP server holds open (upgraded ones included). */
+const openSockets = (server: Server) =>
+  new Promise<number>((resolve, reject) => server.getConnections((error, n) => (error ? reject(error) : resolve(n))));
+
+describe("graphql-ws: a client that does not read", () => {
+  let running: RunningServer;
+  beforeAll(async () => {
+    running = await startServer(
+      loadConfig({ DATA_DIR: "memory://", HOST: "127.0.0.1", PORT: "0", RATE_LIMIT_PER_MINUTE: "1000000" }),
+      createLogger("silent"),
+    );
+  });
+  afterAll(async () => {
+    await running?.close();
+  });
+
+  // graphql-ws read every message and sent every result, and ws buffered what the socket could not take:
+  // one anonymous connection that stopped reading and sent 1,000 such queries grew the server by 470 MB.
+  it("is disconnected once WS_MAX_UNSENT_BYTES of its results wait unsent, not buffered without bound", async () => {
+    const aliases = Array.from({ length: 25 }, (_, i) => `a${i}: _service { sdl }`).join(" ");
+    const operations = 200;
+    const socket = new WebSocket(`${running.url.replace("http", "ws")}/graphql`, "graphql-transport-ws");
+    let received = 0;
+    let closedWith: number | undefined;
+    socket.on("close", (code) => {
+      closedWith = code;
+    });
+    await new Promise<void>((resolve, reject) => {
+      socket.on("error", reject);
+      socket.on("open", () => socket.send(JSON.stringify({ type: "connection_init", payload: {} })));
+      socket.on("message", (data) => {
+        if (JSON.parse(String(data)).type === "connection_ack") resolve();
+        else received += 1;
+      });
+    });
+    // From here on the client reads nothing: what the server sends waits in its buffers.
+    (socket as unknown as { _socket: { pause(): void; resume(): void } })._socket.pause();
+    for (let i = 0; i < operations; i += 1) {
+      socket.send(JSON.stringify({ id: String(i), type: "subscribe", payload: { query: `{ ${aliases} }` } }));
+    }
+    await until("the server to drop the connection", async () => (await openSockets(running.server)) === 0, 20_000);
+    (socket as unknown as { _socket: { resume(): void } })._socket.resume();
+    await until("the client to see the end", () => closedWith !== undefined);
+    expect(closedWith).toBe(1006);
+    // What it got is what the kernel's buffers held (a few MB of 350 KB results): far from all 200.
+    expect(received).toBeLessThan(operations / 2);
   });
 });
