@@ -244,6 +244,14 @@ export function serveWebSocket(
     },
     wss,
   );
+  // A frame that breaks the protocol (a message past MAX_BODY_BYTES: 1009; a bad frame: 1002) ends its
+  // connection in ws, which then emits the error: graphql-ws printed each to stderr with its stack as
+  // an "internal error", a dozen lines outside the JSON log for a few bytes from anyone. A client's
+  // mistake, not the server's: one debug line. (Registered after graphql-ws' own listener, to replace it.)
+  wss.on("connection", (ws: WebSocket) => {
+    ws.removeAllListeners("error");
+    ws.on("error", (error: Error) => logger.debug({ transport: "websocket", err: error }, "graphql-ws protocol error"));
+  });
 
   return {
     connections: () => wss.clients.size,

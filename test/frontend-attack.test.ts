@@ -5,7 +5,7 @@
 import { randomBytes } from "node:crypto";
 import type { Server } from "node:http";
 import { Redis } from "ioredis";
-import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { afterAll, beforeAll, describe, expect, it, vi } from "vitest";
 import WebSocket from "ws";
 import { loadConfig } from "../src/config.js";
 import { createLogger } from "../src/logger.js";
@@ -152,5 +152,41 @@ describe("graphql-ws: a client that does not read", () => {
     expect(closedWith).toBe(1006);
     // What it got is what the kernel's buffers held (a few MB of 350 KB results): far from all 200.
     expect(received).toBeLessThan(operations / 2);
+  });
+});
+
+describe("graphql-ws: protocol errors", () => {
+  let running: RunningServer;
+  beforeAll(async () => {
+    running = await startServer(
+      loadConfig({ DATA_DIR: "memory://", HOST: "127.0.0.1", PORT: "0", MAX_BODY_BYTES: "10000" }),
+      createLogger("silent"),
+    );
+  });
+  afterAll(async () => {
+    await running?.close();
+  });
+
+  // graphql-ws printed each to stderr with its stack ("Internal error emitted on a WebSocket socket"):
+  // a dozen lines outside the JSON log per connection, for a few bytes from an anonymous client.
+  it("a message past MAX_BODY_BYTES closes with 1009 and is not printed as an internal error", async () => {
+    const printed = vi.spyOn(console, "error");
+    try {
+      const socket = new WebSocket(`${running.url.replace("http", "ws")}/graphql`, "graphql-transport-ws");
+      const code = await new Promise<number>((resolve, reject) => {
+        socket.on("error", reject);
+        socket.on("open", () => socket.send(JSON.stringify({ type: "connection_init", payload: {} })));
+        socket.on("message", () =>
+          socket.send(
+            JSON.stringify({ id: "1", type: "subscribe", payload: { query: `#${"x".repeat(20_000)}\n{ a }` } }),
+          ),
+        );
+        socket.on("close", (closed) => resolve(closed));
+      });
+      expect(code).toBe(1009);
+      expect(printed.mock.calls.map((args) => String(args[0]))).toEqual([]);
+    } finally {
+      printed.mockRestore();
+    }
   });
 });
