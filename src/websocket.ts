@@ -208,7 +208,7 @@ export function serveWebSocket(
       },
       onNext: (ctx, _id, _payload, _args, result) => {
         const socket = ctx.extra.socket;
-        if (socket.bufferedAmount > WS_MAX_UNSENT_BYTES) {
+        if (socket.readyState === socket.OPEN && socket.bufferedAmount > WS_MAX_UNSENT_BYTES) {
           // A close frame would wait behind what it has not read: the socket is ended at once.
           logger.warn(
             { transport: "websocket", unsentBytes: socket.bufferedAmount },

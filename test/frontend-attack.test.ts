@@ -112,10 +112,11 @@ const openSockets = (server: Server) =>
 
 describe("graphql-ws: a client that does not read", () => {
   let running: RunningServer;
+  const lines: Array<{ msg?: string }> = [];
   beforeAll(async () => {
     running = await startServer(
       loadConfig({ DATA_DIR: "memory://", HOST: "127.0.0.1", PORT: "0", RATE_LIMIT_PER_MINUTE: "1000000" }),
-      createLogger("silent"),
+      createLogger("warn", { write: (line: string) => void lines.push(JSON.parse(line)) }),
     );
   });
   afterAll(async () => {
@@ -152,6 +153,8 @@ describe("graphql-ws: a client that does not read", () => {
     expect(closedWith).toBe(1006);
     // What it got is what the kernel's buffers held (a few MB of 350 KB results): far from all 200.
     expect(received).toBeLessThan(operations / 2);
+    // One line for the connection, not one for each result it had still to get.
+    expect(lines.filter((line) => line.msg === "graphql-ws client does not read")).toHaveLength(1);
   });
 });
 
