@@ -92,6 +92,22 @@ describe.each(STORES)("APQ's store is bounded (%s)", (_where, redisUrl) => {
     if (redis) expect((await redis.keys(`${prefix}:apq:*`)).length).toBe(3);
   });
 
+  it("a document run by its hash is checked as free text is: the depth limit, the shield rules", async () => {
+    const deep = `{ viewer { organizations { organization { members { edges { node { user { organizations {
+      organization { members { edges { node { id } } } } } } } } } } } } }`;
+    const guarded = `{ organization(id: "${randomBytes(4).toString("hex")}") { id } }`;
+    for (const document of [deep, guarded]) {
+      const free = await post(yoga, { query: document });
+      expect(free.code).toBeTruthy();
+      const registered = await post(yoga, apq(sha256Hex(document), document));
+      const byHash = await post(yoga, apq(sha256Hex(document)));
+      for (const answer of [registered, byHash]) {
+        expect(answer).toMatchObject({ status: free.status, code: free.code });
+        expect(answer.data?.organization ?? null).toBeNull();
+      }
+    }
+  });
+
   it("a hash in another case or of another length is not looked up (APQ checks lowercase sha256)", async () => {
     const document = documentOf(10);
     const hash = sha256Hex(document);
