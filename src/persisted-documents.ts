@@ -102,11 +102,53 @@ export function isGatewaySecret(given: string | null, secret: string | null): bo
   return timingSafeEqual(createHash("sha256").update(given).digest(), createHash("sha256").update(secret).digest());
 }
 
-/** APQ's store in Redis (REDIS_URL): shared by the replicas, each entry kept APQ_TTL. */
+/**
+ * The longest document APQ keeps. APQ stores what a client registers before it is parsed or checked,
+ * and anyone may register: documents up to MAX_BODY_BYTES (1 MB), APQ_MAX_ENTRIES of them, held 1 GB
+ * of heap (an anonymous caller filled it in a minute, under the rate limit). A longer document still
+ * runs; it is not kept, so its client sends it whole each time (APQ's own answer to a miss).
+ */
+export const APQ_MAX_DOCUMENT_CHARS = 64 * 1024;
+/** A hash APQ can have kept: the lowercase hex sha256 it checks a registered text against. */
+const APQ_HASH = /^[0-9a-f]{64}$/;
+
+/** `store` keeping only documents of at most APQ_MAX_DOCUMENT_CHARS, and looked up only by a real hash. */
+export function boundedAPQStore(store: APQStore): APQStore {
+  return {
+    get: (hash) => (APQ_HASH.test(hash) ? store.get(hash) : null),
+    set: (hash, query) => (query.length <= APQ_MAX_DOCUMENT_CHARS ? store.set(hash, query) : undefined),
+  };
+}
+
+/**
+ * SET of one APQ entry (KEYS[1]) with its TTL, and its hash in the index of the entries (KEYS[2], a
+ * sorted set by time of registration): past `max` entries, the oldest are deleted. ARGV: the text,
+ * the TTL in ms, now in ms, the hash, max, the entries' key prefix.
+ */
+const SET_BOUNDED = `
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[4])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', tonumber(ARGV[3]) - tonumber(ARGV[2]))
+local over = redis.call('ZCARD', KEYS[2]) - tonumber(ARGV[5])
+if over > 0 then
+  for _, hash in ipairs(redis.call('ZRANGE', KEYS[2], 0, over - 1)) do
+    redis.call('DEL', ARGV[6] .. hash)
+  end
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, over - 1)
+end
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+`;
+
+/**
+ * APQ's store in Redis (REDIS_URL): shared by the replicas, each entry kept APQ_TTL, and at most
+ * APQ_MAX_ENTRIES in all (the oldest registered go first), as in memory: a TTL alone let anyone fill
+ * Redis with a day's worth of registrations.
+ */
 export function createRedisAPQStore(
   redisUrl: string,
   keyPrefix: string,
   ttlMs: number,
+  maxEntries: number,
   logger: Logger,
 ): APQStore & { close(): Promise<void> } {
   const redis: Redis = new (loadRedis())(redisUrl, {
@@ -122,11 +164,15 @@ export function createRedisAPQStore(
   redis.on("ready", () => {
     warned = false;
   });
-  const key = (hash: string) => `${keyPrefix}:apq:${hash}`;
+  const prefix = `${keyPrefix}:apq:`;
+  const index = `${keyPrefix}:apq-index`;
   return {
     // A failing Redis is a miss: the client sends the whole document again, which then runs.
-    get: (hash) => redis.get(key(hash)).catch(() => null),
-    set: (hash, query) => redis.set(key(hash), query, "PX", ttlMs).catch(() => null),
+    get: (hash) => redis.get(prefix + hash).catch(() => null),
+    set: (hash, query) =>
+      redis
+        .eval(SET_BOUNDED, 2, prefix + hash, index, query, ttlMs, Date.now(), hash, maxEntries, prefix)
+        .catch(() => null),
     close: async () => {
       await redis.quit().catch(() => redis.disconnect());
     },
@@ -196,9 +242,9 @@ export function usePersistedDocuments(deps: PersistedDocumentsDeps): Plugin[] {
   let store: (APQStore & { close?: () => Promise<void> }) | null = null;
   if (config.mode !== "enforce") {
     store = deps.redisUrl
-      ? createRedisAPQStore(deps.redisUrl, deps.keyPrefix, config.apqTtlMs, deps.logger)
+      ? createRedisAPQStore(deps.redisUrl, deps.keyPrefix, config.apqTtlMs, config.apqMaxEntries, deps.logger)
       : createInMemoryAPQStore({ max: config.apqMaxEntries, ttl: config.apqTtlMs });
-    const apq = useAPQ({ store }) as Plugin;
+    const apq = useAPQ({ store: boundedAPQStore(store) }) as Plugin;
     plugins.push({
       // A hash the manifest lists is the trusted documents' (a Relay id is no hash of its text).
       onParams(payload) {
