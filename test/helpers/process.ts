@@ -43,12 +43,16 @@ export function runMigrateProcess(env: Record<string, string>): Promise<CliResul
 
 /** Runs one of the package's tsx entries to completion, with no stdin. */
 export function runEntryProcess(entry: string, args: string[], env: Record<string, string>): Promise<CliResult> {
+  return runNodeProcess([TSX_CLI, entry, ...args], childEnv(env));
+}
+
+/**
+ * Runs `node ...args` in the repository's root to completion, with no stdin and exactly `env` (no
+ * vitest here: bench/recovery.ts uses it too).
+ */
+export function runNodeProcess(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [TSX_CLI, entry, ...args], {
-      cwd: ROOT,
-      env: childEnv(env),
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => {
