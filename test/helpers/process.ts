@@ -36,6 +36,16 @@ export function runCliProcess(args: string[], env: Record<string, string>): Prom
   return runEntryProcess("src/cli.ts", args, env);
 }
 
+/** `user create` with the CLI (as `npm run cli` runs it): the new user; throws with the CLI's stderr when it fails. */
+export async function createUserWithCli(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ id: string; email: string; token: string }> {
+  const created = await runCliProcess(["user", "create", ...args], env);
+  if (created.code !== 0) throw new Error(`user create exited ${created.code}: ${created.stderr}`);
+  return JSON.parse(created.stdout);
+}
+
 /** Runs `npm run db:migrate` the way npm does (tsx src/migrate.ts), with no stdin. */
 export function runMigrateProcess(env: Record<string, string>): Promise<CliResult> {
   return runEntryProcess("src/migrate.ts", [], env);
