@@ -10,6 +10,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CombinedGraphQLErrors, gql, type TypedDocumentNode } from "@apollo/client";
 import { PersistedQueryLink } from "@apollo/client/link/persisted-queries";
+import { persistedExchange } from "@urql/exchange-persisted";
 import { type DocumentNode, parse } from "graphql";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../src/config.js";
@@ -322,18 +323,18 @@ describe.each(DB_KINDS)("real clients against a real server (%s)", (kind) => {
     });
   });
 
-  describe("persisted documents by hash (Apollo's PersistedQueryLink)", () => {
-    /** Every request body the HTTP link sends, with the status it got. */
-    const recorder = () => {
-      const sent: Array<{ status: number; body: Record<string, unknown> }> = [];
-      const record: typeof fetch = async (input, init) => {
-        const response = await fetch(input, init);
-        sent.push({ status: response.status, body: JSON.parse(String(init?.body)) });
-        return response;
-      };
-      return { sent, record };
+  /** Every request body the HTTP link sends, with the status it got. */
+  const recorder = () => {
+    const sent: Array<{ status: number; body: Record<string, unknown> }> = [];
+    const record: typeof fetch = async (input, init) => {
+      const response = await fetch(input, init);
+      sent.push({ status: response.status, body: JSON.parse(String(init?.body)) });
+      return response;
     };
+    return { sent, record };
+  };
 
+  describe("persisted documents by hash (Apollo's PersistedQueryLink)", () => {
     it("APQ (allow mode): an unknown hash, then the hash with its text, then the hash alone", async () => {
       const alice = await user("apq");
       const { sent, record } = recorder();
@@ -370,6 +371,50 @@ describe.each(DB_KINDS)("real clients against a real server (%s)", (kind) => {
       const viewer = await made.client.query({ query: generated.Viewer as Doc });
       expect(viewer.data.viewer).toMatchObject({ __typename: "User" });
       expect(sent.map((s) => [s.status, "query" in s.body])).toEqual([[200, false]]);
+    });
+  });
+
+  describe("persisted documents by hash (urql's persistedExchange)", () => {
+    it("APQ (allow mode): an unknown hash, then the hash with its text, then the hash alone", async () => {
+      const alice = await user("urql-apq");
+      const { sent, record } = recorder();
+      const made = urqlClient(url, alice.token, { persisted: persistedExchange(), fetch: record });
+      disposers.push(() => made.wsClient.dispose());
+      // A document of its own: the hash of VIEWER may be registered already (by Apollo's test).
+      const VIEWER_URQL: Doc = gql`query ViewerUrql { viewer { id email } }`;
+      const first = await made.client.query(VIEWER_URQL, {}, { requestPolicy: "network-only" }).toPromise();
+      expect(first.error).toBeUndefined();
+      expect(first.data).toEqual({ viewer: { __typename: "User", id: alice.id, email: alice.email } });
+      const again = await made.client.query(VIEWER_URQL, {}, { requestPolicy: "network-only" }).toPromise();
+      expect(again.data).toEqual(first.data);
+      expect(sent.map((s) => [s.status, "query" in s.body, Boolean(s.body.extensions)])).toEqual([
+        [404, false, true], // PersistedQueryNotFound
+        [200, true, true], // registered with its text
+        [200, false, true], // the hash alone
+      ]);
+    });
+
+    it("enforce mode: documents from codegen's client preset run by the hash it embedded", async () => {
+      const { sent, record } = recorder();
+      const made = urqlClient(enforced.url, await enforced.user(), {
+        persisted: persistedExchange({
+          enforcePersistedQueries: true,
+          // The client preset embeds each document's hash as document.__meta__.hash.
+          generateHash: async (_text, document) =>
+            (document as unknown as { __meta__: { hash: string } }).__meta__.hash,
+        }),
+        fetch: record,
+      });
+      disposers.push(() => made.wsClient.dispose());
+      const viewer = await made.client.query(generated.Viewer as Doc, {}).toPromise();
+      expect(viewer.error).toBeUndefined();
+      expect(viewer.data.viewer).toMatchObject({ __typename: "User" });
+      expect(sent.map((s) => [s.status, "query" in s.body])).toEqual([[200, false]]);
+      // The same client without the exchange sends the text, which enforce refuses.
+      const plain = urqlClient(enforced.url, await enforced.user(), { fetch: record });
+      disposers.push(() => plain.wsClient.dispose());
+      const refused = await plain.client.query(generated.Viewer as Doc, {}).toPromise();
+      expect(refused.error?.graphQLErrors.map((e) => e.extensions?.code)).toEqual(["PERSISTED_QUERY_ONLY"]);
     });
   });
 
