@@ -7,6 +7,7 @@ import {
   GraphQLError as GraphQLErrorClass,
   type GraphQLFormattedError,
   getOperationAST,
+  parse as parseDocument,
 } from "graphql";
 import { CloseCode, type ServerOptions } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
@@ -46,6 +47,8 @@ export interface WebSocketEndpoint {
 /** graphql-ws' close code for "too many": used here for connections past the limit and the rate limit. */
 const TOO_MANY = CloseCode.TooManyInitialisationRequests;
 const GOING_AWAY = 1001;
+/** The document of a result that only carries an error (APQ's answers): never executed. */
+const APQ_ANSWER_DOCUMENT = parseDocument("{ __typename }");
 
 interface Connection {
   authorization: string | null;
@@ -145,9 +148,23 @@ export function serveWebSocket(
         } catch (error) {
           return [clientError(error)];
         }
-        // Trusted documents, as over HTTP (Yoga's plugins read HTTP params, which graphql-ws has not).
-        const text = documents.documentOf(payload as GraphQLParams, initial.request);
-        if (typeof text !== "string") return [text];
+        // Trusted documents and APQ, as over HTTP (Yoga's plugins read HTTP params, which graphql-ws has not).
+        const text = await documents.documentOf(payload as GraphQLParams, initial.request);
+        if (typeof text !== "string") {
+          // An unknown or mismatched hash is a result with errors, as over HTTP (a body of errors), not
+          // an `error` message: Apollo's PersistedQueryLink retries with the text only on a result.
+          const code = codeOf(text);
+          if (code === "PERSISTED_QUERY_NOT_FOUND" || code === "PERSISTED_QUERY_MISMATCH") {
+            const answer = () => ({ errors: [text] });
+            return {
+              schema,
+              // Not Yoga's parse, whose plugins would look for the client's operationName in it.
+              document: APQ_ANSWER_DOCUMENT,
+              rootValue: { execute: answer, subscribe: answer } as unknown as Enveloped,
+            } satisfies ExecutionArgs;
+          }
+          return [text];
+        }
         let document: ReturnType<typeof parse>;
         try {
           document = parse(text);

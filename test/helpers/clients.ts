@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { ApolloClient, type ApolloLink, HttpLink, InMemoryCache, split } from "@apollo/client";
 import { GraphQLWsLink } from "@apollo/client/link/subscriptions";
 import { isSubscriptionOperation, relayStylePagination } from "@apollo/client/utilities";
-import { Client, cacheExchange, type Exchange, fetchExchange, subscriptionExchange } from "@urql/core";
+import { cacheExchange, type Exchange, fetchExchange, subscriptionExchange, Client as UrqlClient } from "@urql/core";
 import { buildSchema, isAbstractType } from "graphql";
 import { createClient } from "graphql-ws";
 import WebSocket from "ws";
@@ -75,7 +75,7 @@ export function urqlClient(url: string, token: string, options: { persisted?: Ex
     webSocketImpl: WebSocket,
     connectionParams: { Authorization: `Bearer ${token}` },
   });
-  const client = new Client({
+  const client = new UrqlClient({
     url,
     fetchOptions: () => ({ headers: { Authorization: `Bearer ${token}` } }),
     ...(options.fetch ? { fetch: options.fetch } : {}),
