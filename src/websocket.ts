@@ -17,7 +17,7 @@ import type { Context } from "./builder.js";
 import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
 import type { DocumentGate } from "./persisted-documents.js";
-import { maskWithInputErrors, type WebSocketOperationContext, type Yoga } from "./yoga.js";
+import { clientAddress, maskWithInputErrors, type WebSocketOperationContext, type Yoga } from "./yoga.js";
 
 /**
  * GraphQL over WebSocket (graphql-ws, subprotocol `graphql-transport-ws`) at /graphql on the HTTP
@@ -121,7 +121,10 @@ export function serveWebSocket(
         }
         // The client left while it was authenticated: nothing to count (its close event has passed).
         if (socket.readyState !== socket.OPEN) return false;
-        const caller = viewerId ?? `address:${ctx.extra.request.socket.remoteAddress ?? ""}`;
+        // Anonymous: counted per address, the one HTTP's rate limit uses (X-Forwarded-For with TRUST_PROXY).
+        const { request: upgrade } = initialContext(ctx.extra.request, null);
+        const caller =
+          viewerId ?? `address:${clientAddress(upgrade, { req: ctx.extra.request }, config.trustProxy) ?? ""}`;
         const open = perCaller.get(caller) ?? 0;
         if (open >= config.limits.wsConnectionsPerCaller) {
           socket.close(TOO_MANY, `Too many connections: at most ${config.limits.wsConnectionsPerCaller} per caller`);

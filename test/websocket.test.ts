@@ -515,3 +515,36 @@ describe("graphql-ws with trusted documents enforced", () => {
     ).toEqual(["PERSISTED_QUERY_ONLY"]);
   });
 });
+
+describe("graphql-ws behind a trusted proxy (TRUST_PROXY)", () => {
+  let running: RunningServer;
+  const sockets: WebSocket[] = [];
+  beforeAll(async () => {
+    const config = loadConfig({
+      DATA_DIR: "memory://",
+      HOST: "127.0.0.1",
+      PORT: "0",
+      TRUST_PROXY: "true",
+      WS_MAX_CONNECTIONS_PER_CALLER: "1",
+    });
+    running = await startServer(config, createLogger("silent"));
+  });
+  afterAll(async () => {
+    for (const s of sockets) s.terminate();
+    await running?.close();
+  });
+
+  it("counts anonymous connections per X-Forwarded-For address, as HTTP's rate limit does", async () => {
+    const url = `${running.url.replace("http", "ws")}/graphql`;
+    const from = (address: string) => ({ "x-forwarded-for": `203.0.113.99, ${address}` });
+    const open = async (address: string) => {
+      const made = await connectRaw(url, {}, from(address));
+      if ("ack" in made) sockets.push(made.socket);
+      return "ack" in made ? "ack" : made.code;
+    };
+    // One socket address (127.0.0.1), two clients behind the proxy: one connection each.
+    expect(await open("198.51.100.1")).toBe("ack");
+    expect(await open("198.51.100.2")).toBe("ack");
+    expect(await open("198.51.100.1")).toBe(4429);
+  });
+});
