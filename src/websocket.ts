@@ -7,6 +7,7 @@ import {
   GraphQLError as GraphQLErrorClass,
   type GraphQLFormattedError,
   getOperationAST,
+  parse as parseDocument,
 } from "graphql";
 import { CloseCode, type ServerOptions } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
@@ -16,7 +17,7 @@ import type { Context } from "./builder.js";
 import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
 import type { DocumentGate } from "./persisted-documents.js";
-import { maskWithInputErrors, type WebSocketOperationContext, type Yoga } from "./yoga.js";
+import { clientAddress, maskWithInputErrors, type WebSocketOperationContext, type Yoga } from "./yoga.js";
 
 /**
  * GraphQL over WebSocket (graphql-ws, subprotocol `graphql-transport-ws`) at /graphql on the HTTP
@@ -54,6 +55,8 @@ const GOING_AWAY = 1001;
  * Past this, the connection is ended (1006 for the client, which reconnects) and its buffer freed.
  */
 export const WS_MAX_UNSENT_BYTES = 4 * 1024 * 1024;
+/** The document of a result that only carries an error (APQ's answers): never executed. */
+const APQ_ANSWER_DOCUMENT = parseDocument("{ __typename }");
 
 interface Connection {
   authorization: string | null;
@@ -133,7 +136,10 @@ export function serveWebSocket(
         }
         // The client left while it was authenticated: nothing to count (its close event has passed).
         if (socket.readyState !== socket.OPEN) return false;
-        const caller = viewerId ?? `address:${ctx.extra.request.socket.remoteAddress ?? ""}`;
+        // Anonymous: counted per address, the one HTTP's rate limit uses (X-Forwarded-For with TRUST_PROXY).
+        const { request: upgrade } = initialContext(ctx.extra.request, null);
+        const caller =
+          viewerId ?? `address:${clientAddress(upgrade, { req: ctx.extra.request }, config.trustProxy) ?? ""}`;
         const open = perCaller.get(caller) ?? 0;
         if (open >= config.limits.wsConnectionsPerCaller) {
           socket.close(TOO_MANY, `Too many connections: at most ${config.limits.wsConnectionsPerCaller} per caller`);
@@ -160,9 +166,23 @@ export function serveWebSocket(
         } catch (error) {
           return [clientError(error)];
         }
-        // Trusted documents, as over HTTP (Yoga's plugins read HTTP params, which graphql-ws has not).
-        const text = documents.documentOf(payload as GraphQLParams, initial.request);
-        if (typeof text !== "string") return [text];
+        // Trusted documents and APQ, as over HTTP (Yoga's plugins read HTTP params, which graphql-ws has not).
+        const text = await documents.documentOf(payload as GraphQLParams, initial.request);
+        if (typeof text !== "string") {
+          // An unknown or mismatched hash is a result with errors, as over HTTP (a body of errors), not
+          // an `error` message: Apollo's PersistedQueryLink retries with the text only on a result.
+          const code = codeOf(text);
+          if (code === "PERSISTED_QUERY_NOT_FOUND" || code === "PERSISTED_QUERY_MISMATCH") {
+            const answer = () => ({ errors: [text] });
+            return {
+              schema,
+              // Not Yoga's parse, whose plugins would look for the client's operationName in it.
+              document: APQ_ANSWER_DOCUMENT,
+              rootValue: { execute: answer, subscribe: answer } as unknown as Enveloped,
+            } satisfies ExecutionArgs;
+          }
+          return [text];
+        }
         let document: ReturnType<typeof parse>;
         try {
           document = parse(text);

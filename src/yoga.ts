@@ -1,5 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import { EnvelopArmorPlugin } from "@escape.tech/graphql-armor";
+import type { APQStore } from "@graphql-yoga/plugin-apq";
 import { useCSRFPrevention } from "@graphql-yoga/plugin-csrf-prevention";
 import { PothosValidationError } from "@pothos/core";
 import {
@@ -336,7 +337,7 @@ function useCsrfPrevention(): Plugin {
 }
 
 /** The address a request came from: the socket's, or behind a trusted proxy the one it appended. */
-function clientAddress(request: Request, serverContext: unknown, trustProxy: boolean): string | undefined {
+export function clientAddress(request: Request, serverContext: unknown, trustProxy: boolean): string | undefined {
   if (trustProxy) {
     const forwarded = request.headers.get("x-forwarded-for")?.split(",").at(-1)?.trim();
     if (forwarded) return forwarded;
@@ -460,6 +461,8 @@ export interface YogaDeps {
   metrics?: Metrics | undefined;
   /** PERSISTED_DOCUMENTS, loaded (src/server.ts reloads them on SIGHUP); none: read from config here. */
   trustedDocuments?: TrustedDocuments | undefined;
+  /** APQ's store, shared with graphql-ws (src/server.ts closes it); none: one of the handler's own. */
+  apqStore?: APQStore | null | undefined;
 }
 
 export type Yoga = YogaServerInstance<Record<string, unknown>, Context>;
@@ -473,6 +476,7 @@ export function createGraphQLHandler({
   events,
   metrics,
   trustedDocuments,
+  apqStore,
 }: YogaDeps): Yoga {
   const pq = config.persistedDocuments;
   const trusted = trustedDocuments ?? (pq.paths.length ? createTrustedDocuments(pq.paths, logger) : null);
@@ -597,6 +601,7 @@ export function createGraphQLHandler({
         keyPrefix: config.rateLimit.keyPrefix,
         logger,
         trusted,
+        apqStore,
       }),
       useNestingLimit(config.limits.depth + NESTING_ALLOWANCE, config.limits.tokens),
       useRequestLimits(config),
