@@ -192,6 +192,48 @@ describe.each(DB_KINDS)("GraphQL over WebSocket (%s)", (kind) => {
     sub.cancel();
   });
 
+  it('counts its operations in /metrics with transport="ws": a query, a subscription, a refusal with its code', async () => {
+    const owner = await seed.user("ws-metrics");
+    const orgId = await seed.org(owner.id);
+    const c = client(owner.token);
+    const metric = async (labels: string) => {
+      const text = await (await fetch(`${running.url}/metrics`)).text();
+      const line = text.split("\n").find((l) => l.startsWith(`graphql_requests_total{${labels}} `));
+      return line === undefined ? 0 : Number(line.split(" ").pop());
+    };
+    expect(await once(c, "query WsCounted { viewer { id } }")).toEqual({ data: { viewer: { id: owner.id } } });
+    expect(await metric('operation_type="query",operation_name="WsCounted",outcome="ok",transport="ws"')).toBe(1);
+    // A subscription is counted when its stream starts (as an SSE one is when its response starts).
+    const sub = run(c, `subscription WsCountedEvents($o: ID!) { organizationEvents(organizationId: $o) { id } }`, {
+      o: orgId,
+    });
+    await until(
+      "the subscription in /metrics",
+      async () =>
+        (await metric('operation_type="subscription",operation_name="WsCountedEvents",outcome="ok",transport="ws"')) ===
+        1,
+    );
+    sub.cancel();
+    // Refused before it runs: counted with the code it was refused with.
+    const refused = await run(c, "query WsRefused { nope }").ended;
+    expect(refused).toHaveProperty("error");
+    expect(
+      await metric(
+        'operation_type="query",operation_name="WsRefused",outcome="GRAPHQL_VALIDATION_FAILED",transport="ws"',
+      ),
+    ).toBe(1);
+    // Denied by a rule while executing: FORBIDDEN, as over HTTP.
+    const outsider = await seed.user("ws-metrics-out");
+    await once(client(outsider.token), "query WsDenied($o: ID!) { organization(id: $o) { id } }", { o: orgId });
+    expect(await metric('operation_type="query",operation_name="WsDenied",outcome="FORBIDDEN",transport="ws"')).toBe(1);
+    // The latency histogram has the socket's series too; HTTP's series carry no transport label.
+    const text = await (await fetch(`${running.url}/metrics`)).text();
+    expect(text).toMatch(
+      /^graphql_request_duration_seconds_count\{operation_type="query",operation_name="WsCounted",transport="ws"\} 1$/m,
+    );
+    expect(text).not.toMatch(/transport="(?!ws")/);
+  });
+
   it("answers UNAUTHENTICATED and FORBIDDEN with the same codes as HTTP", async () => {
     const owner = await seed.user();
     const orgId = await seed.org(owner.id);
