@@ -7,12 +7,14 @@ export interface PoolStats {
   waiting: number;
 }
 
-/** What one GraphQL request contributes to the metrics (src/observability.ts). */
+/** What one GraphQL request (src/observability.ts) or graphql-ws operation (src/websocket.ts) contributes. */
 export interface RequestSample {
   operationType: string;
   operationName: string | undefined;
   outcome: string;
   seconds: number;
+  /** `ws` for an operation over graphql-ws: its series carry `transport="ws"`; HTTP's have no such label. */
+  transport?: "ws" | undefined;
 }
 
 export interface Metrics {
@@ -52,7 +54,9 @@ function runtimeMetrics(): Registry {
  * Label values are bounded: `operation_name` is one of the first `maxOperationNames` distinct
  * names seen (then `other`; an operation without a name is `anonymous`; a request that never reached
  * execution is `none`), `operation_type` is query / mutation / subscription / `none`, and `outcome`
- * is `ok` or one error code of a fixed list (`error` for any other).
+ * is `ok` or one error code of a fixed list (`error` for any other). Operations over graphql-ws are
+ * counted in the same families with `transport="ws"` (src/websocket.ts); HTTP requests have no
+ * `transport` label.
  */
 export function createMetrics(options: { maxOperationNames: number; pool?: () => PoolStats }): Metrics {
   const registry = new Registry();
@@ -64,13 +68,13 @@ export function createMetrics(options: { maxOperationNames: number; pool?: () =>
   const requests = new Counter({
     name: "graphql_requests_total",
     help: "GraphQL requests by operation and outcome (ok, or the first error's code)",
-    labelNames: ["operation_type", "operation_name", "outcome"] as const,
+    labelNames: ["operation_type", "operation_name", "outcome", "transport"] as const,
     registers: [registry],
   });
   const latency = new Histogram({
     name: "graphql_request_duration_seconds",
     help: "Time from the request's arrival to its response, by operation",
-    labelNames: ["operation_type", "operation_name"] as const,
+    labelNames: ["operation_type", "operation_name", "transport"] as const,
     buckets: LATENCY_BUCKETS,
     registers: [registry],
   });
@@ -101,10 +105,12 @@ export function createMetrics(options: { maxOperationNames: number; pool?: () =>
   };
   return {
     registry,
-    observe({ operationType, operationName, outcome, seconds }) {
+    observe({ operationType, operationName, outcome, seconds, transport }) {
       const operation_name = boundedName(operationName, operationType);
-      requests.inc({ operation_type: operationType, operation_name, outcome: boundedOutcome(outcome) });
-      latency.observe({ operation_type: operationType, operation_name }, seconds);
+      // HTTP's series keep the labels they always had; a socket's add `transport="ws"`.
+      const via = transport ? { transport } : {};
+      requests.inc({ operation_type: operationType, operation_name, outcome: boundedOutcome(outcome), ...via });
+      latency.observe({ operation_type: operationType, operation_name, ...via }, seconds);
     },
     render: () => registry.metrics(),
     contentType: registry.contentType,

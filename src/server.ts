@@ -197,6 +197,7 @@ async function start(config: Config, logger: Logger, started: Stop[]): Promise<R
       development: config.nodeEnv === "development",
       apqStore,
     }),
+    metrics,
   );
 
   await new Promise<void>((resolve, reject) => {

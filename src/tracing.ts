@@ -135,11 +135,7 @@ export function useTracing(): Plugin {
           codes.add(typeof error.extensions?.code === "string" ? error.extensions.code : "UNCODED");
         }
       }
-      if (codes.size > 0) {
-        span.setAttribute("graphql.error.codes", [...codes]);
-        span.setStatus({ code: SpanStatusCode.ERROR, message: [...codes].join(",") });
-      }
-      span.end();
+      endWithCodes(span, [...codes]);
     },
     onResponse({ request, response }) {
       operationSpans.get(request)?.end();
@@ -151,4 +147,43 @@ export function useTracing(): Plugin {
       if (response.status >= 500) span.setStatus({ code: SpanStatusCode.ERROR });
     },
   };
+}
+
+function endWithCodes(span: Span, codes: readonly string[]): void {
+  if (codes.length > 0) {
+    span.setAttribute("graphql.error.codes", codes);
+    span.setStatus({ code: SpanStatusCode.ERROR, message: codes.join(",") });
+  }
+  span.end();
+}
+
+/**
+ * The span of one operation over graphql-ws (src/websocket.ts), when tracing is on: no HTTP request
+ * is under it, so it is a SERVER span of its own (a root: graphql-ws carries no `traceparent`), with
+ * `igw.transport: "ws"`. Named and ended as the HTTP operation span (`query Viewer`, the type and
+ * name attributes, ERROR with `graphql.error.codes`) by `endSocketOperationSpan`; what runs inside
+ * `inSpan` (execution: Prisma's spans) is under it.
+ */
+export function startSocketOperationSpan(): Span {
+  return trace
+    .getTracer("invites-gateway")
+    .startSpan("graphql.operation", { kind: SpanKind.SERVER, attributes: { "igw.transport": "ws" } }, ROOT_CONTEXT);
+}
+
+export function inSpan<T>(span: Span | undefined, run: () => T): T {
+  return span ? context.with(trace.setSpan(ROOT_CONTEXT, span), run) : run();
+}
+
+export function endSocketOperationSpan(
+  span: Span,
+  operation: { type: string; name: string | undefined; requestId: string | undefined },
+  codes: readonly string[],
+): void {
+  if (operation.type !== "none") {
+    span.updateName(operation.name ? `${operation.type} ${operation.name}` : operation.type);
+    span.setAttribute("graphql.operation.type", operation.type);
+    if (operation.name) span.setAttribute("graphql.operation.name", operation.name);
+  }
+  if (operation.requestId) span.setAttribute("igw.request_id", operation.requestId);
+  endWithCodes(span, codes);
 }

@@ -1,5 +1,6 @@
 import type { IncomingMessage, Server } from "node:http";
 import type { Duplex } from "node:stream";
+import type { Span } from "@opentelemetry/api";
 import {
   type ExecutionArgs,
   type ExecutionResult,
@@ -11,12 +12,14 @@ import {
 } from "graphql";
 import { CloseCode, type ServerOptions } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
-import type { GraphQLParams } from "graphql-yoga";
+import { type GraphQLParams, isAsyncIterable } from "graphql-yoga";
 import { type WebSocket, WebSocketServer } from "ws";
 import type { Context } from "./builder.js";
 import type { Config } from "./config.js";
 import type { Logger } from "./logger.js";
+import type { Metrics } from "./metrics.js";
 import type { DocumentGate } from "./persisted-documents.js";
+import { endSocketOperationSpan, inSpan, startSocketOperationSpan } from "./tracing.js";
 import { clientAddress, maskWithInputErrors, type WebSocketOperationContext, type Yoga } from "./yoga.js";
 
 /**
@@ -37,6 +40,12 @@ import { clientAddress, maskWithInputErrors, type WebSocketOperationContext, typ
  * Browsers send `Origin` with the upgrade and no CORS preflight guards it: an upgrade whose Origin is
  * neither the server's own (its Host) nor one of CORS_ORIGINS is refused with 403, the policy HTTP
  * requests get from CORS. Clients that send no Origin (servers, CLIs) are not browsers and pass.
+ *
+ * Observability: each operation is counted in the metrics of HTTP requests (src/metrics.ts) with
+ * `transport="ws"`, once, when its result is ready (a subscription: when its stream starts) or when
+ * it is refused (its first error's code); with tracing on it has a span of its own
+ * (src/tracing.ts startSocketOperationSpan). The log line is written when it ends ("graphql-ws
+ * operation"), or when it is refused ("graphql-ws operation refused").
  */
 export interface WebSocketEndpoint {
   /** Open connections. */
@@ -62,8 +71,19 @@ interface Connection {
   authorization: string | null;
   /** Ids of the subscription operations open on it. */
   subscriptions: Set<string>;
-  /** Operations running, for their log line when they end. */
-  operations: Map<string, { start: number; type: string; name: string | undefined; log: Logger }>;
+}
+
+/** What is known of one operation, from its `subscribe` message to its end. */
+interface Operation {
+  start: number;
+  type: string;
+  name: string | undefined;
+  viewerId: string | null;
+  requestId: string | undefined;
+  /** Set once it runs: its log line is written when it ends. */
+  log: Logger | undefined;
+  span: Span | undefined;
+  counted: boolean;
 }
 
 export function serveWebSocket(
@@ -72,10 +92,14 @@ export function serveWebSocket(
   config: Config,
   logger: Logger,
   documents: DocumentGate,
+  metrics: Metrics | undefined,
 ): WebSocketEndpoint {
   const wss = new WebSocketServer({ noServer: true, maxPayload: config.limits.bodyBytes });
   const connections = new WeakMap<WebSocket, Connection>();
   const perCaller = new Map<string, number>();
+  // By the `subscribe` message's payload, which graphql-ws hands to each hook of the operation: nothing
+  // to remove for an operation that ends on a path with no hook (a client that cancelled it early).
+  const operations = new WeakMap<object, Operation>();
   let closing = false;
 
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
@@ -102,6 +126,24 @@ export function serveWebSocket(
     if (typeof forwarded === "string") headers.set("x-forwarded-for", forwarded);
     // POST: Yoga runs mutations only for a POST (a GET could be a link followed cross-site).
     return { request: new Request("http://localhost/graphql", { method: "POST", headers }), req, websocket: true };
+  };
+
+  /** Counts the operation (its result is ready, or it was refused) and ends its span: once. */
+  const counted = (operation: Operation, errors: readonly GraphQLError[]) => {
+    if (operation.counted) return;
+    operation.counted = true;
+    const codes = [
+      ...new Set(errors.map((e) => (typeof e.extensions?.code === "string" ? e.extensions.code : "UNCODED"))),
+    ];
+    metrics?.observe({
+      operationType: operation.type,
+      // As over HTTP: names only for signed-in callers (an anonymous one counts as `anonymous`).
+      operationName: operation.viewerId === null ? undefined : operation.name,
+      outcome: codes[0] ?? "ok",
+      seconds: (performance.now() - operation.start) / 1000,
+      transport: "ws",
+    });
+    if (operation.span) endSocketOperationSpan(operation.span, operation, codes);
   };
 
   /** A GraphQL error as the client may see it: an unexpected one masked (and logged), codes kept. */
@@ -151,10 +193,21 @@ export function serveWebSocket(
           if (left > 0) perCaller.set(caller, left);
           else perCaller.delete(caller);
         });
-        connections.set(socket, { authorization, subscriptions: new Set(), operations: new Map() });
+        connections.set(socket, { authorization, subscriptions: new Set() });
         return true;
       },
       onSubscribe: async (ctx, id, payload) => {
+        const record: Operation = {
+          start: performance.now(),
+          type: "none",
+          name: payload.operationName?.slice(0, 100) ?? undefined,
+          viewerId: null,
+          requestId: undefined,
+          log: undefined,
+          span: config.tracing.enabled ? startSocketOperationSpan() : undefined,
+          counted: false,
+        };
+        operations.set(payload, record);
         const connection = connections.get(ctx.extra.socket);
         if (!connection) return [new GraphQLErrorClass("Not connected", { extensions: { code: "UNAUTHENTICATED" } })];
         const initial = { ...initialContext(ctx.extra.request, connection.authorization), params: payload };
@@ -162,10 +215,12 @@ export function serveWebSocket(
         // First, as over HTTP: the rate limit and authentication.
         let contextValue: unknown;
         try {
-          contextValue = await contextFactory();
+          contextValue = await inSpan(record.span, contextFactory);
         } catch (error) {
           return [clientError(error)];
         }
+        record.viewerId = (contextValue as Context).viewer?.id ?? null;
+        record.requestId = (contextValue as Context).requestId;
         // Trusted documents and APQ, as over HTTP (Yoga's plugins read HTTP params, which graphql-ws has not).
         const text = await documents.documentOf(payload as GraphQLParams, initial.request);
         if (typeof text !== "string") {
@@ -189,6 +244,9 @@ export function serveWebSocket(
         } catch (error) {
           return [withCode(clientError(error), "GRAPHQL_PARSE_FAILED")];
         }
+        const operation = getOperationAST(document, payload.operationName);
+        record.type = operation?.operation ?? "none";
+        record.name = operation?.name?.value ?? record.name;
         let errors: readonly GraphQLError[];
         try {
           // graphql-armor's limits throw their refusal (Yoga answers it as a result over HTTP).
@@ -197,7 +255,6 @@ export function serveWebSocket(
           return [withCode(clientError(error), "GRAPHQL_VALIDATION_FAILED")];
         }
         if (errors.length > 0) return errors.map((error: GraphQLError) => withCode(error, "GRAPHQL_VALIDATION_FAILED"));
-        const operation = getOperationAST(document, payload.operationName);
         if (operation?.operation === "subscription") {
           const max = config.limits.wsSubscriptionsPerConnection;
           if (connection.subscriptions.size >= max) {
@@ -210,13 +267,11 @@ export function serveWebSocket(
           }
           connection.subscriptions.add(id);
         }
-        connection.operations.set(id, {
-          start: performance.now(),
-          type: operation?.operation ?? "none",
-          name: operation?.name?.value ?? payload.operationName ?? undefined,
-          log: (contextValue as Context).log,
-        });
-        const enveloped = { execute, subscribe } as Enveloped;
+        record.log = (contextValue as Context).log;
+        const enveloped = {
+          execute: (args) => inSpan(record.span, () => execute(args)),
+          subscribe: (args) => inSpan(record.span, () => subscribe(args)),
+        } as Enveloped;
         return {
           schema,
           document,
@@ -225,6 +280,12 @@ export function serveWebSocket(
           contextValue,
           rootValue: enveloped,
         } satisfies ExecutionArgs;
+      },
+      onOperation: (_ctx, _id, payload, _args, result) => {
+        const operation = operations.get(payload);
+        // Awaited by graphql-ws, whatever its type says.
+        const value = result as Awaited<OperationResult>;
+        if (operation) counted(operation, isAsyncIterable(value) ? [] : (value.errors ?? []));
       },
       onNext: (ctx, _id, _payload, _args, result) => {
         const socket = ctx.extra.socket;
@@ -239,18 +300,19 @@ export function serveWebSocket(
         return withoutHttpExtensions(result);
       },
       onError: (_ctx, _id, payload, errors) => {
+        const operation = operations.get(payload);
+        // A refusal; or the error that ends a stream already counted when it started.
+        if (operation) counted(operation, errors);
         logger.info(
           { transport: "websocket", operationName: payload.operationName ?? undefined, errorCodes: errors.map(codeOf) },
           "graphql-ws operation refused",
         );
         return errors.map((error) => formatted(error));
       },
-      onComplete: (ctx, id) => {
-        const connection = connections.get(ctx.extra.socket);
-        connection?.subscriptions.delete(id);
-        const operation = connection?.operations.get(id);
-        if (!operation) return;
-        connection?.operations.delete(id);
+      onComplete: (ctx, id, payload) => {
+        connections.get(ctx.extra.socket)?.subscriptions.delete(id);
+        const operation = operations.get(payload);
+        if (!operation?.log) return;
         operation.log.info(
           {
             transport: "websocket",

@@ -320,11 +320,14 @@ describe("organizationEvents for a JWT caller (pglite)", () => {
         fresh,
       );
       const orgId = created.data.createOrganization.organization.id as string;
-      // Expired 2 s ago: still accepted when the subscription starts (the verifier allows 5 s of
-      // clock skew), past its exp when the first event comes.
-      const expired = await jwt(now - 2);
-      subs.push(await subscribe(url, fresh, orgId), await subscribe(url, expired, orgId));
+      // Valid when the subscription starts (4 s ahead, and the verifier allows 5 s of clock skew: 9 s
+      // for a loaded machine to start it), past its exp when the first event comes: the event is made
+      // only once the clock has passed it.
+      const exp = Math.floor(Date.now() / 1000) + 4;
+      const expiring = await jwt(exp);
+      subs.push(await subscribe(url, fresh, orgId), await subscribe(url, expiring, orgId));
       await until("both subscriptions to start", () => events.bus.subscriptions() === 2);
+      await until("the JWT's exp to pass", () => Date.now() > exp * 1000);
       await post(url, CREATE_LINK, { o: orgId }, fresh);
       expect((await subs[0]?.next())?.data.data.organizationEvents.action).toBe("link.created");
       const refused = await subs[1]?.next();

@@ -3,7 +3,9 @@ import { createServer, type Server } from "node:http";
 import type { AddressInfo } from "node:net";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { createClient } from "graphql-ws";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import WebSocket from "ws";
 import { ConfigError, loadConfig } from "../src/config.js";
 import { spanPath } from "../src/tracing.js";
 import { runCliProcess, type ServerProcess, startServerProcess, stopServerProcess } from "./helpers/process.js";
@@ -204,6 +206,66 @@ describe("OpenTelemetry tracing through a real server process (OTLP/HTTP JSON to
     const http = receiver.spans.find((s) => s.spanId === operation.parentSpanId);
     expect(http?.name).toBe("POST /graphql");
     expect(http?.parentSpanId).toBeUndefined();
+  });
+  it("gives each operation over graphql-ws a span of its own (igw.transport ws), Prisma's spans under it", async () => {
+    const client = createClient({
+      url: `${server.url.replace("http", "ws")}/graphql`,
+      webSocketImpl: WebSocket,
+      connectionParams: { Authorization: `Bearer ${token}` },
+      retryAttempts: 0,
+    });
+    const ended = (query: string) =>
+      new Promise<unknown>((resolve) => {
+        let first: unknown;
+        client.subscribe(
+          { query },
+          {
+            next: (value) => {
+              first ??= value;
+            },
+            error: (error) => resolve(error),
+            complete: () => resolve(first),
+          },
+        );
+      });
+    try {
+      expect(await ended("query WsTraced { viewer { email organizations { role } } }")).toEqual({
+        data: { viewer: { email: "traced@example.com", organizations: [] } },
+      });
+      const refused = await ended("query WsRefused { nope }");
+      expect(refused).toEqual([expect.objectContaining({ extensions: { code: "GRAPHQL_VALIDATION_FAILED" } })]);
+    } finally {
+      await client.dispose();
+    }
+    const span = await waitFor(
+      () => receiver.spans.find((s) => s.name === "query WsTraced"),
+      "the socket operation's span",
+    );
+    expect(span.kind).toBe(2); // SERVER: no HTTP request above it
+    expect(span.parentSpanId).toBeUndefined();
+    expect(span.attributes).toMatchObject({
+      "igw.transport": "ws",
+      "graphql.operation.type": "query",
+      "graphql.operation.name": "WsTraced",
+      "igw.request_id": expect.any(String),
+    });
+    const underIt = await waitFor(() => {
+      const found = receiver.spans.filter(
+        (s) => s.traceId === span.traceId && s.name === "prisma:client:operation" && s.parentSpanId === span.spanId,
+      );
+      return found.length > 0 ? found : undefined;
+    }, "a Prisma span under the socket operation's span");
+    expect(underIt[0]?.scope).toBe("prisma");
+    const failed = await waitFor(
+      () => receiver.spans.find((s) => s.name === "query WsRefused"),
+      "the refused one's span",
+    );
+    expect(failed.attributes).toMatchObject({
+      "igw.transport": "ws",
+      "graphql.error.codes": ["GRAPHQL_VALIDATION_FAILED"],
+    });
+    expect(failed.status?.code).toBe(2); // ERROR
+    expect(JSON.stringify(receiver.spans)).not.toContain(token);
   });
 });
 

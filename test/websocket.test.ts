@@ -128,6 +128,29 @@ describe.each(DB_KINDS)("GraphQL over WebSocket (%s)", (kind) => {
     member: (organizationId: string, userId: string, role: "ADMIN" | "READ") =>
       running.database.prisma.member.create({ data: { organizationId, userId, role } }),
   };
+  /** A series of graphql_requests_total in /metrics (0 when absent). */
+  const metric = async (labels: string) => {
+    const text = await (await fetch(`${running.url}/metrics`)).text();
+    const line = text.split("\n").find((l) => l.startsWith(`graphql_requests_total{${labels}} `));
+    return line === undefined ? 0 : Number(line.split(" ").pop());
+  };
+  /**
+   * Until the subscription of this (signed-in caller's, unique) operation name is live: counted when
+   * its stream started, so its connection was acknowledged and its events are being read.
+   */
+  const untilStreaming = (operationName: string) =>
+    until(
+      `the subscription ${operationName} to start`,
+      async () =>
+        (await metric(
+          `operation_type="subscription",operation_name="${operationName}",outcome="ok",transport="ws"`,
+        )) === 1,
+    );
+  const watch = (operationName: string) => /* GraphQL */ `
+    subscription ${operationName}($o: ID!) {
+      organizationEvents(organizationId: $o) { id action targetId actor { id } }
+    }
+  `;
   const post = async (query: string, variables: Record<string, unknown>, token: string | null) => {
     const headers: Record<string, string> = { "content-type": "application/json" };
     if (token) headers.authorization = `Bearer ${token}`;
@@ -179,8 +202,8 @@ describe.each(DB_KINDS)("GraphQL over WebSocket (%s)", (kind) => {
   it("delivers organizationEvents when an invite is created", async () => {
     const owner = await seed.user();
     const orgId = await seed.org(owner.id);
-    const sub = run(client(owner.token), SUBSCRIBE, { o: orgId });
-    await sleep(300); // the subscription reaches the bus
+    const sub = run(client(owner.token), watch(`WsDelivers${kind}`), { o: orgId });
+    await untilStreaming(`WsDelivers${kind}`);
     const invited = await post(INVITE, { o: orgId, emails: [uniqueEmail("ws-sub")] }, owner.token);
     const inviteId = invited.data?.inviteUsersToOrganization.invites[0].id;
     await until("the event", () => sub.results.length > 0);
@@ -190,6 +213,36 @@ describe.each(DB_KINDS)("GraphQL over WebSocket (%s)", (kind) => {
       actor: { id: owner.id },
     });
     sub.cancel();
+  });
+
+  it('counts its operations in /metrics with transport="ws": a query, a subscription, a refusal with its code', async () => {
+    const owner = await seed.user("ws-metrics");
+    const orgId = await seed.org(owner.id);
+    const c = client(owner.token);
+    expect(await once(c, "query WsCounted { viewer { id } }")).toEqual({ data: { viewer: { id: owner.id } } });
+    expect(await metric('operation_type="query",operation_name="WsCounted",outcome="ok",transport="ws"')).toBe(1);
+    // A subscription is counted when its stream starts (as an SSE one is when its response starts).
+    const sub = run(c, watch("WsCountedEvents"), { o: orgId });
+    await untilStreaming("WsCountedEvents");
+    sub.cancel();
+    // Refused before it runs: counted with the code it was refused with.
+    const refused = await run(c, "query WsRefused { nope }").ended;
+    expect(refused).toHaveProperty("error");
+    expect(
+      await metric(
+        'operation_type="query",operation_name="WsRefused",outcome="GRAPHQL_VALIDATION_FAILED",transport="ws"',
+      ),
+    ).toBe(1);
+    // Denied by a rule while executing: FORBIDDEN, as over HTTP.
+    const outsider = await seed.user("ws-metrics-out");
+    await once(client(outsider.token), "query WsDenied($o: ID!) { organization(id: $o) { id } }", { o: orgId });
+    expect(await metric('operation_type="query",operation_name="WsDenied",outcome="FORBIDDEN",transport="ws"')).toBe(1);
+    // The latency histogram has the socket's series too; HTTP's series carry no transport label.
+    const text = await (await fetch(`${running.url}/metrics`)).text();
+    expect(text).toMatch(
+      /^graphql_request_duration_seconds_count\{operation_type="query",operation_name="WsCounted",transport="ws"\} 1$/m,
+    );
+    expect(text).not.toMatch(/transport="(?!ws")/);
   });
 
   it("answers UNAUTHENTICATED and FORBIDDEN with the same codes as HTTP", async () => {
@@ -375,8 +428,10 @@ describe.each(DB_KINDS)("GraphQL over WebSocket (%s)", (kind) => {
     const orgId = await seed.org(owner.id);
     const watcher = await seed.user();
     await seed.member(orgId, watcher.id, "ADMIN");
-    const sub = run(client(watcher.token), SUBSCRIBE, { o: orgId });
-    await sleep(300);
+    // Changed once the stream is live (a token revoked before the connection is acknowledged: 4403).
+    const operationName = `WsRecheck${change.split(" ")[0]}${kind}`;
+    const sub = run(client(watcher.token), watch(operationName), { o: orgId });
+    await untilStreaming(operationName);
     const where = { organizationId_userId: { organizationId: orgId, userId: watcher.id } };
     if (change === "demoted to READ") await running.database.prisma.member.update({ where, data: { role: "READ" } });
     else if (change === "removed from the organization") await running.database.prisma.member.delete({ where });
