@@ -36,7 +36,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import pg from "pg";
-import { applyMigrations } from "../src/migrate.js";
+import { applyMigrations } from "../src/db/migrate.js";
 import { freePort } from "./common.js";
 import {
   EMAIL_PLACEHOLDER,

@@ -12,9 +12,9 @@ import {
   SNAPSHOT_ARCHIVE,
   SNAPSHOT_META,
   type SnapshotMeta,
-} from "../src/embedded-data-dir.js";
-import { applyMigrations } from "../src/migrate.js";
-import { PGLITE_EXTENSIONS } from "../src/pglite-extensions.js";
+} from "../src/db/embedded-data-dir.js";
+import { applyMigrations } from "../src/db/migrate.js";
+import { PGLITE_EXTENSIONS } from "../src/db/pglite-extensions.js";
 
 const pglite = await PGlite.create({ extensions: PGLITE_EXTENSIONS });
 const migrations = await applyMigrations({ kind: "pglite", pglite });

@@ -1,8 +1,8 @@
 import { pathToFileURL } from "node:url";
 import { type Config, ConfigError, loadConfig } from "./config.js";
-import { createDatabase, type Database, DataDirLockedError } from "./db.js";
-import { exitCodeFor, parseCommand } from "./operator.js";
-import { sendToOperatorSocket } from "./operator-socket.js";
+import { createDatabase, type Database, DataDirLockedError } from "./db/client.js";
+import { exitCodeFor, parseCommand } from "./operator/commands.js";
+import { sendToOperatorSocket } from "./operator/socket.js";
 
 /**
  * `npm run cli -- <command>`: operator commands (src/operator.ts). Prints one JSON object and exits 0;

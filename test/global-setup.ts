@@ -3,9 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import type { TestProject } from "vitest/node";
-import { SNAPSHOT_ARCHIVE } from "../src/embedded-data-dir.js";
-import { applyMigrations } from "../src/migrate.js";
-import { PGLITE_EXTENSIONS } from "../src/pglite-extensions.js";
+import { SNAPSHOT_ARCHIVE } from "../src/db/embedded-data-dir.js";
+import { applyMigrations } from "../src/db/migrate.js";
+import { PGLITE_EXTENSIONS } from "../src/db/pglite-extensions.js";
 
 declare module "vitest" {
   export interface ProvidedContext {

@@ -4,8 +4,8 @@ import { PGlite } from "@electric-sql/pglite";
 import pg from "pg";
 import { inject } from "vitest";
 import { type Config, loadConfig } from "../../src/config.js";
-import { createDatabase, type Database } from "../../src/db.js";
-import { PGLITE_EXTENSIONS } from "../../src/pglite-extensions.js";
+import { createDatabase, type Database } from "../../src/db/client.js";
+import { PGLITE_EXTENSIONS } from "../../src/db/pglite-extensions.js";
 
 export type DbKind = "pglite" | "postgres";
 

@@ -36,9 +36,9 @@ export function runCliProcess(args: string[], env: Record<string, string>): Prom
   return runEntryProcess("src/cli.ts", args, env);
 }
 
-/** Runs `npm run db:migrate` the way npm does (tsx src/migrate.ts), with no stdin. */
+/** Runs `npm run db:migrate` the way npm does (tsx src/db/migrate-cli.ts), with no stdin. */
 export function runMigrateProcess(env: Record<string, string>): Promise<CliResult> {
-  return runEntryProcess("src/migrate.ts", [], env);
+  return runEntryProcess("src/db/migrate-cli.ts", [], env);
 }
 
 /** Runs one of the package's tsx entries to completion, with no stdin. */

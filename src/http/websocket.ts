@@ -1,0 +1,305 @@
+import type { IncomingMessage, Server } from "node:http";
+import type { Duplex } from "node:stream";
+import {
+  type ExecutionArgs,
+  type ExecutionResult,
+  type GraphQLError,
+  GraphQLError as GraphQLErrorClass,
+  type GraphQLFormattedError,
+  getOperationAST,
+} from "graphql";
+import { CloseCode, type ServerOptions } from "graphql-ws";
+import { useServer } from "graphql-ws/use/ws";
+import type { GraphQLParams } from "graphql-yoga";
+import { type WebSocket, WebSocketServer } from "ws";
+import type { Config } from "../config.js";
+import type { Context } from "../graphql/builder.js";
+import type { Logger } from "../observability/logger.js";
+import type { DocumentGate } from "./plugins/persisted-documents.js";
+import { maskWithInputErrors, type WebSocketOperationContext, type Yoga } from "./yoga.js";
+
+/**
+ * GraphQL over WebSocket (graphql-ws, subprotocol `graphql-transport-ws`) at /graphql on the HTTP
+ * server's port, as Yoga documents it: each operation runs through `yoga.getEnveloped`, so every
+ * plugin of src/yoga.ts applies as it does over HTTP (shield rules, depth/alias/token limits, the
+ * cost limit, masking, MAX_SUBSCRIPTIONS_PER_CALLER, the request rate limit: see its
+ * onContextBuilding) and the context is the HTTP one, built once per operation from a Request that
+ * carries the connection's `connectionParams.Authorization`.
+ *
+ * Connection: `connection_init` is authenticated (a credential that does not verify closes with 4403
+ * Forbidden; none is anonymous, as over HTTP); past WS_MAX_CONNECTIONS_PER_CALLER the connection
+ * closes with 4429, past the rate limit too. Operations: at most WS_MAX_SUBSCRIPTIONS_PER_CONNECTION
+ * subscriptions at once on one connection (TOO_MANY_SUBSCRIPTIONS). Shutdown closes every connection
+ * with 1001 (Going Away): clients reconnect, to another replica.
+ *
+ * Browsers send `Origin` with the upgrade and no CORS preflight guards it: an upgrade whose Origin is
+ * neither the server's own (its Host) nor one of CORS_ORIGINS is refused with 403, the policy HTTP
+ * requests get from CORS. Clients that send no Origin (servers, CLIs) are not browsers and pass.
+ */
+export interface WebSocketEndpoint {
+  /** Open connections. */
+  connections(): number;
+  /** Refuses new upgrades, closes every connection with 1001 and waits for them (at most `graceMs`). */
+  close(graceMs: number): Promise<void>;
+}
+
+/** graphql-ws' close code for "too many": used here for connections past the limit and the rate limit. */
+const TOO_MANY = CloseCode.TooManyInitialisationRequests;
+const GOING_AWAY = 1001;
+
+interface Connection {
+  authorization: string | null;
+  /** Ids of the subscription operations open on it. */
+  subscriptions: Set<string>;
+  /** Operations running, for their log line when they end. */
+  operations: Map<string, { start: number; type: string; name: string | undefined; log: Logger }>;
+}
+
+export function serveWebSocket(
+  server: Server,
+  yoga: Yoga,
+  config: Config,
+  logger: Logger,
+  documents: DocumentGate,
+): WebSocketEndpoint {
+  const wss = new WebSocketServer({ noServer: true, maxPayload: config.limits.bodyBytes });
+  const connections = new WeakMap<WebSocket, Connection>();
+  const perCaller = new Map<string, number>();
+  let closing = false;
+
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = (req.url ?? "/").split("?")[0];
+    if (path !== "/graphql") return refuseUpgrade(socket, 404, "Not Found");
+    if (closing) return refuseUpgrade(socket, 503, "Service Unavailable");
+    if (!originAllowed(req, config.corsOrigins)) return refuseUpgrade(socket, 403, "Forbidden");
+    wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
+  };
+  server.on("upgrade", onUpgrade);
+
+  /** The operation's initial context: what Yoga's context factory and plugins read of an HTTP request. */
+  const initialContext = (req: IncomingMessage, authorization: string | null): WebSocketOperationContext => {
+    const headers = new Headers();
+    if (authorization !== null) headers.set("authorization", authorization);
+    const forwarded = req.headers["x-forwarded-for"];
+    if (typeof forwarded === "string") headers.set("x-forwarded-for", forwarded);
+    // POST: Yoga runs mutations only for a POST (a GET could be a link followed cross-site).
+    return { request: new Request("http://localhost/graphql", { method: "POST", headers }), req, websocket: true };
+  };
+
+  /** A GraphQL error as the client may see it: an unexpected one masked (and logged), codes kept. */
+  const clientError = (error: unknown): GraphQLError => {
+    const masked = maskWithInputErrors(error, "Unexpected error.");
+    if (masked !== error) logger.error({ err: error }, "graphql-ws operation failed");
+    return masked instanceof GraphQLErrorClass ? masked : new GraphQLErrorClass("Unexpected error.");
+  };
+
+  useServer<Record<string, unknown>, Record<string, never>>(
+    {
+      execute: (args) => (args.rootValue as Enveloped).execute(args),
+      subscribe: (args) => (args.rootValue as Enveloped).subscribe(args),
+      onConnect: async (ctx) => {
+        const socket = ctx.extra.socket;
+        const authorization = authorizationOf(ctx.connectionParams);
+        if (authorization === undefined) return false;
+        let viewerId: string | null;
+        try {
+          const { contextFactory } = yoga.getEnveloped(initialContext(ctx.extra.request, authorization));
+          viewerId = ((await contextFactory()) as unknown as Context).viewer?.id ?? null;
+        } catch (error) {
+          const code = error instanceof GraphQLErrorClass ? error.extensions.code : undefined;
+          if (code === "UNAUTHENTICATED") return false; // 4403 Forbidden
+          if (code === "RATE_LIMITED") {
+            socket.close(TOO_MANY, "Too many requests");
+            return false;
+          }
+          clientError(error);
+          socket.close(1011, "Could not authenticate: try again");
+          return false;
+        }
+        // The client left while it was authenticated: nothing to count (its close event has passed).
+        if (socket.readyState !== socket.OPEN) return false;
+        const caller = viewerId ?? `address:${ctx.extra.request.socket.remoteAddress ?? ""}`;
+        const open = perCaller.get(caller) ?? 0;
+        if (open >= config.limits.wsConnectionsPerCaller) {
+          socket.close(TOO_MANY, `Too many connections: at most ${config.limits.wsConnectionsPerCaller} per caller`);
+          return false;
+        }
+        perCaller.set(caller, open + 1);
+        socket.once("close", () => {
+          const left = (perCaller.get(caller) ?? 1) - 1;
+          if (left > 0) perCaller.set(caller, left);
+          else perCaller.delete(caller);
+        });
+        connections.set(socket, { authorization, subscriptions: new Set(), operations: new Map() });
+        return true;
+      },
+      onSubscribe: async (ctx, id, payload) => {
+        const connection = connections.get(ctx.extra.socket);
+        if (!connection) return [new GraphQLErrorClass("Not connected", { extensions: { code: "UNAUTHENTICATED" } })];
+        const initial = { ...initialContext(ctx.extra.request, connection.authorization), params: payload };
+        const { schema, execute, subscribe, contextFactory, parse, validate } = yoga.getEnveloped(initial);
+        // First, as over HTTP: the rate limit and authentication.
+        let contextValue: unknown;
+        try {
+          contextValue = await contextFactory();
+        } catch (error) {
+          return [clientError(error)];
+        }
+        // Trusted documents, as over HTTP (Yoga's plugins read HTTP params, which graphql-ws has not).
+        const text = documents.documentOf(payload as GraphQLParams, initial.request);
+        if (typeof text !== "string") return [text];
+        let document: ReturnType<typeof parse>;
+        try {
+          document = parse(text);
+        } catch (error) {
+          return [withCode(clientError(error), "GRAPHQL_PARSE_FAILED")];
+        }
+        let errors: readonly GraphQLError[];
+        try {
+          // graphql-armor's limits throw their refusal (Yoga answers it as a result over HTTP).
+          errors = validate(schema, document);
+        } catch (error) {
+          return [withCode(clientError(error), "GRAPHQL_VALIDATION_FAILED")];
+        }
+        if (errors.length > 0) return errors.map((error: GraphQLError) => withCode(error, "GRAPHQL_VALIDATION_FAILED"));
+        const operation = getOperationAST(document, payload.operationName);
+        if (operation?.operation === "subscription") {
+          const max = config.limits.wsSubscriptionsPerConnection;
+          if (connection.subscriptions.size >= max) {
+            return [
+              new GraphQLErrorClass(
+                `Too many subscriptions: at most ${max} open at once on one connection. Close one to open another.`,
+                { extensions: { code: "TOO_MANY_SUBSCRIPTIONS" } },
+              ),
+            ];
+          }
+          connection.subscriptions.add(id);
+        }
+        connection.operations.set(id, {
+          start: performance.now(),
+          type: operation?.operation ?? "none",
+          name: operation?.name?.value ?? payload.operationName ?? undefined,
+          log: (contextValue as Context).log,
+        });
+        const enveloped = { execute, subscribe } as Enveloped;
+        return {
+          schema,
+          document,
+          operationName: payload.operationName,
+          variableValues: payload.variables,
+          contextValue,
+          rootValue: enveloped,
+        } satisfies ExecutionArgs;
+      },
+      onNext: (_ctx, _id, _payload, _args, result) => withoutHttpExtensions(result),
+      onError: (_ctx, _id, payload, errors) => {
+        logger.info(
+          { transport: "websocket", operationName: payload.operationName ?? undefined, errorCodes: errors.map(codeOf) },
+          "graphql-ws operation refused",
+        );
+        return errors.map((error) => formatted(error));
+      },
+      onComplete: (ctx, id) => {
+        const connection = connections.get(ctx.extra.socket);
+        connection?.subscriptions.delete(id);
+        const operation = connection?.operations.get(id);
+        if (!operation) return;
+        connection?.operations.delete(id);
+        operation.log.info(
+          {
+            transport: "websocket",
+            operationType: operation.type,
+            operationName: operation.name,
+            durationMs: Math.round((performance.now() - operation.start) * 100) / 100,
+          },
+          "graphql-ws operation",
+        );
+      },
+    },
+    wss,
+  );
+
+  return {
+    connections: () => wss.clients.size,
+    async close(graceMs) {
+      closing = true;
+      const sockets = [...wss.clients];
+      const closed = sockets.map(
+        (socket) =>
+          new Promise<void>((resolve) => {
+            if (socket.readyState === socket.CLOSED) return resolve();
+            socket.once("close", () => resolve());
+          }),
+      );
+      for (const socket of sockets) socket.close(GOING_AWAY, "The server is shutting down: reconnect");
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all(closed),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, graceMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      for (const socket of wss.clients) socket.terminate();
+      server.off("upgrade", onUpgrade);
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}
+
+/** Yoga's enveloped execute and subscribe of one operation, handed to graphql-ws as its rootValue. */
+interface Enveloped {
+  execute: (args: ExecutionArgs) => OperationResult;
+  subscribe: (args: ExecutionArgs) => OperationResult;
+}
+
+type OperationResult = ReturnType<NonNullable<ServerOptions["execute"]>>;
+
+/**
+ * `connectionParams.Authorization` (any case of the key): null when absent (anonymous), undefined when
+ * it is not a string (refused).
+ */
+function authorizationOf(params: Readonly<Record<string, unknown>> | undefined): string | null | undefined {
+  if (!params) return null;
+  const key = Object.keys(params).find((k) => k.toLowerCase() === "authorization");
+  if (key === undefined) return null;
+  const value = params[key];
+  return typeof value === "string" ? value : undefined;
+}
+
+function originAllowed(req: IncomingMessage, corsOrigins: readonly string[]): boolean {
+  const origin = req.headers.origin;
+  if (origin === undefined) return true;
+  if (corsOrigins.includes(origin)) return true;
+  try {
+    return new URL(origin).host === req.headers.host;
+  } catch {
+    return false;
+  }
+}
+
+function refuseUpgrade(socket: Duplex, status: number, reason: string): void {
+  socket.end(`HTTP/1.1 ${status} ${reason}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+}
+
+function codeOf(error: GraphQLError): unknown {
+  return error.extensions?.code;
+}
+
+function withCode(error: GraphQLError, code: string): GraphQLError {
+  (error.extensions as Record<string, unknown>).code ??= code;
+  return error;
+}
+
+/** An error as graphql-ws sends it, without Yoga's `extensions.http` (a status for HTTP responses). */
+function formatted(error: GraphQLError): GraphQLFormattedError {
+  const json = error.toJSON();
+  if (!json.extensions || !("http" in json.extensions)) return json;
+  const { http: _http, ...extensions } = json.extensions;
+  return { ...json, ...(Object.keys(extensions).length ? { extensions } : { extensions: undefined }) };
+}
+
+function withoutHttpExtensions(result: ExecutionResult) {
+  const { errors, ...rest } = result;
+  return errors ? { ...rest, errors: errors.map((error) => formatted(error)) } : rest;
+}
