@@ -14,9 +14,11 @@ import type { GraphQLParams } from "graphql-yoga";
 import { type WebSocket, WebSocketServer } from "ws";
 import type { Config } from "../config.js";
 import type { Context } from "../graphql/builder.js";
+import { maskWithInputErrors } from "../graphql/errors.js";
 import type { Logger } from "../observability/logger.js";
+import type { WebSocketOperationContext } from "./context.js";
 import type { DocumentGate } from "./plugins/persisted-documents.js";
-import { maskWithInputErrors, type WebSocketOperationContext, type Yoga } from "./yoga.js";
+import type { Yoga } from "./yoga.js";
 
 /**
  * GraphQL over WebSocket (graphql-ws, subprotocol `graphql-transport-ws`) at /graphql on the HTTP

@@ -1,10 +1,14 @@
 import { createHash } from "node:crypto";
+import { GraphQLError } from "graphql";
+import type { Plugin } from "graphql-yoga";
 import type { Redis } from "ioredis";
 import { RateLimiterMemory, RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
-import { bearerToken } from "../../auth/tokens.js";
+import { type Authenticate, bearerToken } from "../../auth/tokens.js";
 import type { Config } from "../../config.js";
 import { loadRedis } from "../../db/redis.js";
 import type { Logger } from "../../observability/logger.js";
+import { isWebSocketOperation } from "../context.js";
+import { isRestPath, isRestTwinRequest, restErrorResponse } from "../rest/handler.js";
 
 /** What one request's check says: go on, or refuse it for `retryAfterMs`. */
 export type RateDecision = { allowed: true } | { allowed: false; limit: number; retryAfterMs: number };
@@ -113,4 +117,93 @@ export function callerKey(request: Request, clientAddress: string | undefined): 
 /** The count of a client address: its anonymous requests and those whose credential failed. */
 export function addressKey(clientAddress: string | undefined): string {
   return `addr:${clientAddress ?? "unknown"}`;
+}
+
+/** The address a request came from: the socket's, or behind a trusted proxy the one it appended. */
+function clientAddress(request: Request, serverContext: unknown, trustProxy: boolean): string | undefined {
+  if (trustProxy) {
+    const forwarded = request.headers.get("x-forwarded-for")?.split(",").at(-1)?.trim();
+    if (forwarded) return forwarded;
+  }
+  return (serverContext as { req?: { socket?: { remoteAddress?: string } } } | undefined)?.req?.socket?.remoteAddress;
+}
+
+/** Whether authenticating the request failed because its credential did not verify (not a crash). */
+function failsVerification(viewer: Promise<unknown>): Promise<boolean> {
+  return viewer.then(
+    () => false,
+    (error: unknown) => error instanceof GraphQLError && error.extensions.code === "UNAUTHENTICATED",
+  );
+}
+
+/**
+ * RATE_LIMIT_PER_MINUTE per caller, checked before anything else of the request is done. A caller is
+ * a valid credential, or the client address. A request with a bearer token counts against that
+ * token (callerKey: a token sent again and again is refused past the limit without a lookup) and is
+ * then authenticated (once: the context factory reuses the answer); a token that fails verification
+ * counts against the address as well, so fresh random tokens share the address's budget, and past it
+ * are refused. A valid token never counts against, nor waits on, its address's budget: behind a
+ * shared proxy, bad tokens cannot lock out the callers whose tokens are valid.
+ *
+ * Past the limit: HTTP 429 with Retry-After and a GraphQL error whose extensions.code is
+ * RATE_LIMITED; under /v1, the same status and headers with the REST twin's error body. Every request
+ * Yoga gets counts once: a /v1 request as itself (whether the twin answers it alone, a 404 or the
+ * OpenAPI document, or runs GraphQL), and the GraphQL request the twin then makes not again.
+ */
+export function useRequestRateLimit(
+  limiter: RequestRateLimiter,
+  trustProxy: boolean,
+  authenticate: Authenticate,
+): Plugin {
+  const decide = async (request: Request, serverContext: unknown): Promise<RateDecision> => {
+    const address = clientAddress(request, serverContext, trustProxy);
+    let decision = await limiter.check(callerKey(request, address));
+    const token = bearerToken(request.headers.get("authorization"));
+    if (decision.allowed && token && (await failsVerification(authenticate(request)))) {
+      decision = await limiter.check(addressKey(address));
+    }
+    return decision;
+  };
+  const refusal = (limit: number, retryAfterMs: number) => {
+    const retryAfter = Math.max(1, Math.ceil(retryAfterMs / 1000));
+    return {
+      retryAfter,
+      message: `Too many requests: at most ${limit} a minute for one caller. Retry after ${retryAfter} s.`,
+    };
+  };
+  return {
+    async onRequest({ request, url, serverContext, endResponse, fetchAPI }) {
+      if (isRestTwinRequest(request)) return;
+      const decision = await decide(request, serverContext);
+      if (decision.allowed) return;
+      const { retryAfter, message } = refusal(decision.limit, decision.retryAfterMs);
+      const headers = {
+        "retry-after": String(retryAfter),
+        "ratelimit-limit": String(decision.limit),
+        "ratelimit-remaining": "0",
+        "ratelimit-reset": String(retryAfter),
+      };
+      if (isRestPath(url.pathname)) {
+        endResponse(restErrorResponse(429, message, "RATE_LIMITED", headers));
+        return;
+      }
+      const body = { errors: [{ message, extensions: { code: "RATE_LIMITED" } }] };
+      endResponse(
+        new fetchAPI.Response(JSON.stringify(body), {
+          status: 429,
+          headers: { "content-type": "application/json; charset=utf-8", ...headers },
+        }),
+      );
+    },
+    // An operation over WebSocket (src/websocket.ts) has no HTTP request of its own, so onRequest never
+    // sees it: each one is counted here, as its context is built, against the same budget.
+    async onContextBuilding({ context }) {
+      if (!isWebSocketOperation(context)) return;
+      const decision = await decide(context.request, context);
+      if (decision.allowed) return;
+      const { retryAfter, message } = refusal(decision.limit, decision.retryAfterMs);
+      throw new GraphQLError(message, { extensions: { code: "RATE_LIMITED", retryAfter } });
+    },
+    onDispose: () => limiter.close(),
+  };
 }
