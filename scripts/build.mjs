@@ -31,7 +31,7 @@ const result = await build({
   // ES module builds first: esbuild reaches a CommonJS module's exports through getters, which cost
   // W2 about 18% of its CPU. And .mjs before .js, so that deep imports (graphql-armor's
   // `graphql/language/parser`) get the same graphql as everything else: with two, a syntax error is
-  // a GraphQLError of the other copy, and a 500 (test/build.test.ts).
+  // a GraphQLError of the other copy, and a 500 (test/e2e/build.test.ts).
   mainFields: ["module", "main"],
   resolveExtensions: [".ts", ".mjs", ".js", ".cjs", ".json"],
   target: "node20",

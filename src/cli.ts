@@ -5,7 +5,7 @@ import { exitCodeFor, parseCommand } from "./operator/commands.js";
 import { sendToOperatorSocket } from "./operator/socket.js";
 
 /**
- * `npm run cli -- <command>`: operator commands (src/operator.ts). Prints one JSON object and exits 0;
+ * `npm run cli -- <command>`: operator commands (src/operator/commands.ts). Prints one JSON object and exits 0;
  * bad input or an unknown command exits 2 with a message on stderr.
  */
 export async function runCli(argv: string[], config: Config): Promise<object> {

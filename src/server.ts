@@ -140,7 +140,7 @@ async function start(config: Config, logger: Logger, started: Stop[]): Promise<R
         if (shuttingDown) setImmediate(() => server.closeIdleConnections());
       });
     }
-    // Every response carries the request's id (Yoga's responses too: src/observability.ts).
+    // Every response carries the request's id (Yoga's responses too: src/http/plugins/observability.ts).
     const requestId = requestIdFrom(req.headers["x-request-id"]);
     res.setHeader("x-request-id", requestId);
     const path = (req.url ?? "/").split("?")[0];

@@ -16,7 +16,7 @@ declare module "vitest" {
 /**
  * Migrates one PGlite database and saves it as a tarball: each test file loads its own copy
  * (about 4x faster than a fresh PGlite plus migrations). It starts from the service's own snapshot of
- * an initialised data directory (src/embedded-data-dir.ts), so no test run pays PGlite's initdb.
+ * an initialised data directory (src/db/embedded-data-dir.ts), so no test run pays PGlite's initdb.
  */
 export default async function setup(project: TestProject) {
   const dir = mkdtempSync(join(tmpdir(), "igw-test-"));

@@ -7,7 +7,7 @@ import { JwtRejected, type JwtVerifier, looksLikeJwt } from "./jwt.js";
 /**
  * The token of an `Authorization` header: null when there is none (anonymous), undefined when it is
  * not `Bearer <token>` (the scheme in any case, any whitespace around it). The one reading of the
- * header: authentication and the request rate limit (src/rate-limit.ts) agree on who is calling.
+ * header: authentication and the request rate limit (src/http/plugins/rate-limit.ts) agree on who is calling.
  */
 export function bearerToken(header: string | null): string | null | undefined {
   if (header === null || header.trim() === "") return null;
@@ -50,7 +50,7 @@ export async function viewerFromRequest(
 export type Authenticate = (request: Request) => Promise<Viewer | null>;
 
 /**
- * viewerFromRequest, memoized per Request: the request rate limit (src/yoga.ts), which must know
+ * viewerFromRequest, memoized per Request: the request rate limit (src/http/plugins/rate-limit.ts), which must know
  * whether a token verifies, and the context factory share one lookup and one answer (a rejection
  * is the same error both times).
  */
@@ -70,7 +70,7 @@ export function createAuthenticator(db: PrismaClient, verifyJwt: JwtVerifier | n
  * API token hash -> viewer, for a few seconds (AUTH_CACHE_TTL, default 5 s), at most `maxEntries`
  * (least recently used first out). Only accepted tokens are kept, never past their own expiry.
  * A revocation in this process removes its token at once (onTokenRevoked); one made by another
- * process arrives through PostgreSQL's NOTIFY (src/revocations.ts), and the cache is only used
+ * process arrives through PostgreSQL's NOTIFY (src/auth/revocations.ts), and the cache is only used
  * while that subscription is up (`active`). Should a notification still be missed, a revoked token
  * is accepted at most `ttlMs` longer.
  */

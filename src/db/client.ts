@@ -48,7 +48,7 @@ export interface DatabaseOptions {
 
 /**
  * The one place that creates a PrismaClient: PostgreSQL when DATABASE_URL is set, else PGlite (its
- * data directory made first if new, see src/embedded-data-dir.ts).
+ * data directory made first if new, see src/db/embedded-data-dir.ts).
  */
 export async function createDatabase(config: DatabaseConfig, options: DatabaseOptions = {}): Promise<Database> {
   const { database } = config;

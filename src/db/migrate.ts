@@ -174,7 +174,7 @@ async function openAdapterFactory(target: MigrationTarget): Promise<{
  * PostgreSQL runs as a single implicit transaction, as Prisma's native engine does.
  */
 
-/** PGlite's packages are loaded only for a PGlite target (see src/db.ts pgliteEngine). */
+/** PGlite's packages are loaded only for a PGlite target (see src/db/client.ts pgliteEngine). */
 async function pgliteFactory(pglite: PGlite): Promise<SqlMigrationAwareDriverAdapterFactory> {
   const [{ PGlite }, { PrismaPGlite }] = await Promise.all([
     import("@electric-sql/pglite"),

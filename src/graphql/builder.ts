@@ -15,7 +15,7 @@ import type { PrismaClient } from "../generated/prisma/client.js";
 import type { Logger } from "../observability/logger.js";
 import { badUserInput } from "./errors.js";
 
-/** Built once per request by the context factory in src/yoga.ts. */
+/** Built once per request by the context factory in src/http/context.ts. */
 export interface Context {
   db: PrismaClient;
   config: Config;
@@ -50,7 +50,7 @@ export const builder = new SchemaBuilder<{
     client: (ctx) => ctx.db,
     dmmf: getDatamodel(),
     filterConnectionTotalCount: true,
-    // N+1 regressions are caught by test/sql-counts.test.ts, which counts real SQL statements.
+    // N+1 regressions are caught by test/graphql/sql-counts.test.ts, which counts real SQL statements.
     // (onUnusedQuery: "error" would flag `viewer` resolving to null for anonymous callers.)
     onUnusedQuery: null,
   },

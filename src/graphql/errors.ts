@@ -6,7 +6,7 @@ import { databaseFailure, isUnstorableText } from "../domain/tx.js";
 
 /**
  * Top-level GraphQL errors that clients tell apart by extensions.code. (Expected outcomes of
- * mutations are not errors but members of their result unions: see src/schema/errors.ts.)
+ * mutations are not errors but members of their result unions: see src/graphql/schema/errors.ts.)
  */
 export function unauthenticated(message = "Sign in to do this", options: { httpStatus?: 401 } = {}): GraphQLError {
   return new GraphQLError(message, {
@@ -23,7 +23,7 @@ export function forbidden(message = "You are not allowed to do this"): GraphQLEr
   return new GraphQLError(message, { extensions: { code: "FORBIDDEN" } });
 }
 
-/** The caller holds MAX_SUBSCRIPTIONS_PER_CALLER open subscriptions already (src/subscription-limit.ts). */
+/** The caller holds MAX_SUBSCRIPTIONS_PER_CALLER open subscriptions already (src/http/plugins/subscription-limit.ts). */
 export function tooManySubscriptions(limit: number): GraphQLError {
   return new GraphQLError(
     `Too many subscriptions: at most ${limit} open at once for one caller. Close one to open another.`,

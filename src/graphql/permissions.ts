@@ -434,7 +434,7 @@ function guardedResolver(
  * no subscription starts. (The per-event `resolve` is guarded as every other field: with the roles
  * the request already knows, it costs no query. That the viewer is still an admin with a valid
  * credential, on fresh rows before each event and periodically between events, is checked by
- * organizationEvents itself: whileAdmin in src/schema/audit-event.ts.)
+ * organizationEvents itself: whileAdmin in src/graphql/schema/audit-event.ts.)
  */
 function guardedSubscribe(decide: Decide, subscribe: GraphQLFieldResolver<unknown, Context>) {
   return async (parent: unknown, args: Args, ctx: Context, info: GraphQLResolveInfo) => {
@@ -454,7 +454,7 @@ function guardedSubscribe(decide: Decide, subscribe: GraphQLFieldResolver<unknow
  * a field whose rule is `allow` keeps its own resolver. Interfaces and unions are not object types:
  * their fields resolve through the object types' guarded ones. Introspection is not guarded (it is
  * what INTROSPECTION turns off). Every guarded field carries its rule's name in
- * `extensions["invites-gateway.rule"]` (test/shield.test.ts walks the schema for it).
+ * `extensions["invites-gateway.rule"]` (test/graphql/shield.test.ts walks the schema for it).
  */
 export function applyPermissions(schema: GraphQLSchema): GraphQLSchema {
   if (schema.extensions?.[APPLIED]) return schema;

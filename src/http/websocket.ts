@@ -23,7 +23,7 @@ import type { Yoga } from "./yoga.js";
 /**
  * GraphQL over WebSocket (graphql-ws, subprotocol `graphql-transport-ws`) at /graphql on the HTTP
  * server's port, as Yoga documents it: each operation runs through `yoga.getEnveloped`, so every
- * plugin of src/yoga.ts applies as it does over HTTP (shield rules, depth/alias/token limits, the
+ * plugin of src/http/yoga.ts applies as it does over HTTP (shield rules, depth/alias/token limits, the
  * cost limit, masking, MAX_SUBSCRIPTIONS_PER_CALLER, the request rate limit: see its
  * onContextBuilding) and the context is the HTTP one, built once per operation from a Request that
  * carries the connection's `connectionParams.Authorization`.

@@ -130,9 +130,9 @@ export function createGraphQLHandler({
     // `operations` null, with a 500, and its other refusals (no `operations` field, JSON that does not
     // parse) with a 200 whose errors carried no code.
     multipart: false,
-    // Trusted documents by id: `{"documentId": "<sha256>"}` (src/persisted-documents.ts).
+    // Trusted documents by id: `{"documentId": "<sha256>"}` (src/http/plugins/persisted-documents.ts).
     extraParamNames: ["documentId"],
-    // Parsed documents and parse errors by their text, at most this much text in all (src/document-cache.ts):
+    // Parsed documents and parse errors by their text, at most this much text in all (src/http/plugins/document-cache.ts):
     // Yoga's own caches keep 1,024 of each whatever their size, which distinct large documents filled
     // past the heap.
     parserAndValidationCache: {

@@ -6,7 +6,7 @@ export type Logger = pino.Logger;
 
 /**
  * JSON lines on stdout (or `destination`, for tests). Each GraphQL request adds one line with its
- * `reqId` (src/observability.ts; `ctx.log` is a child logger carrying it). With tracing on
+ * `reqId` (src/http/plugins/observability.ts; `ctx.log` is a child logger carrying it). With tracing on
  * (`traceContext`), every line written while a span is active also carries `traceId` and `spanId`,
  * Yoga's own lines (an unexpected error) included.
  */

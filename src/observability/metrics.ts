@@ -1,13 +1,13 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from "prom-client";
 
-/** The pg pool's counts (src/db.ts), read when /metrics is scraped. */
+/** The pg pool's counts (src/db/client.ts), read when /metrics is scraped. */
 export interface PoolStats {
   total: number;
   idle: number;
   waiting: number;
 }
 
-/** What one GraphQL request contributes to the metrics (src/observability.ts). */
+/** What one GraphQL request contributes to the metrics (src/http/plugins/observability.ts). */
 export interface RequestSample {
   operationType: string;
   operationName: string | undefined;
@@ -111,7 +111,7 @@ export function createMetrics(options: { maxOperationNames: number; pool?: () =>
   };
 }
 
-/** The codes this service answers with (src/graphql-errors.ts, Yoga, graphql-armor); anything else is `error`. */
+/** The codes this service answers with (src/graphql/errors.ts, Yoga, graphql-armor); anything else is `error`. */
 const KNOWN_OUTCOMES = new Set([
   "ok",
   "UNAUTHENTICATED",

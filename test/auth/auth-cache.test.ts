@@ -1,5 +1,5 @@
 /**
- * The cache of accepted API tokens (src/auth.ts): a cached token costs no SQL, a revocation in this
+ * The cache of accepted API tokens (src/auth/tokens.ts): a cached token costs no SQL, a revocation in this
  * process evicts it at once, one in another process arrives by NOTIFY (PostgreSQL), an expiring
  * token is never served past its expiry, and the cache is bypassed while it is inactive.
  */

@@ -2,7 +2,7 @@
  * The embedded database after a crash: the real server on a DATA_DIR, killed with SIGKILL in the
  * middle of a burst of writes, starts again (crash recovery, the stale lock taken over) and still
  * holds every write it acknowledged. And the checkpoints that keep that recovery short
- * (src/pglite-checkpoints.ts): PGlite makes none of its own. How long the restart takes is measured
+ * (src/db/pglite-checkpoints.ts): PGlite makes none of its own. How long the restart takes is measured
  * by bench/recovery.ts, not asserted here.
  */
 import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs";

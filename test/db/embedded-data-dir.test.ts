@@ -1,6 +1,6 @@
 /**
  * The first start on an empty DATA_DIR: the shipped snapshot of an initialised data directory
- * (src/embedded-data-dir.ts), and initdb in a child process when the snapshot cannot be used.
+ * (src/db/embedded-data-dir.ts), and initdb in a child process when the snapshot cannot be used.
  */
 import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";

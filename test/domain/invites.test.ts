@@ -552,7 +552,7 @@ describe.each(DB_KINDS)("revokeInvite (%s)", (kind) => {
     expect(await app.current.db.member.count({ where: { organizationId: org.id, userId: invitee.id } })).toBe(1);
   });
 
-  // Found by test/fuzz.test.ts: these ids reached PostgreSQL and crashed ("Unexpected error.").
+  // Found by test/e2e/fuzz.test.ts: these ids reached PostgreSQL and crashed ("Unexpected error.").
   it.each([
     ["NUL", "AAAA\u0000"],
     ["a lone surrogate after a non-ASCII character", "\u3000\udfff"],

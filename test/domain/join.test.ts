@@ -225,7 +225,7 @@ describe.each(DB_KINDS)("joinOrganizationWithInvite (%s)", (kind) => {
       expect(await membership(orgId, bob)).toBeNull();
     });
 
-    // Found by test/fuzz.test.ts: these ids reached PostgreSQL and crashed ("Unexpected error.").
+    // Found by test/e2e/fuzz.test.ts: these ids reached PostgreSQL and crashed ("Unexpected error.").
     it.each([
       ["an inviteId with NUL", (orgId: string) => ({ o: orgId, i: "AAAA\u0000" })],
       ["an inviteId with a lone surrogate", (orgId: string) => ({ o: orgId, i: "é\udfff" })],

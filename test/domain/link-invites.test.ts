@@ -171,7 +171,7 @@ describe.each(DB_KINDS)("link invites (%s)", (kind) => {
       ["a SPACE link without spaceId", { kind: "SPACE", role: "READ" }],
       ["a COLLECTION link without collectionId", { kind: "COLLECTION", role: "READ" }],
       ["the GUEST role", { role: "GUEST" }],
-      // Found by test/fuzz.test.ts (masked crashes before): text PostgreSQL cannot store.
+      // Found by test/e2e/fuzz.test.ts (masked crashes before): text PostgreSQL cannot store.
       ["a spaceId with NUL", { kind: "SPACE", role: "READ", spaceId: "space\u0000" }],
       ["a collectionId with a lone surrogate", { kind: "COLLECTION", role: "READ", collectionId: "é\udfff" }],
     ])("rejects %s with VALIDATION and writes nothing", async (_label, input) => {
@@ -286,7 +286,7 @@ describe.each(DB_KINDS)("link invites (%s)", (kind) => {
       expect(await joinAs("three", orgId, link.id)).toBe("InviteUsedUpError");
     });
 
-    // Found by test/fuzz.test.ts: each of these was a masked crash ("Unexpected error.").
+    // Found by test/e2e/fuzz.test.ts: each of these was a masked crash ("Unexpected error.").
     it.each([
       ["an expiry in year 0 (before what PostgreSQL stores)", "0000-01-01T00:00:00Z"],
       ["an expiry that is year 0 in UTC", "0001-01-01T00:00:00+01:00"],

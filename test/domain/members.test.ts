@@ -513,7 +513,7 @@ describe.each(DB_KINDS)("organizationEvents of a removed or demoted admin (%s)",
   );
 });
 
-// The rule (src/permissions.ts) reads the caller's role before the mutation's transaction: a caller
+// The rule (src/graphql/permissions.ts) reads the caller's role before the mutation's transaction: a caller
 // demoted or removed between the two must not act as the admin it was. PostgreSQL only: the test
 // holds the rows locked from a connection of its own while the request's rule runs.
 describe.skipIf(!DB_KINDS.includes("postgres"))("an admin demoted while its mutation waits (postgres)", () => {

@@ -88,7 +88,7 @@ describe.each(DB_KINDS)("createOrganization (%s)", (kind) => {
     ["empty", ""],
     ["whitespace-only", "   \t  "],
     ["over 200 characters", "x".repeat(201)],
-    // Found by test/fuzz.test.ts: PostgreSQL text cannot hold NUL (was a masked crash); a lone
+    // Found by test/e2e/fuzz.test.ts: PostgreSQL text cannot hold NUL (was a masked crash); a lone
     // surrogate is not Unicode (PGlite failed to encode some; PostgreSQL stored U+FFFD instead).
     ["NUL-containing", "Acme\u0000Corp"],
     ["lone-surrogate", "Acme \ud800"],

@@ -444,8 +444,8 @@ type Outcome =
   | { ok: false; code: string; payload: Record<string, any> | null };
 
 describe.each(DB_KINDS)("property: hostile input to every mutation (%s)", (kind) => {
-  // High daily quotas: RATE_LIMITED is not what these properties explore (test/invites.test.ts and
-  // test/organizations.test.ts do).
+  // High daily quotas: RATE_LIMITED is not what these properties explore (test/domain/invites.test.ts and
+  // test/domain/organizations.test.ts do).
   const app = useTestApp(kind, { INVITE_RATE_LIMIT: "10000000", ORG_CREATE_LIMIT_PER_DAY: "0" });
   const tokens: Record<Caller, string | null> = {
     admin: null,

@@ -474,7 +474,7 @@ const ROWS: Row[] = [
     },
   },
   // An entity the caller may not see is answered as one that does not exist (ABSENT: null, no
-  // error; test/entities.test.ts compares it with an unknown id); the fields of one the caller may
+  // error; test/graphql/entities.test.ts compares it with an unknown id); the fields of one the caller may
   // see are guarded by the type's rules as everywhere else.
   {
     // The non-member is invited to the matrix organization: they may see its title.
@@ -766,7 +766,7 @@ function expectDenied(
 describe.each(DB_KINDS)("authorization (%s)", (kind) => {
   // A non-member reaches an organization through `viewer.pendingInvites` (up to 100 invites), under
   // which a default page of invites or links costs more than MAX_COST allows: the cost limit is not
-  // what this matrix tests (test/cost-limit.test.ts does), so it is out of the way here.
+  // what this matrix tests (test/http/cost-limit.test.ts does), so it is out of the way here.
   const app = useTestApp(kind, { MAX_COST: "100000000" });
   const w = {} as World;
   const tokenOf = (caller: Caller) => (caller === "anonymous" ? null : w.users[caller].token);

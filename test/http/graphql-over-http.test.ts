@@ -12,7 +12,7 @@ import { type RunningServer, startServer } from "../../src/server.js";
  * passing, that test fails too and the entry must be removed, so this list stays true. Every audit
  * not listed here must pass. MUST audits never belong here.
  *
- * CSRF prevention (src/yoga.ts) refuses a GET that carries no header forcing a CORS preflight:
+ * CSRF prevention (src/http/plugins/csrf.ts) refuses a GET that carries no header forcing a CORS preflight:
  * the three audits below send bare GETs with variables or a form content-type. They are MAY
  * audits; every MUST and SHOULD audit passes.
  */

@@ -2,7 +2,7 @@
  * Distinct large documents do not fill the heap (issue 14): Yoga kept 1,024 parsed documents and
  * 1,024 parse errors by their text whatever their size, with each document's validation result. 200
  * distinct documents of 9,000 unknown fields (18 KB each, under MAX_TOKENS) held 870 MB; 200 distinct
- * 1 MB comments held 200 MB more. src/document-cache.ts bounds the text the caches hold.
+ * 1 MB comments held 200 MB more. src/http/plugins/document-cache.ts bounds the text the caches hold.
  */
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";

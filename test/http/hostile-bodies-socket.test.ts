@@ -4,7 +4,7 @@
  * Content-Length, bodies over MAX_BODY_BYTES (and the request after one on the same connection), a
  * client that closes the connection half-way, a Host header that makes no URL. Each gets a 4xx (from Node's HTTP parser, or with a code from the
  * handler), never a 5xx, and no error-level log line; /graphql and /ready answer after them.
- * (test/hostile-bodies.test.ts covers the rest through `yoga.fetch`.)
+ * (test/http/hostile-bodies.test.ts covers the rest through `yoga.fetch`.)
  */
 import { request } from "node:http";
 import { connect } from "node:net";
@@ -28,7 +28,7 @@ describe("hostile requests over a real socket", () => {
         HOST: "127.0.0.1",
         PORT: "0",
         RATE_LIMIT_PER_MINUTE: "1000000",
-        // Small, so that a body over it is sent whole before the answer (test/limits.test.ts does the same).
+        // Small, so that a body over it is sent whole before the answer (test/http/limits.test.ts does the same).
         MAX_BODY_BYTES: "20000",
       }),
       logger,

@@ -1,14 +1,14 @@
 /**
  * Request bodies an attacker would send: deeply nested, unbalanced, long, malformed, of any content
  * type. Each gets a 4xx or a GraphQL error with a code, never a 5xx, and the handler keeps answering
- * (issue 14). Through `yoga.fetch`, the real HTTP handler; test/hostile-bodies-socket.test.ts sends
+ * (issue 14). Through `yoga.fetch`, the real HTTP handler; test/http/hostile-bodies-socket.test.ts sends
  * what only a socket can (invalid bytes, chunked bodies, a wrong Content-Length, a closed connection).
  *
  * Found here: `{ a ` × 12,000 was a 500 (graphql-js' recursive parser overflowed its stack before
  * any limit answered); `?variables={` (GET, or a form body) was a 500 (Yoga's parser JSON.parses it
  * unguarded); multipart bodies with a malformed `map` were 500s, other malformed ones 200s whose
  * errors had no code (multipart is now refused: there are no uploads); a `first` variable nested
- * 5,000 deep overflowed the stack in the cost limit's cache key. test/hostile-bodies-memory.test.ts
+ * 5,000 deep overflowed the stack in the cost limit's cache key. test/http/hostile-bodies-memory.test.ts
  * covers distinct large documents filling Yoga's document caches.
  */
 import fc from "fast-check";
@@ -71,7 +71,7 @@ describe("hostile bodies", () => {
   });
 
   it("answers a `first` variable nested 5,000 and 100,000 deep as graphql-js does a shallow one: 400 BAD_USER_INPUT", async () => {
-    // Was: src/cost-limit.ts JSON.stringify-ed the value for its cache key and overflowed the stack
+    // Was: src/http/plugins/cost-limit.ts JSON.stringify-ed the value for its cache key and overflowed the stack
     // ("The cost of this query cannot be counted ...: Maximum call stack size exceeded").
     const query =
       "query($id: ID!, $n: Int) { organization(id: $id) { members(first: $n) { edges { node { role } } } } }";

@@ -56,7 +56,7 @@ describe.each(DB_KINDS)("GET /graphql (%s)", (kind) => {
 describe.each(DB_KINDS)("variables of the wrong type (%s)", (kind) => {
   const app = useTestApp(kind);
 
-  // Found by test/fuzz.test.ts: graphql-js gives these request errors no extensions.code.
+  // Found by test/e2e/fuzz.test.ts: graphql-js gives these request errors no extensions.code.
   it.each([
     ["a string for an Int", { o: "org", input: { role: "READ", maxUses: "5" } }],
     ["an Int out of 32-bit range", { o: "org", input: { role: "READ", maxUses: 2 ** 31 } }],
@@ -134,7 +134,7 @@ function emptyDatabase(kind: DbKind): { env: Record<string, string>; drop(): Pro
     const dataDir = mkdtempSync(join(tmpdir(), "igw-nomigrate-"));
     return {
       env: { DATA_DIR: dataDir },
-      // A new DATA_DIR comes migrated (the shipped snapshot, src/embedded-data-dir.ts): emptied here.
+      // A new DATA_DIR comes migrated (the shipped snapshot, src/db/embedded-data-dir.ts): emptied here.
       create: async () => {
         await prepareDataDir(dataDir, { conf: "", warn: () => {} });
         const pglite = new PGlite(dataDir, { extensions: PGLITE_EXTENSIONS });

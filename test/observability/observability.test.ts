@@ -539,7 +539,7 @@ describe("Node's runtime metrics", () => {
     setFlagsFromString("--expose-gc");
     const gc = runInNewContext("gc") as () => void;
     const refs = (() => {
-      // What a server's pool gauges read: src/db.ts's pool.
+      // What a server's pool gauges read: src/db/client.ts's pool.
       const pool = { total: 1, idle: 1, waiting: 0 };
       const metrics = createMetrics({ maxOperationNames: 1, pool: () => pool });
       return { registry: new WeakRef(metrics.registry), pool: new WeakRef(pool) };

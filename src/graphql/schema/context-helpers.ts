@@ -68,7 +68,7 @@ export function loadEntity<M extends EntityModel>(ctx: Context, model: M, id: st
 
 /**
  * `resolveReference` of an entity type: the row when the viewer may see it, else null, exactly as
- * for an id that does not exist (see mayResolveEntity in src/permissions.ts). `load` defaults to
+ * for an id that does not exist (see mayResolveEntity in src/graphql/permissions.ts). `load` defaults to
  * loadEntity.
  */
 export async function resolveVisibleEntity<M extends EntityModel>(

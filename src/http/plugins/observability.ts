@@ -49,7 +49,7 @@ export interface ObservabilityOptions {
  *   `x-request-id` response header and into every log line of the request (`reqId`);
  * - one `info` line per request when its response is ready (`error` for a 5xx): operation name and
  *   type, viewer id, outcome (`ok`, or `error` with the top-level error codes), HTTP status, duration;
- * - the request counter and latency histogram of src/metrics.ts.
+ * - the request counter and latency histogram of src/observability/metrics.ts.
  * A REST twin request (/v1) and the GraphQL request the twin makes for it share one record: the
  * GraphQL request fills in the operation, viewer and error codes, and only the /v1 request, with
  * the client's method, path and status, is logged and counted.

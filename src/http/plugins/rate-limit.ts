@@ -100,10 +100,10 @@ export function createRequestRateLimiter(config: Config, logger: Logger): Reques
  * fingerprint, never the token itself: the key is stored in Redis), else its client address
  * (addressKey). Counting a token before it is looked up means a flood of one token, valid or not,
  * is refused past the limit without a database round trip. A token is a caller of its own only if
- * it verifies: one that fails counts against the address as well (src/yoga.ts useRequestRateLimit),
+ * it verifies: one that fails counts against the address as well (useRequestRateLimit below),
  * so a fresh random token per request is no fresh budget.
  *
- * The token is read by src/auth.ts's bearerToken (scheme in any case, any whitespace around it), so
+ * The token is read by src/auth/tokens.ts's bearerToken (scheme in any case, any whitespace around it), so
  * that `bearer T`, `Bearer  T` and `Bearer T` share one count: keyed on the raw header, each
  * spelling of a valid token would be a fresh budget. A header auth.ts refuses without a lookup
  * counts against the address.
@@ -195,7 +195,7 @@ export function useRequestRateLimit(
         }),
       );
     },
-    // An operation over WebSocket (src/websocket.ts) has no HTTP request of its own, so onRequest never
+    // An operation over WebSocket (src/http/websocket.ts) has no HTTP request of its own, so onRequest never
     // sees it: each one is counted here, as its context is built, against the same budget.
     async onContextBuilding({ context }) {
       if (!isWebSocketOperation(context)) return;

@@ -70,8 +70,8 @@ export function restErrorResponse(
 
 /**
  * The GraphQL requests the twin made, each to the /v1 request it was made for. The rate limit
- * counted that /v1 request already (src/yoga.ts useRequestRateLimit), so it lets these through
- * uncounted; src/observability.ts logs and counts them as their /v1 request. Only this module adds
+ * counted that /v1 request already (src/http/plugins/rate-limit.ts useRequestRateLimit), so it lets these through
+ * uncounted; src/http/plugins/observability.ts logs and counts them as their /v1 request. Only this module adds
  * to the map, and only Request objects it built: no header a client could send marks one.
  */
 const twinRequests = new WeakMap<Request, Request>();
@@ -117,7 +117,7 @@ async function readJsonBody(request: Request, maxBytes: number): Promise<unknown
   if (type !== "application/json") {
     throw new RestError(400, "The body must be JSON (content-type: application/json)", "BAD_REQUEST");
   }
-  // The codes /graphql gives for the same refusals (src/yoga.ts useBodySizeLimit).
+  // The codes /graphql gives for the same refusals (src/http/plugins/body-size-limit.ts).
   const tooLarge = () => new RestError(413, `The body is larger than ${maxBytes} bytes`, "REQUEST_ENTITY_TOO_LARGE");
   const declared = request.headers.get("content-length");
   if (declared !== null && !isValidContentLength(declared)) {
@@ -206,7 +206,7 @@ async function runRoute(
 }
 
 /**
- * GitBook's REST operations at /v1 (src/rest/routes.ts), served from inside the Yoga instance: each
+ * GitBook's REST operations at /v1 (src/http/rest/routes.ts), served from inside the Yoga instance: each
  * request becomes one GraphQL request through `graphql` (the same Yoga's fetch), with the caller's
  * Authorization header, so authentication, shield rules and the domain are the ones of /graphql.
  * Placed after the rate-limit plugin, which counts every /v1 request once (those answered here

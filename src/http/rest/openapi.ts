@@ -17,7 +17,7 @@ import membersExcerpt from "./gitbook-openapi-members-excerpt.json" with { type:
 type Json = Record<string, any>;
 
 /**
- * The `reason` each error status may carry (src/rest/handler.ts, src/rest/routes.ts): the GraphQL
+ * The `reason` each error status may carry (src/http/rest/handler.ts, src/http/rest/routes.ts): the GraphQL
  * error code behind it, or for what the twin refuses itself the code /graphql gives for the same.
  */
 const REASONS: Record<number, readonly string[]> = {

@@ -3,7 +3,7 @@ import { MAX_PAGE_SIZE } from "../../graphql/builder.js";
 
 /**
  * The REST twin's route table: GitBook's "Organization invites" operations at their paths (under
- * /v1), each one a fixed GraphQL document run through the same Yoga instance (src/rest/handler.ts),
+ * /v1), each one a fixed GraphQL document run through the same Yoga instance (src/http/rest/handler.ts),
  * so the same context, shield rules, limits and domain functions answer both. A route only
  * translates: GitBook's request into variables, the GraphQL answer into GitBook's JSON shape.
  */
@@ -302,7 +302,7 @@ interface GraphQLMember {
 /**
  * GitBook's OrganizationMember, with what this service knows: `disabled` is always false (members are
  * not disabled here, they are removed); `lastSeenAt` is not recorded; `spaces`, `teams` and `sites`
- * belong to other services and are left out (src/rest/openapi.ts documents the schema so). The
+ * belong to other services and are left out (src/http/rest/openapi.ts documents the schema so). The
  * user's `displayName` is their name, or their email when they gave none (GitBook requires one);
  * `urls.location` is the member's URL in this API (it has no user endpoint).
  */
