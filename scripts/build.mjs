@@ -6,8 +6,9 @@
 // Left outside the bundle, loaded from node_modules as before: packages that find files next to
 // their own code (PGlite's WebAssembly and data, Prisma's runtime and engines), the OpenTelemetry
 // SDK (its instrumentations patch modules as they are required), pino (its transports run in
-// worker threads by file name), and pg, which @prisma/adapter-pg imports too: one copy for both. The entries stay at dist/<name>.js; prisma/ (the migrations, the snapshot) is
-// found from the nearest package.json above the code (src/db/project-root.ts), from dist/ as from src/db/.
+// worker threads by file name), and pg, which @prisma/adapter-pg imports too: one copy for both.
+// The entries stay at dist/<name>.js; prisma/ (the migrations, the snapshot) is found from the
+// nearest package.json above the code (src/db/project-root.ts), from dist/ as from src/db/.
 import { rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";

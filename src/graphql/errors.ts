@@ -23,7 +23,10 @@ export function forbidden(message = "You are not allowed to do this"): GraphQLEr
   return new GraphQLError(message, { extensions: { code: "FORBIDDEN" } });
 }
 
-/** The caller holds MAX_SUBSCRIPTIONS_PER_CALLER open subscriptions already (src/http/plugins/subscription-limit.ts). */
+/**
+ * The caller holds MAX_SUBSCRIPTIONS_PER_CALLER open subscriptions already
+ * (src/http/plugins/subscription-limit.ts).
+ */
 export function tooManySubscriptions(limit: number): GraphQLError {
   return new GraphQLError(
     `Too many subscriptions: at most ${limit} open at once for one caller. Close one to open another.`,

@@ -1,8 +1,8 @@
 /**
- * Request bodies under a byte limit (MAX_BODY_BYTES), for /graphql (src/http/plugins/body-size-limit.ts) and the REST twin
- * (src/http/rest/handler.ts). A valid Content-Length is checked as a number: Node's HTTP parser hands over
- * exactly that many bytes, never more. Only a body without one (chunked) is read and counted as it
- * arrives, and never held whole beyond the limit.
+ * Request bodies under a byte limit (MAX_BODY_BYTES), for /graphql (src/http/plugins/body-size-limit.ts)
+ * and the REST twin (src/http/rest/handler.ts). A valid Content-Length is checked as a number: Node's
+ * HTTP parser hands over exactly that many bytes, never more. Only a body without one (chunked) is
+ * read and counted as it arrives, and never held whole beyond the limit.
  */
 
 /** One non-negative integer; anything else (a list, as in request smuggling) is invalid. */

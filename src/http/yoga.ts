@@ -132,9 +132,9 @@ export function createGraphQLHandler({
     multipart: false,
     // Trusted documents by id: `{"documentId": "<sha256>"}` (src/http/plugins/persisted-documents.ts).
     extraParamNames: ["documentId"],
-    // Parsed documents and parse errors by their text, at most this much text in all (src/http/plugins/document-cache.ts):
-    // Yoga's own caches keep 1,024 of each whatever their size, which distinct large documents filled
-    // past the heap.
+    // Parsed documents and parse errors by their text, at most this much text in all
+    // (src/http/plugins/document-cache.ts): Yoga's own caches keep 1,024 of each whatever their size,
+    // which distinct large documents filled past the heap.
     parserAndValidationCache: {
       documentCache: createTextKeyedCache<DocumentNode>(CACHED_DOCUMENT_CHARS),
       errorCache: createTextKeyedCache<unknown>(CACHED_DOCUMENT_CHARS),
