@@ -25,6 +25,7 @@ import { cpSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
+import { runNodeProcess } from "../test/helpers/process.js";
 import { freePort } from "./common.js";
 
 const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -268,22 +269,11 @@ async function listInviteEmails(gql: Gql, organizationId: string): Promise<Set<s
   }
 }
 
-function runToEnd(args: string[], env: Record<string, string>): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, args, { cwd: ROOT, env: { ...process.env, ...env } });
-    let stdout = "";
-    let stderr = "";
-    child.stdout.on("data", (d) => {
-      stdout += d;
-    });
-    child.stderr.on("data", (d) => {
-      stderr += d;
-    });
-    child.once("error", reject);
-    child.once("close", (code) =>
-      code === 0 ? resolve(stdout) : reject(new Error(`${args.join(" ")} exited ${code}: ${stderr}`)),
-    );
-  });
+/** `node ...args` to its end: its stdout, or an error naming its exit code and stderr. */
+async function runToEnd(args: string[], env: Record<string, string>): Promise<string> {
+  const { code, stdout, stderr } = await runNodeProcess(args, { ...process.env, ...env });
+  if (code !== 0) throw new Error(`${args.join(" ")} exited ${code}: ${stderr}`);
+  return stdout;
 }
 
 function copyDataDir(from: string, to: string): void {

@@ -35,8 +35,8 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import pg from "pg";
 import { applyMigrations } from "../src/db/migrate.js";
+import { adminQuery, withDatabase } from "../test/helpers/pg-admin.js";
 import { freePort } from "./common.js";
 import {
   EMAIL_PLACEHOLDER,
@@ -162,24 +162,6 @@ function ensureTools(): void {
   if (install().status !== 0) {
     spawnSync("apt-get", ["update"], { stdio: ["ignore", "inherit", "inherit"] });
     if (install().status !== 0 || !hasCommand("wrk")) throw new Error("could not install wrk with apt-get");
-  }
-}
-
-// ---- The throw-away database.
-
-function databaseUrl(name: string): string {
-  const url = new URL(SERVER_URL);
-  url.pathname = `/${name}`;
-  return url.toString();
-}
-
-async function adminQuery(sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: SERVER_URL });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
   }
 }
 
@@ -814,7 +796,7 @@ async function main(): Promise<number> {
   if (env.BENCH_PG_SCOPE === "database") pgScopeDatabase = dbName;
   else if (env.BENCH_PG_SCOPE && env.BENCH_PG_SCOPE !== "server")
     throw new Error(`BENCH_PG_SCOPE: "${env.BENCH_PG_SCOPE}" (known: server, database)`);
-  const dbUrl = databaseUrl(dbName);
+  const dbUrl = withDatabase(SERVER_URL, dbName);
   const tmp = mkdtempSync(path.join(os.tmpdir(), "igw-bench-"));
   const servers: Server[] = [];
   const stopAll = async () => {
@@ -827,7 +809,7 @@ async function main(): Promise<number> {
     rmSync(tmp, { recursive: true, force: true });
     if (!dropped) {
       dropped = true;
-      await adminQuery(`DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch((e: unknown) =>
+      await adminQuery(SERVER_URL, `DROP DATABASE IF EXISTS ${dbName} WITH (FORCE)`).catch((e: unknown) =>
         log(`could not drop ${dbName}: ${String(e)}`),
       );
     }
@@ -838,7 +820,7 @@ async function main(): Promise<number> {
 
   try {
     log(`creating database ${dbName}`);
-    await adminQuery(`CREATE DATABASE ${dbName}`);
+    await adminQuery(SERVER_URL, `CREATE DATABASE ${dbName}`);
     await applyMigrations({ kind: "postgres", connectionString: dbUrl });
 
     const serviceEnv = {

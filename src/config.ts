@@ -241,7 +241,7 @@ export interface PersistedDocumentsConfig {
   mode: "off" | "allow" | "enforce";
   /** GATEWAY_SECRET: a request with it in `x-gateway-secret` may send free text in enforce mode. */
   gatewaySecret: string | null;
-  /** APQ: how long a registered hash is kept (in memory and in Redis), and how many in memory. */
+  /** APQ: how long a registered hash is kept, and how many at most (in memory, or in Redis). */
   apqTtlMs: number;
   apqMaxEntries: number;
 }

@@ -7,7 +7,7 @@ import { createAuthCache } from "./auth/tokens.js";
 import { type Config, ConfigError, loadConfig } from "./config.js";
 import { createDatabase, type Database } from "./db/client.js";
 import { startEvents } from "./events/service.js";
-import { createDocumentGate, createTrustedDocuments } from "./http/plugins/persisted-documents.js";
+import { createAPQStore, createDocumentGate, createTrustedDocuments } from "./http/plugins/persisted-documents.js";
 import { isRestPath } from "./http/rest/handler.js";
 import { serveWebSocket } from "./http/websocket.js";
 import { createLogger, type Logger, requestIdFrom } from "./observability/logger.js";
@@ -104,6 +104,14 @@ async function start(config: Config, logger: Logger, started: Stop[]): Promise<R
   const metrics = config.metrics.enabled
     ? createMetrics({ maxOperationNames: config.metrics.maxOperationNames, pool: database.poolStats })
     : undefined;
+  // APQ's store (not in enforce), one for HTTP and graphql-ws: in Redis with REDIS_URL, shared by the replicas.
+  const apqStore = createAPQStore({
+    config: config.persistedDocuments,
+    redisUrl: config.rateLimit.redisUrl,
+    keyPrefix: config.rateLimit.keyPrefix,
+    logger,
+  });
+  started.push(() => apqStore?.close?.());
   const { createGraphQLHandler } = await handlerModule;
   const yoga = createGraphQLHandler({
     db: database.prisma,
@@ -113,6 +121,7 @@ async function start(config: Config, logger: Logger, started: Stop[]): Promise<R
     events: events.bus,
     metrics,
     trustedDocuments,
+    apqStore,
   });
   // Its plugins' resources: the rate limit's Redis connection.
   started.push(() => yoga.dispose());
@@ -186,6 +195,7 @@ async function start(config: Config, logger: Logger, started: Stop[]): Promise<R
       config: config.persistedDocuments,
       trusted: trustedDocuments ?? null,
       development: config.nodeEnv === "development",
+      apqStore,
     }),
   );
 

@@ -9,23 +9,18 @@ import { join } from "node:path";
 import { setTimeout as sleep } from "node:timers/promises";
 import { afterAll, describe, expect, it } from "vitest";
 import { uniqueEmail } from "./helpers/app.js";
-import { runCliProcess, type ServerProcess, startServerProcess } from "./helpers/process.js";
+import { createUserWithCli, type ServerProcess, startServerProcess, stopServerProcess } from "./helpers/process.js";
 
 describe("the real server with Redis unreachable", () => {
   const dataDir = mkdtempSync(join(tmpdir(), "igw-redis-down-"));
   let server: ServerProcess | undefined;
   afterAll(async () => {
-    if (server && server.child.exitCode === null) {
-      server.child.kill("SIGKILL");
-      await server.exited;
-    }
+    await stopServerProcess(server);
     rmSync(dataDir, { recursive: true, force: true });
   });
 
   it("survives a subscriber leaving (UNSUBSCRIBE fails) and exits 0 on SIGTERM", async () => {
-    const created = await runCliProcess(["user", "create", "--email", uniqueEmail("down")], { DATA_DIR: dataDir });
-    expect(created.code, created.stderr).toBe(0);
-    const { token } = JSON.parse(created.stdout) as { token: string };
+    const { token } = await createUserWithCli(["--email", uniqueEmail("down")], { DATA_DIR: dataDir });
     // Nothing listens on port 1: every Redis command fails.
     const running = await startServerProcess({ DATA_DIR: dataDir, REDIS_URL: "redis://127.0.0.1:1" });
     server = running;

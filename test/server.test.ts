@@ -5,7 +5,14 @@ import { join } from "node:path";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { uniqueEmail } from "./helpers/app.js";
 import { adminQuery } from "./helpers/db.js";
-import { runCliProcess, type ServerProcess, startServerProcess } from "./helpers/process.js";
+import { withDatabase } from "./helpers/pg-admin.js";
+import {
+  createUserWithCli,
+  runCliProcess,
+  type ServerProcess,
+  startServerProcess,
+  stopServerProcess,
+} from "./helpers/process.js";
 
 /** POST /graphql over a real socket. */
 async function post(url: string, query: string, token?: string) {
@@ -26,16 +33,11 @@ describe("the real server on the embedded default (PGlite)", () => {
   beforeAll(async () => {
     // PGlite is single-process: the operator creates the user before starting the server.
     email = uniqueEmail("alice");
-    const created = await runCliProcess(["user", "create", "--email", email], { DATA_DIR: dataDir });
-    expect(created.code, created.stderr).toBe(0);
-    token = JSON.parse(created.stdout).token;
+    ({ token } = await createUserWithCli(["--email", email], { DATA_DIR: dataDir }));
     server = await startServerProcess({ DATA_DIR: dataDir });
   });
   afterAll(async () => {
-    if (server && server.child.exitCode === null) {
-      server.child.kill("SIGTERM");
-      await server.exited;
-    }
+    await stopServerProcess(server);
     rmSync(dataDir, { recursive: true, force: true });
   });
 
@@ -50,9 +52,7 @@ describe("the real server on the embedded default (PGlite)", () => {
 
   it("runs CLI commands through the server while it owns the embedded database", async () => {
     const bobEmail = uniqueEmail("bob");
-    const created = await runCliProcess(["user", "create", "--email", bobEmail], { DATA_DIR: dataDir });
-    expect(created.code, created.stderr).toBe(0);
-    const bob = JSON.parse(created.stdout);
+    const bob = await createUserWithCli(["--email", bobEmail], { DATA_DIR: dataDir });
     const me = await post(server.url, "{ viewer { id email } }", bob.token);
     expect(me.body).toEqual({ data: { viewer: { id: bob.id, email: bobEmail } } });
 
@@ -97,24 +97,17 @@ describe.skipIf(!process.env.TEST_DATABASE_URL)("the real server on PostgreSQL w
   beforeAll(async () => {
     const serverUrl = process.env.TEST_DATABASE_URL as string;
     await adminQuery(serverUrl, `CREATE DATABASE ${name}`);
-    const u = new URL(serverUrl);
-    u.pathname = `/${name}`;
-    url = u.toString();
+    url = withDatabase(serverUrl, name);
     server = await startServerProcess({ DATABASE_URL: url });
   });
   afterAll(async () => {
-    if (server && server.child.exitCode === null) {
-      server.child.kill("SIGTERM");
-      await server.exited;
-    }
+    await stopServerProcess(server);
     await adminQuery(process.env.TEST_DATABASE_URL as string, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
   });
 
   it("migrates on start, then the CLI's user and org work over the socket", async () => {
     const email = uniqueEmail("op");
-    const user = await runCliProcess(["user", "create", "--email", email, "--name", "Op"], { DATABASE_URL: url });
-    expect(user.code, user.stderr).toBe(0);
-    const { token, id } = JSON.parse(user.stdout);
+    const { token, id } = await createUserWithCli(["--email", email, "--name", "Op"], { DATABASE_URL: url });
     const org = await runCliProcess(["org", "create", "--title", "Ops", "--owner-email", email], { DATABASE_URL: url });
     expect(org.code, org.stderr).toBe(0);
     const orgJson = JSON.parse(org.stdout);

@@ -22,13 +22,18 @@ export function listenForRevocations(
   let client: pg.Client | undefined;
   let timer: NodeJS.Timeout | undefined;
 
-  const drop = (error?: unknown) => {
+  /** Turns the cache off and lets the connection go: its listeners removed (errors ignored), ended. */
+  const release = async () => {
     cache.active = false;
-    const dead = client;
+    const last = client;
     client = undefined;
-    dead?.removeAllListeners();
-    dead?.on("error", () => {});
-    void dead?.end().catch(() => {});
+    last?.removeAllListeners();
+    last?.on("error", () => {});
+    await last?.end().catch(() => {});
+  };
+
+  const drop = (error?: unknown) => {
+    void release();
     if (closed) return;
     if (error) logger.warn({ err: error }, "token revocation listener lost its connection; auth cache off until back");
     timer ??= setTimeout(() => {
@@ -64,12 +69,7 @@ export function listenForRevocations(
     async close() {
       closed = true;
       clearTimeout(timer);
-      cache.active = false;
-      const last = client;
-      client = undefined;
-      last?.removeAllListeners();
-      last?.on("error", () => {});
-      await last?.end().catch(() => {});
+      await release();
     },
   };
 }

@@ -68,34 +68,29 @@ export function createEventBus(config: Pick<EventsConfig, "redisUrl" | "channelP
     const wanted = new Set<string>();
     const toSubscribe = new Set<string>();
     const toUnsubscribe = new Set<string>();
-    const subscribe = subscribeClient.subscribe.bind(subscribeClient);
-    subscribeClient.subscribe = ((...args: (string | string[])[]) => {
-      const channels = args.flat();
-      for (const channel of channels) {
-        wanted.add(channel);
-        toUnsubscribe.delete(channel);
-      }
-      const done = subscribe(...channels);
-      done.catch((error: unknown) => {
-        logger.warn({ err: error, channels }, "Redis SUBSCRIBE failed; retried once Redis is ready");
-        for (const channel of channels) if (wanted.has(channel)) toSubscribe.add(channel);
-      });
-      return done;
-    }) as typeof subscribeClient.subscribe;
-    const unsubscribe = subscribeClient.unsubscribe.bind(subscribeClient);
-    subscribeClient.unsubscribe = ((...args: (string | string[])[]) => {
-      const channels = args.flat();
-      for (const channel of channels) {
-        wanted.delete(channel);
-        toSubscribe.delete(channel);
-      }
-      const done = unsubscribe(...channels);
-      done.catch((error: unknown) => {
-        logger.warn({ err: error, channels }, "Redis UNSUBSCRIBE failed; retried once Redis is ready");
-        for (const channel of channels) if (!wanted.has(channel)) toUnsubscribe.add(channel);
-      });
-      return done;
-    }) as typeof subscribeClient.unsubscribe;
+    /**
+     * Wraps SUBSCRIBE (`want`: true) or UNSUBSCRIBE: `wanted` follows the calls, and a channel whose
+     * command failed goes to `retry` (out of `other`, the opposite command's) if the wish still holds.
+     */
+    const track = (command: "subscribe" | "unsubscribe", want: boolean, retry: Set<string>, other: Set<string>) => {
+      const send = subscribeClient[command].bind(subscribeClient);
+      subscribeClient[command] = ((...args: (string | string[])[]) => {
+        const channels = args.flat();
+        for (const channel of channels) {
+          if (want) wanted.add(channel);
+          else wanted.delete(channel);
+          other.delete(channel);
+        }
+        const done = send(...channels);
+        done.catch((error: unknown) => {
+          logger.warn({ err: error, channels }, `Redis ${command.toUpperCase()} failed; retried once Redis is ready`);
+          for (const channel of channels) if (wanted.has(channel) === want) retry.add(channel);
+        });
+        return done;
+      }) as typeof subscribeClient.subscribe & typeof subscribeClient.unsubscribe;
+    };
+    track("subscribe", true, toSubscribe, toUnsubscribe);
+    track("unsubscribe", false, toUnsubscribe, toSubscribe);
     subscribeClient.on("ready", () => {
       const again = [...toSubscribe];
       const gone = [...toUnsubscribe];

@@ -7,6 +7,7 @@ import {
   GraphQLError as GraphQLErrorClass,
   type GraphQLFormattedError,
   getOperationAST,
+  parse as parseDocument,
 } from "graphql";
 import { CloseCode, type ServerOptions } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
@@ -18,6 +19,7 @@ import { maskWithInputErrors } from "../graphql/errors.js";
 import type { Logger } from "../observability/logger.js";
 import type { WebSocketOperationContext } from "./context.js";
 import type { DocumentGate } from "./plugins/persisted-documents.js";
+import { clientAddress } from "./plugins/rate-limit.js";
 import type { Yoga } from "./yoga.js";
 
 /**
@@ -31,8 +33,9 @@ import type { Yoga } from "./yoga.js";
  * Connection: `connection_init` is authenticated (a credential that does not verify closes with 4403
  * Forbidden; none is anonymous, as over HTTP); past WS_MAX_CONNECTIONS_PER_CALLER the connection
  * closes with 4429, past the rate limit too. Operations: at most WS_MAX_SUBSCRIPTIONS_PER_CONNECTION
- * subscriptions at once on one connection (TOO_MANY_SUBSCRIPTIONS). Shutdown closes every connection
- * with 1001 (Going Away): clients reconnect, to another replica.
+ * subscriptions at once on one connection (TOO_MANY_SUBSCRIPTIONS). A client that leaves more than
+ * WS_MAX_UNSENT_BYTES of results unread is disconnected. Shutdown closes every connection with 1001
+ * (Going Away): clients reconnect, to another replica.
  *
  * Browsers send `Origin` with the upgrade and no CORS preflight guards it: an upgrade whose Origin is
  * neither the server's own (its Host) nor one of CORS_ORIGINS is refused with 403, the policy HTTP
@@ -48,6 +51,15 @@ export interface WebSocketEndpoint {
 /** graphql-ws' close code for "too many": used here for connections past the limit and the rate limit. */
 const TOO_MANY = CloseCode.TooManyInitialisationRequests;
 const GOING_AWAY = 1001;
+/**
+ * Results a client may leave unread on one connection. graphql-ws reads every message and sends every
+ * result, and ws buffers what the socket cannot take, without bound: one anonymous connection that
+ * stopped reading and sent 1,000 queries of 25 aliased `_service { sdl }` grew the server by 470 MB.
+ * Past this, the connection is ended (1006 for the client, which reconnects) and its buffer freed.
+ */
+export const WS_MAX_UNSENT_BYTES = 4 * 1024 * 1024;
+/** The document of a result that only carries an error (APQ's answers): never executed. */
+const APQ_ANSWER_DOCUMENT = parseDocument("{ __typename }");
 
 interface Connection {
   authorization: string | null;
@@ -77,6 +89,13 @@ export function serveWebSocket(
     wss.handleUpgrade(req, socket, head, (ws) => wss.emit("connection", ws, req));
   };
   server.on("upgrade", onUpgrade);
+  // Results still queued when a connection is ended (a slow reader's: onNext) fail to send: they are
+  // dropped, as graphql-ws drops a result for a closed socket, not logged each as an internal error.
+  wss.on("connection", (ws: WebSocket) => {
+    const send = ws.send.bind(ws) as (data: unknown, cb?: (error?: Error) => void) => void;
+    ws.send = ((data: unknown, cb?: (error?: Error) => void) =>
+      send(data, (error) => cb?.(ws.readyState === ws.OPEN ? error : undefined))) as WebSocket["send"];
+  });
 
   /** The operation's initial context: what Yoga's context factory and plugins read of an HTTP request. */
   const initialContext = (req: IncomingMessage, authorization: string | null): WebSocketOperationContext => {
@@ -120,7 +139,10 @@ export function serveWebSocket(
         }
         // The client left while it was authenticated: nothing to count (its close event has passed).
         if (socket.readyState !== socket.OPEN) return false;
-        const caller = viewerId ?? `address:${ctx.extra.request.socket.remoteAddress ?? ""}`;
+        // Anonymous: counted per address, the one HTTP's rate limit uses (X-Forwarded-For with TRUST_PROXY).
+        const { request: upgrade } = initialContext(ctx.extra.request, null);
+        const caller =
+          viewerId ?? `address:${clientAddress(upgrade, { req: ctx.extra.request }, config.trustProxy) ?? ""}`;
         const open = perCaller.get(caller) ?? 0;
         if (open >= config.limits.wsConnectionsPerCaller) {
           socket.close(TOO_MANY, `Too many connections: at most ${config.limits.wsConnectionsPerCaller} per caller`);
@@ -147,9 +169,23 @@ export function serveWebSocket(
         } catch (error) {
           return [clientError(error)];
         }
-        // Trusted documents, as over HTTP (Yoga's plugins read HTTP params, which graphql-ws has not).
-        const text = documents.documentOf(payload as GraphQLParams, initial.request);
-        if (typeof text !== "string") return [text];
+        // Trusted documents and APQ, as over HTTP (Yoga's plugins read HTTP params, which graphql-ws has not).
+        const text = await documents.documentOf(payload as GraphQLParams, initial.request);
+        if (typeof text !== "string") {
+          // An unknown or mismatched hash is a result with errors, as over HTTP (a body of errors), not
+          // an `error` message: Apollo's PersistedQueryLink retries with the text only on a result.
+          const code = codeOf(text);
+          if (code === "PERSISTED_QUERY_NOT_FOUND" || code === "PERSISTED_QUERY_MISMATCH") {
+            const answer = () => ({ errors: [text] });
+            return {
+              schema,
+              // Not Yoga's parse, whose plugins would look for the client's operationName in it.
+              document: APQ_ANSWER_DOCUMENT,
+              rootValue: { execute: answer, subscribe: answer } as unknown as Enveloped,
+            } satisfies ExecutionArgs;
+          }
+          return [text];
+        }
         let document: ReturnType<typeof parse>;
         try {
           document = parse(text);
@@ -193,7 +229,18 @@ export function serveWebSocket(
           rootValue: enveloped,
         } satisfies ExecutionArgs;
       },
-      onNext: (_ctx, _id, _payload, _args, result) => withoutHttpExtensions(result),
+      onNext: (ctx, _id, _payload, _args, result) => {
+        const socket = ctx.extra.socket;
+        if (socket.readyState === socket.OPEN && socket.bufferedAmount > WS_MAX_UNSENT_BYTES) {
+          // A close frame would wait behind what it has not read: the socket is ended at once.
+          logger.warn(
+            { transport: "websocket", unsentBytes: socket.bufferedAmount },
+            "graphql-ws client does not read",
+          );
+          socket.terminate();
+        }
+        return withoutHttpExtensions(result);
+      },
       onError: (_ctx, _id, payload, errors) => {
         logger.info(
           { transport: "websocket", operationName: payload.operationName ?? undefined, errorCodes: errors.map(codeOf) },
@@ -220,6 +267,14 @@ export function serveWebSocket(
     },
     wss,
   );
+  // A frame that breaks the protocol (a message past MAX_BODY_BYTES: 1009; a bad frame: 1002) ends its
+  // connection in ws, which then emits the error: graphql-ws printed each to stderr with its stack as
+  // an "internal error", a dozen lines outside the JSON log for a few bytes from anyone. A client's
+  // mistake, not the server's: one debug line. (Registered after graphql-ws' own listener, to replace it.)
+  wss.on("connection", (ws: WebSocket) => {
+    ws.removeAllListeners("error");
+    ws.on("error", (error: Error) => logger.debug({ transport: "websocket", err: error }, "graphql-ws protocol error"));
+  });
 
   return {
     connections: () => wss.clients.size,

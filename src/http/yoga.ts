@@ -1,3 +1,4 @@
+import type { APQStore } from "@graphql-yoga/plugin-apq";
 import type { DocumentNode } from "graphql";
 import { createYoga, type YogaServerInstance } from "graphql-yoga";
 import { createJwtVerifier } from "../auth/jwt.js";
@@ -59,6 +60,8 @@ export interface YogaDeps {
   metrics?: Metrics | undefined;
   /** PERSISTED_DOCUMENTS, loaded (src/server.ts reloads them on SIGHUP); none: read from config here. */
   trustedDocuments?: TrustedDocuments | undefined;
+  /** APQ's store, shared with graphql-ws (src/server.ts closes it); none: one of the handler's own. */
+  apqStore?: APQStore | null | undefined;
 }
 
 export type Yoga = YogaServerInstance<Record<string, unknown>, Context>;
@@ -72,6 +75,7 @@ export function createGraphQLHandler({
   events,
   metrics,
   trustedDocuments,
+  apqStore,
 }: YogaDeps): Yoga {
   const pq = config.persistedDocuments;
   const trusted = trustedDocuments ?? (pq.paths.length ? createTrustedDocuments(pq.paths, logger) : null);
@@ -179,6 +183,7 @@ export function createGraphQLHandler({
         keyPrefix: config.rateLimit.keyPrefix,
         logger,
         trusted,
+        apqStore,
       }),
       useNestingLimit(config.limits.depth + NESTING_ALLOWANCE, config.limits.tokens),
       useRequestLimits(config),

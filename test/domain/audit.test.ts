@@ -7,7 +7,7 @@ import { actorOf, recordAuditEvents } from "../../src/domain/audit.js";
 import { revokeInvite } from "../../src/domain/invites.js";
 import { inTransaction } from "../../src/domain/tx.js";
 import { userForJwtIdentity } from "../../src/domain/users.js";
-import { type TestApp, type TestUser, uniqueEmail, useTestApp } from "../helpers/app.js";
+import { gqlData, type TestApp, type TestUser, uniqueEmail, useTestApp } from "../helpers/app.js";
 import { DB_KINDS } from "../helpers/db.js";
 
 const INVITE = /* GraphQL */ `
@@ -74,11 +74,7 @@ describe.each(DB_KINDS)("audit log (%s)", (kind) => {
     a = app.current;
   });
 
-  async function ok(query: string, variables: Record<string, unknown>, user: TestUser) {
-    const res = await a.gql(query, { variables, token: user.token });
-    expect(res.errors, JSON.stringify(res.errors)).toBeUndefined();
-    return res.data as Record<string, any>;
-  }
+  const ok = (query: string, variables: Record<string, unknown>, user: TestUser) => gqlData(a, query, variables, user);
 
   async function auditLog(orgId: string, admin: TestUser, first?: number, after?: string) {
     const data = await ok(AUDIT_LOG, { o: orgId, first, after }, admin);

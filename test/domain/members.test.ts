@@ -4,15 +4,13 @@
  * the last-admin rule, the audit and outbox events, access that ends at once, and the SQL each
  * mutation sends. (The race of two admins at once on PostgreSQL: test/stress/last-admin.test.ts.)
  */
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createAuthCache } from "../../src/auth/tokens.js";
-import { type Events, startEvents } from "../../src/events/service.js";
 import { createGraphQLHandler } from "../../src/http/yoga.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { type TestApp, type TestUser, useTestApp } from "../helpers/app.js";
 import { DB_KINDS } from "../helpers/db.js";
+import { type ServedApp, serveWithEvents } from "../helpers/events.js";
 import { subscribe } from "../helpers/sse.js";
 import { until } from "../helpers/wait.js";
 
@@ -451,26 +449,15 @@ const SEARCH_STATEMENTS = 4;
 describe.each(DB_KINDS)("organizationEvents of a removed or demoted admin (%s)", (kind) => {
   const app = useTestApp(kind);
   let a: TestApp;
-  let events: Events;
+  let served: ServedApp;
   let url: string;
-  let close: () => Promise<void>;
   beforeAll(async () => {
     a = app.current;
-    const logger = createLogger("silent");
-    events = startEvents({ db: a.db, config: a.testDb.config, logger });
-    const yoga = createGraphQLHandler({ db: a.db, config: a.testDb.config, logger, events: events.bus });
-    const server = createServer(yoga);
-    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-    close = async () => {
-      await events.bus.endSubscriptions();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await events.close();
-    };
+    served = await serveWithEvents(a);
+    url = served.url;
   });
   afterAll(async () => {
-    await close?.();
+    await served?.close();
   });
 
   it.each(["removeMember", "updateMemberRole"] as const)(
@@ -484,7 +471,7 @@ describe.each(DB_KINDS)("organizationEvents of a removed or demoted admin (%s)",
       const ownerSub = await subscribe(url, owner.token, orgId);
       const sub = await subscribe(url, watcher.token, orgId);
       try {
-        await until("both subscriptions to start", () => events.bus.subscriptions() === 2);
+        await until("both subscriptions to start", () => served.events.bus.subscriptions() === 2);
         const bump = await a.gql(UPDATE_ROLE, { variables: { o: orgId, u: other.id, r: "EDIT" }, token: owner.token });
         expect(bump.data?.updateMemberRole.member.role).toBe("EDIT");
         expect((await sub.next())?.data.data.organizationEvents.action).toBe("member.role_changed");
@@ -508,7 +495,7 @@ describe.each(DB_KINDS)("organizationEvents of a removed or demoted admin (%s)",
         sub.close();
         ownerSub.close();
       }
-      await until("the subscriptions to end", () => events.bus.subscriptions() === 0);
+      await until("the subscriptions to end", () => served.events.bus.subscriptions() === 0);
     },
   );
 });

@@ -10,7 +10,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CombinedGraphQLErrors, gql, type TypedDocumentNode } from "@apollo/client";
 import { PersistedQueryLink } from "@apollo/client/link/persisted-queries";
+import { persistedExchange } from "@urql/exchange-persisted";
 import { type DocumentNode, parse } from "graphql";
+import { type ConcreteRequest, Environment, fetchQuery, Network, RecordSource, Store } from "relay-runtime";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { createUserWithToken } from "../../src/domain/users.js";
@@ -74,6 +76,50 @@ const EVENTS: Doc = gql`
 `;
 
 /**
+ * What Relay's compiler produces for `graphql\`query ClientsRelayViewerQuery { viewer { email } }\``
+ * with `persistConfig: { file, algorithm: "MD5" }`: an artifact whose `params` carry the id and no
+ * text (the compiler adds `id` to the selection), and a manifest `{ "<md5 of the text>": "<text>" }`.
+ * Written out here as the compiler writes them (its binary is not part of this project).
+ */
+const RELAY_TEXT = "query ClientsRelayViewerQuery {\n  viewer {\n    email\n    id\n  }\n}\n";
+const RELAY_ID = createHash("md5").update(RELAY_TEXT).digest("hex");
+const relaySelections = [
+  {
+    alias: null,
+    args: null,
+    concreteType: "User",
+    kind: "LinkedField",
+    name: "viewer",
+    plural: false,
+    selections: [
+      { alias: null, args: null, kind: "ScalarField", name: "email", storageKey: null },
+      { alias: null, args: null, kind: "ScalarField", name: "id", storageKey: null },
+    ],
+    storageKey: null,
+  },
+] as const;
+const RELAY_VIEWER_QUERY = {
+  fragment: {
+    argumentDefinitions: [],
+    kind: "Fragment",
+    metadata: null,
+    name: "ClientsRelayViewerQuery",
+    selections: relaySelections,
+    type: "Query",
+    abstractKey: null,
+  },
+  kind: "Request",
+  operation: {
+    argumentDefinitions: [],
+    kind: "Operation",
+    name: "ClientsRelayViewerQuery",
+    selections: relaySelections,
+  },
+  params: { id: RELAY_ID, metadata: {}, name: "ClientsRelayViewerQuery", operationKind: "query", text: null },
+} as unknown as ConcreteRequest;
+let relayManifestPath = "";
+
+/**
  * What a front end's build produces: GraphQL Codegen's client preset with persisted documents writes
  * persisted-documents.json and embeds each document's hash as `__meta__.hash`; its
  * addTypenameSelectionDocumentTransform puts `__typename` in the documents (the cache needs it,
@@ -102,6 +148,8 @@ beforeAll(async () => {
     true,
   );
   manifestPath = join(dir, "gql", "persisted-documents.json");
+  relayManifestPath = join(dir, "relay-persisted-queries.json");
+  writeFileSync(relayManifestPath, JSON.stringify({ [RELAY_ID]: RELAY_TEXT }));
   const manifest = JSON.parse(readFileSync(manifestPath, "utf8")) as Record<string, string>;
   for (const [hash, text] of Object.entries(manifest)) {
     const document = parse(text);
@@ -142,7 +190,8 @@ describe.each(DB_KINDS)("real clients against a real server (%s)", (kind) => {
         HOST: "127.0.0.1",
         PORT: "0",
         RATE_LIMIT_PER_MINUTE: "1000000",
-        PERSISTED_DOCUMENTS: manifestPath,
+        // Codegen's manifest and Relay's, side by side.
+        PERSISTED_DOCUMENTS: `${manifestPath},${relayManifestPath}`,
         PERSISTED_DOCUMENTS_MODE: "enforce",
       }),
       createLogger("silent"),
@@ -322,18 +371,18 @@ describe.each(DB_KINDS)("real clients against a real server (%s)", (kind) => {
     });
   });
 
-  describe("persisted documents by hash (Apollo's PersistedQueryLink)", () => {
-    /** Every request body the HTTP link sends, with the status it got. */
-    const recorder = () => {
-      const sent: Array<{ status: number; body: Record<string, unknown> }> = [];
-      const record: typeof fetch = async (input, init) => {
-        const response = await fetch(input, init);
-        sent.push({ status: response.status, body: JSON.parse(String(init?.body)) });
-        return response;
-      };
-      return { sent, record };
+  /** Every request body the HTTP link sends, with the status it got. */
+  const recorder = () => {
+    const sent: Array<{ status: number; body: Record<string, unknown> }> = [];
+    const record: typeof fetch = async (input, init) => {
+      const response = await fetch(input, init);
+      sent.push({ status: response.status, body: JSON.parse(String(init?.body)) });
+      return response;
     };
+    return { sent, record };
+  };
 
+  describe("persisted documents by hash (Apollo's PersistedQueryLink)", () => {
     it("APQ (allow mode): an unknown hash, then the hash with its text, then the hash alone", async () => {
       const alice = await user("apq");
       const { sent, record } = recorder();
@@ -370,6 +419,74 @@ describe.each(DB_KINDS)("real clients against a real server (%s)", (kind) => {
       const viewer = await made.client.query({ query: generated.Viewer as Doc });
       expect(viewer.data.viewer).toMatchObject({ __typename: "User" });
       expect(sent.map((s) => [s.status, "query" in s.body])).toEqual([[200, false]]);
+    });
+  });
+
+  describe("persisted documents by hash (urql's persistedExchange)", () => {
+    it("APQ (allow mode): an unknown hash, then the hash with its text, then the hash alone", async () => {
+      const alice = await user("urql-apq");
+      const { sent, record } = recorder();
+      const made = urqlClient(url, alice.token, { persisted: persistedExchange(), fetch: record });
+      disposers.push(() => made.wsClient.dispose());
+      // A document of its own: the hash of VIEWER may be registered already (by Apollo's test).
+      const VIEWER_URQL: Doc = gql`query ViewerUrql { viewer { id email } }`;
+      const first = await made.client.query(VIEWER_URQL, {}, { requestPolicy: "network-only" }).toPromise();
+      expect(first.error).toBeUndefined();
+      expect(first.data).toEqual({ viewer: { __typename: "User", id: alice.id, email: alice.email } });
+      const again = await made.client.query(VIEWER_URQL, {}, { requestPolicy: "network-only" }).toPromise();
+      expect(again.data).toEqual(first.data);
+      expect(sent.map((s) => [s.status, "query" in s.body, Boolean(s.body.extensions)])).toEqual([
+        [404, false, true], // PersistedQueryNotFound
+        [200, true, true], // registered with its text
+        [200, false, true], // the hash alone
+      ]);
+    });
+
+    it("enforce mode: documents from codegen's client preset run by the hash it embedded", async () => {
+      const { sent, record } = recorder();
+      const made = urqlClient(enforced.url, await enforced.user(), {
+        persisted: persistedExchange({
+          enforcePersistedQueries: true,
+          // The client preset embeds each document's hash as document.__meta__.hash.
+          generateHash: async (_text, document) =>
+            (document as unknown as { __meta__: { hash: string } }).__meta__.hash,
+        }),
+        fetch: record,
+      });
+      disposers.push(() => made.wsClient.dispose());
+      const viewer = await made.client.query(generated.Viewer as Doc, {}).toPromise();
+      expect(viewer.error).toBeUndefined();
+      expect(viewer.data.viewer).toMatchObject({ __typename: "User" });
+      expect(sent.map((s) => [s.status, "query" in s.body])).toEqual([[200, false]]);
+      // The same client without the exchange sends the text, which enforce refuses.
+      const plain = urqlClient(enforced.url, await enforced.user(), { fetch: record });
+      disposers.push(() => plain.wsClient.dispose());
+      const refused = await plain.client.query(generated.Viewer as Doc, {}).toPromise();
+      expect(refused.error?.graphQLErrors.map((e) => e.extensions?.code)).toEqual(["PERSISTED_QUERY_ONLY"]);
+    });
+  });
+
+  describe("persisted documents by id (Relay)", () => {
+    it("enforce mode: a Relay environment whose network sends {documentId, variables} runs the compiler's id", async () => {
+      const token = await enforced.user();
+      const { sent, record } = recorder();
+      // Relay's documented fetch function for persisted queries: the id in place of the text.
+      const network = Network.create(async (params, variables) => {
+        const response = await record(enforced.url, {
+          method: "POST",
+          headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+          body: JSON.stringify({ documentId: params.id, variables }),
+        });
+        return response.json();
+      });
+      const environment = new Environment({ network, store: new Store(new RecordSource()) });
+      const data = (await fetchQuery(environment, RELAY_VIEWER_QUERY, {}).toPromise()) as {
+        viewer: { id: string; email: string };
+      };
+      expect(data.viewer.email).toMatch(/^trusted/);
+      expect(sent.map((s) => [s.status, Object.keys(s.body).sort()])).toEqual([[200, ["documentId", "variables"]]]);
+      // Normalised by id in Relay's store.
+      expect(environment.getStore().getSource().get(data.viewer.id)).toMatchObject({ email: data.viewer.email });
     });
   });
 

@@ -7,8 +7,6 @@
  * through Redis below.
  */
 import { randomBytes } from "node:crypto";
-import { createServer } from "node:http";
-import type { AddressInfo } from "node:net";
 import { setTimeout as sleep } from "node:timers/promises";
 import { Redis } from "ioredis";
 import { exportSPKI, generateKeyPair, SignJWT } from "jose";
@@ -17,12 +15,12 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
 import { createOrganization } from "../../src/domain/organizations.js";
 import { createUserWithToken, revokeToken } from "../../src/domain/users.js";
-import { type Events, startEvents } from "../../src/events/service.js";
-import { createGraphQLHandler } from "../../src/http/yoga.js";
+import type { Events } from "../../src/events/service.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { type RunningServer, startServer } from "../../src/server.js";
 import { createTestApp, type TestApp, uniqueEmail, useTestApp } from "../helpers/app.js";
 import { DB_KINDS, openTestDatabase, type TestDatabase } from "../helpers/db.js";
+import { type ServedApp, serveWithEvents } from "../helpers/events.js";
 import { subscribe } from "../helpers/sse.js";
 import { until } from "../helpers/wait.js";
 
@@ -50,28 +48,10 @@ async function post(baseUrl: string, query: string, variables: Record<string, un
   return (await response.json()) as { data?: any; errors?: unknown[] };
 }
 
-/** The app's Yoga with its own events (outbox relay and bus) on a real socket. */
-async function serveWithEvents(a: TestApp, logger = createLogger("silent")) {
-  const events = startEvents({ db: a.db, config: a.testDb.config, logger });
-  const yoga = createGraphQLHandler({ db: a.db, config: a.testDb.config, logger, events: events.bus });
-  const server = createServer(yoga);
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return {
-    events,
-    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
-    async close() {
-      await events.bus.endSubscriptions();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      await events.close();
-    },
-  };
-}
-
 describe.each(DB_KINDS)("organizationEvents in one process, no Redis (%s)", (kind) => {
   const app = useTestApp(kind);
   let a: TestApp;
-  let served: Awaited<ReturnType<typeof serveWithEvents>>;
+  let served: ServedApp;
   let events: Events;
   let url: string;
   beforeAll(async () => {
@@ -184,7 +164,7 @@ describe.each(DB_KINDS)("organizationEvents rechecked between events (%s)", (kin
   const RECHECK_MS = 200;
   const app = useTestApp(kind, { SUBSCRIPTION_RECHECK_INTERVAL: `${RECHECK_MS}ms` });
   let a: TestApp;
-  let served: Awaited<ReturnType<typeof serveWithEvents>>;
+  let served: ServedApp;
   beforeAll(async () => {
     a = app.current;
     served = await serveWithEvents(a);

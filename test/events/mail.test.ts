@@ -8,10 +8,9 @@ import { SMTPServer } from "smtp-server";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import type { OutboxPayload } from "../../src/domain/outbox.js";
 import { inviteMessage } from "../../src/events/mail.js";
-import { type Events, startEvents } from "../../src/events/service.js";
-import { createLogger } from "../../src/observability/logger.js";
 import { type TestApp, uniqueEmail, useTestApp } from "../helpers/app.js";
 import { DB_KINDS } from "../helpers/db.js";
+import { useAppEvents } from "../helpers/events.js";
 import { until } from "../helpers/wait.js";
 
 const INVITE = /* GraphQL */ `
@@ -91,14 +90,10 @@ describe.each(DB_KINDS)("invite emails (%s)", (kind) => {
     await smtp?.close();
   });
   const app = useTestApp(kind, env);
+  useAppEvents(app);
   let a: TestApp;
-  let events: Events;
   beforeAll(() => {
     a = app.current;
-    events = startEvents({ db: a.db, config: a.testDb.config, logger: createLogger("silent") });
-  });
-  afterAll(async () => {
-    await events?.close();
   });
 
   it("mails a created invite: refused once, then delivered once, with title, inviter, role, link and expiry", async () => {

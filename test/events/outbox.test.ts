@@ -10,10 +10,11 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { createDatabase } from "../../src/db/client.js";
 import { recordAuditEvents } from "../../src/domain/audit.js";
 import { inTransaction } from "../../src/domain/tx.js";
-import { type Events, startEvents } from "../../src/events/service.js";
+import { startEvents } from "../../src/events/service.js";
 import { createLogger } from "../../src/observability/logger.js";
-import { type TestApp, type TestUser, uniqueEmail, useTestApp } from "../helpers/app.js";
+import { gqlData, type TestApp, type TestUser, uniqueEmail, useTestApp } from "../helpers/app.js";
 import { DB_KINDS } from "../helpers/db.js";
+import { startAppEvents, useAppEvents } from "../helpers/events.js";
 import { until } from "../helpers/wait.js";
 
 const SECRET = "test-webhook-secret-0123456789";
@@ -86,11 +87,7 @@ describe.each(DB_KINDS)("outbox (%s)", (kind) => {
     a = app.current;
   });
 
-  async function ok(query: string, variables: Record<string, unknown>, user: TestUser) {
-    const res = await a.gql(query, { variables, token: user.token });
-    expect(res.errors, JSON.stringify(res.errors)).toBeUndefined();
-    return res.data as Record<string, any>;
-  }
+  const ok = (query: string, variables: Record<string, unknown>, user: TestUser) => gqlData(a, query, variables, user);
 
   it("copies every audit event, in the same transaction, with the same id and a payload", async () => {
     const admin = await a.seed.user("outbox-admin");
@@ -163,7 +160,7 @@ describe.each(DB_KINDS)("outbox relay (%s)", (kind) => {
     const a = app.current;
     const admin = await a.seed.user("wake-admin");
     const org = await a.seed.org(admin, "Woken");
-    const events = startEvents({ db: a.db, config: a.testDb.config, logger: createLogger("silent") });
+    const events = startAppEvents(a);
     try {
       // The first row may be published by the round the relay runs at start; once it is, that round
       // is over, and only a wake-up (the second commit) or the hourly poll starts another.
@@ -187,7 +184,7 @@ describe.each(DB_KINDS)("outbox relay (%s)", (kind) => {
     const row = await a.db.outboxEvent.findFirstOrThrow({ where: { organizationId: org.id } });
     expect(row.publishedAt).toBeNull();
 
-    const events = startEvents({ db: a.db, config: a.testDb.config, logger: createLogger("silent") });
+    const events = startAppEvents(a);
     try {
       await until("the relay to publish the row", async () => {
         const r = await a.db.outboxEvent.findUniqueOrThrow({ where: { id: row.id } });
@@ -220,14 +217,10 @@ describe.each(DB_KINDS)("webhooks (%s)", (kind) => {
     await receiver?.close();
   });
   const app = useTestApp(kind, env);
+  useAppEvents(app);
   let a: TestApp;
-  let events: Events;
   beforeAll(() => {
     a = app.current;
-    events = startEvents({ db: a.db, config: a.testDb.config, logger: createLogger("silent") });
-  });
-  afterAll(async () => {
-    await events?.close();
   });
 
   it("a receiver that answers 500 twice, then 200, gets the event: signed, same id each time, one success", async () => {

@@ -1,4 +1,4 @@
-import { afterAll, beforeAll } from "vitest";
+import { afterAll, beforeAll, expect } from "vitest";
 import { createOrganization } from "../../src/domain/organizations.js";
 import { createUserWithToken } from "../../src/domain/users.js";
 import type { MemberRole, PrismaClient } from "../../src/generated/prisma/client.js";
@@ -99,6 +99,18 @@ export async function createTestApp(kind: DbKind, env: Record<string, string> = 
       await testDb.close();
     },
   };
+}
+
+/** POST /graphql as `user`, failing the test on any top-level error: the response's data. */
+export async function gqlData(
+  a: TestApp,
+  query: string,
+  variables: Record<string, unknown>,
+  user: TestUser,
+): Promise<Record<string, any>> {
+  const res = await a.gql(query, { variables, token: user.token });
+  expect(res.errors, JSON.stringify(res.errors)).toBeUndefined();
+  return res.data as Record<string, any>;
 }
 
 /** Registers beforeAll/afterAll that open one app per test file; read `.current` inside tests. */

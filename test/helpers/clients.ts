@@ -6,7 +6,7 @@ import { readFileSync } from "node:fs";
 import { ApolloClient, type ApolloLink, HttpLink, InMemoryCache, split } from "@apollo/client";
 import { GraphQLWsLink } from "@apollo/client/link/subscriptions";
 import { isSubscriptionOperation, relayStylePagination } from "@apollo/client/utilities";
-import { Client, cacheExchange, fetchExchange, subscriptionExchange } from "@urql/core";
+import { cacheExchange, type Exchange, fetchExchange, subscriptionExchange, Client as UrqlClient } from "@urql/core";
 import { buildSchema, isAbstractType } from "graphql";
 import { createClient } from "graphql-ws";
 import WebSocket from "ws";
@@ -65,18 +65,23 @@ export function apolloClient(
   return { client, wsClient };
 }
 
-/** urql: fetchExchange for queries and mutations, subscriptionExchange over graphql-ws. */
-export function urqlClient(url: string, token: string) {
+/**
+ * urql: fetchExchange for queries and mutations, subscriptionExchange over graphql-ws; with persisted
+ * documents, persistedExchange (@urql/exchange-persisted) goes before the exchanges that send.
+ */
+export function urqlClient(url: string, token: string, options: { persisted?: Exchange; fetch?: typeof fetch } = {}) {
   const wsClient = createClient({
     url: url.replace(/^http/, "ws"),
     webSocketImpl: WebSocket,
     connectionParams: { Authorization: `Bearer ${token}` },
   });
-  const client = new Client({
+  const client = new UrqlClient({
     url,
     fetchOptions: () => ({ headers: { Authorization: `Bearer ${token}` } }),
+    ...(options.fetch ? { fetch: options.fetch } : {}),
     exchanges: [
       cacheExchange,
+      ...(options.persisted ? [options.persisted] : []),
       fetchExchange,
       subscriptionExchange({
         forwardSubscription(request) {

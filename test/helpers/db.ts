@@ -1,11 +1,13 @@
 import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { PGlite } from "@electric-sql/pglite";
-import pg from "pg";
 import { inject } from "vitest";
 import { type Config, loadConfig } from "../../src/config.js";
 import { createDatabase, type Database } from "../../src/db/client.js";
 import { PGLITE_EXTENSIONS } from "../../src/db/pglite-extensions.js";
+import { adminQuery, withDatabase } from "./pg-admin.js";
+
+export { adminQuery } from "./pg-admin.js";
 
 export type DbKind = "pglite" | "postgres";
 
@@ -23,12 +25,6 @@ export interface TestDatabase {
 
 /** Tests send many requests with one token: the request rate limit is on, but far away. */
 export const TEST_ENV = { RATE_LIMIT_PER_MINUTE: "1000000" };
-
-function withDatabase(url: string, name: string): string {
-  const u = new URL(url);
-  u.pathname = `/${name}`;
-  return u.toString();
-}
 
 /** A fresh, migrated database of its own for one test file. */
 export async function openTestDatabase(kind: DbKind, env: Record<string, string> = {}): Promise<TestDatabase> {
@@ -56,16 +52,6 @@ export async function openTestDatabase(kind: DbKind, env: Record<string, string>
       await adminQuery(serverUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
     },
   };
-}
-
-export async function adminQuery(url: string, sql: string): Promise<void> {
-  const client = new pg.Client({ connectionString: url });
-  await client.connect();
-  try {
-    await client.query(sql);
-  } finally {
-    await client.end();
-  }
 }
 
 /** A fresh database of `kind` for an in-process server (migrated by the server's start). */

@@ -36,6 +36,16 @@ export function runCliProcess(args: string[], env: Record<string, string>): Prom
   return runEntryProcess("src/cli.ts", args, env);
 }
 
+/** `user create` with the CLI (as `npm run cli` runs it): the new user; throws with the CLI's stderr when it fails. */
+export async function createUserWithCli(
+  args: string[],
+  env: Record<string, string>,
+): Promise<{ id: string; email: string; token: string }> {
+  const created = await runCliProcess(["user", "create", ...args], env);
+  if (created.code !== 0) throw new Error(`user create exited ${created.code}: ${created.stderr}`);
+  return JSON.parse(created.stdout);
+}
+
 /** Runs `npm run db:migrate` the way npm does (tsx src/db/migrate-cli.ts), with no stdin. */
 export function runMigrateProcess(env: Record<string, string>): Promise<CliResult> {
   return runEntryProcess("src/db/migrate-cli.ts", [], env);
@@ -43,12 +53,16 @@ export function runMigrateProcess(env: Record<string, string>): Promise<CliResul
 
 /** Runs one of the package's tsx entries to completion, with no stdin. */
 export function runEntryProcess(entry: string, args: string[], env: Record<string, string>): Promise<CliResult> {
+  return runNodeProcess([TSX_CLI, entry, ...args], childEnv(env));
+}
+
+/**
+ * Runs `node ...args` in the repository's root to completion, with no stdin and exactly `env` (no
+ * vitest here: bench/recovery.ts uses it too).
+ */
+export function runNodeProcess(args: string[], env: NodeJS.ProcessEnv): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [TSX_CLI, entry, ...args], {
-      cwd: ROOT,
-      env: childEnv(env),
-      stdio: ["ignore", "pipe", "pipe"],
-    });
+    const child = spawn(process.execPath, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
     let stdout = "";
     let stderr = "";
     child.stdout.on("data", (d) => {

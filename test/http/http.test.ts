@@ -11,7 +11,9 @@ import { PGLITE_EXTENSIONS } from "../../src/db/pglite-extensions.js";
 import { type RunningServer, startServer } from "../../src/server.js";
 import { useTestApp } from "../helpers/app.js";
 import { adminQuery, DB_KINDS, type DbKind } from "../helpers/db.js";
+import { withDatabase } from "../helpers/pg-admin.js";
 import { runMigrateProcess } from "../helpers/process.js";
+import { LOCAL_LISTEN, NO_DATABASE_ENV } from "../helpers/server.js";
 
 describe.each(DB_KINDS)("GET /graphql (%s)", (kind) => {
   const app = useTestApp(kind);
@@ -85,16 +87,7 @@ describe("/ready without a database", () => {
   });
 
   it("answers 503 while /health stays 200", async () => {
-    running = await startServer(
-      loadConfig({
-        DATABASE_URL: "postgresql://postgres@127.0.0.1:1/nowhere",
-        AUTO_MIGRATE: "false",
-        DB_CONNECT_TIMEOUT: "1s",
-        HOST: "127.0.0.1",
-        PORT: "0",
-        LOG_LEVEL: "silent",
-      }),
-    );
+    running = await startServer(loadConfig({ ...NO_DATABASE_ENV, DB_CONNECT_TIMEOUT: "1s" }));
 
     const ready = await fetch(`${running.url}/ready`);
     expect(ready.status).toBe(503);
@@ -110,13 +103,7 @@ describe("GET /debug/sql-count (benchmarks only)", () => {
   });
 
   it("exists only with BENCH_COUNT_SQL=1", async () => {
-    const env = {
-      DATABASE_URL: "postgresql://postgres@127.0.0.1:1/nowhere",
-      AUTO_MIGRATE: "false",
-      HOST: "127.0.0.1",
-      PORT: "0",
-      LOG_LEVEL: "silent",
-    };
+    const env = NO_DATABASE_ENV;
     running = await startServer(loadConfig(env));
     expect((await fetch(`${running.url}/debug/sql-count`)).status).toBe(404);
     await running.close();
@@ -146,10 +133,8 @@ function emptyDatabase(kind: DbKind): { env: Record<string, string>; drop(): Pro
   }
   const serverUrl = process.env.TEST_DATABASE_URL as string;
   const name = `igw_nomig_${randomBytes(6).toString("hex")}`;
-  const url = new URL(serverUrl);
-  url.pathname = `/${name}`;
   return {
-    env: { DATABASE_URL: url.toString() },
+    env: { DATABASE_URL: withDatabase(serverUrl, name) },
     create: () => adminQuery(serverUrl, `CREATE DATABASE ${name}`),
     drop: () => adminQuery(serverUrl, `DROP DATABASE IF EXISTS ${name} WITH (FORCE)`),
   };
@@ -162,7 +147,7 @@ describe.each(DB_KINDS)("AUTO_MIGRATE=false and npm run db:migrate (%s)", (kind)
   it("starts without migrating; db:migrate then applies every migration once", async () => {
     await db.create();
     const running = await startServer(
-      loadConfig({ ...db.env, AUTO_MIGRATE: "false", HOST: "127.0.0.1", PORT: "0", LOG_LEVEL: "silent" }),
+      loadConfig({ ...db.env, AUTO_MIGRATE: "false", ...LOCAL_LISTEN, LOG_LEVEL: "silent" }),
     );
     let table: unknown;
     try {

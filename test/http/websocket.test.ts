@@ -50,6 +50,29 @@ function run(client: Client, query: string, variables: Record<string, unknown> =
   return { results, ended, cancel };
 }
 
+/**
+ * How one operation with these params ends: its first result, or the errors it was refused with (an
+ * `error` message, or a result of errors alone: how APQ's answers come, as over HTTP).
+ */
+function outcome(client: Client, payload: Record<string, unknown>) {
+  return new Promise<{ result: Result } | { errors: Array<{ message: string; extensions?: { code?: string } }> }>(
+    (resolve, reject) => {
+      client.subscribe({ query: "", ...payload } as { query: string }, {
+        next: (result) =>
+          resolve(
+            result.errors && !("data" in result)
+              ? { errors: result.errors as Array<{ message: string }> }
+              : { result: result as Result },
+          ),
+        error: (error) => (Array.isArray(error) ? resolve({ errors: error }) : reject(error)),
+        complete: () => {},
+      });
+    },
+  );
+}
+
+const sha256 = (text: string) => createHash("sha256").update(text).digest("hex");
+
 /** One query or mutation's result. */
 async function once(client: Client, query: string, variables: Record<string, unknown> = {}): Promise<Result> {
   const op = run(client, query, variables);
@@ -285,6 +308,58 @@ describe.each(DB_KINDS)("GraphQL over WebSocket (%s)", (kind) => {
     sockets.push(again.socket);
   });
 
+  it("APQ over the socket: an unknown hash, a hash that is not its text's (raw graphql-ws)", async () => {
+    const owner = await seed.user("ws-apq-raw");
+    const c = client(owner.token);
+    const text = "query WsApqRaw { viewer { id } }";
+    const persistedQuery = (sha256Hash: string) => ({ persistedQuery: { version: 1, sha256Hash } });
+    const unknown = await outcome(c, { extensions: persistedQuery(sha256(text)) });
+    expect(unknown).toEqual({
+      errors: [
+        expect.objectContaining({
+          message: "PersistedQueryNotFound",
+          extensions: { code: "PERSISTED_QUERY_NOT_FOUND" },
+        }),
+      ],
+    });
+    const mismatch = await outcome(c, { query: text, extensions: persistedQuery(sha256("{ __typename }")) });
+    expect("errors" in mismatch && mismatch.errors.map((e) => e.extensions?.code)).toEqual([
+      "PERSISTED_QUERY_MISMATCH",
+    ]);
+    // Nothing was stored under the wrong hash.
+    const still = await outcome(c, { extensions: persistedQuery(sha256("{ __typename }")) });
+    expect("errors" in still && still.errors.map((e) => e.extensions?.code)).toEqual(["PERSISTED_QUERY_NOT_FOUND"]);
+    // Registered over the socket, the hash runs over HTTP too (one store).
+    expect(await outcome(c, { query: text, extensions: persistedQuery(sha256(text)) })).toEqual({
+      result: { data: { viewer: { id: owner.id } } },
+    });
+    const response = await fetch(`${running.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${owner.token}` },
+      body: JSON.stringify({ extensions: persistedQuery(sha256(text)) }),
+    });
+    expect(await response.json()).toEqual({ data: { viewer: { id: owner.id } } });
+  });
+
+  it("answers a documentId with PERSISTED_QUERY_NOT_SUPPORTED when no manifest is set (HTTP 400 and the socket)", async () => {
+    const response = await fetch(`${running.url}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify({ documentId: sha256("{ __typename }") }),
+    });
+    expect(response.status).toBe(400);
+    const body = (await response.json()) as Result;
+    expect(codes(body)).toEqual(["PERSISTED_QUERY_NOT_SUPPORTED"]);
+    const refused = await outcome(client(null), { documentId: sha256("{ __typename }") });
+    expect("errors" in refused && refused.errors.map((e) => e.extensions?.code)).toEqual([
+      "PERSISTED_QUERY_NOT_SUPPORTED",
+    ]);
+    // With its text as well, the text runs: the id is ignored.
+    expect(await outcome(client(null), { query: "{ __typename }", documentId: "x" })).toEqual({
+      result: { data: { __typename: "Query" } },
+    });
+  });
+
   it("refuses an upgrade from a foreign browser origin, and another path", async () => {
     expect(await connectRaw(wsUrl, {}, { origin: "https://evil.example" })).toMatchObject({ code: -403 });
     expect(await connectRaw(wsUrl, {}, { origin: "https://app.example.com" })).toHaveProperty("ack");
@@ -422,10 +497,54 @@ describe("graphql-ws with trusted documents enforced", () => {
     expect(result).toEqual({ data: { __typename: "Query" } });
   });
 
+  it("has no APQ, as over HTTP: a hash with its text is free text, a hash alone unknown", async () => {
+    const text = "{ viewer { id } }";
+    const extensions = { persistedQuery: { version: 1, sha256Hash: sha256(text) } };
+    const registering = await outcome(client, { query: text, extensions });
+    expect("errors" in registering && registering.errors.map((e) => e.extensions?.code)).toEqual([
+      "PERSISTED_QUERY_ONLY",
+    ]);
+    const alone = await outcome(client, { extensions });
+    expect("errors" in alone && alone.errors.map((e) => e.extensions?.code)).toEqual(["PERSISTED_QUERY_NOT_FOUND"]);
+  });
+
   it("refuses free text with PERSISTED_QUERY_ONLY, as over HTTP: the socket is no way around the manifest", async () => {
     const ended = await run(client, "{ viewer { id } }").ended;
     expect(
       "error" in ended && (ended.error as Array<{ extensions?: { code?: string } }>).map((e) => e.extensions?.code),
     ).toEqual(["PERSISTED_QUERY_ONLY"]);
+  });
+});
+
+describe("graphql-ws behind a trusted proxy (TRUST_PROXY)", () => {
+  let running: RunningServer;
+  const sockets: WebSocket[] = [];
+  beforeAll(async () => {
+    const config = loadConfig({
+      DATA_DIR: "memory://",
+      HOST: "127.0.0.1",
+      PORT: "0",
+      TRUST_PROXY: "true",
+      WS_MAX_CONNECTIONS_PER_CALLER: "1",
+    });
+    running = await startServer(config, createLogger("silent"));
+  });
+  afterAll(async () => {
+    for (const s of sockets) s.terminate();
+    await running?.close();
+  });
+
+  it("counts anonymous connections per X-Forwarded-For address, as HTTP's rate limit does", async () => {
+    const url = `${running.url.replace("http", "ws")}/graphql`;
+    const from = (address: string) => ({ "x-forwarded-for": `203.0.113.99, ${address}` });
+    const open = async (address: string) => {
+      const made = await connectRaw(url, {}, from(address));
+      if ("ack" in made) sockets.push(made.socket);
+      return "ack" in made ? "ack" : made.code;
+    };
+    // One socket address (127.0.0.1), two clients behind the proxy: one connection each.
+    expect(await open("198.51.100.1")).toBe("ack");
+    expect(await open("198.51.100.2")).toBe("ack");
+    expect(await open("198.51.100.1")).toBe(4429);
   });
 });

@@ -10,7 +10,8 @@ import { createLogger } from "../../src/observability/logger.js";
 import { createMetrics } from "../../src/observability/metrics.js";
 import { type RunningServer, startServer } from "../../src/server.js";
 import { uniqueEmail } from "../helpers/app.js";
-import { DB_KINDS, openTestDatabase, serverDatabase } from "../helpers/db.js";
+import { DB_KINDS, openTestDatabase } from "../helpers/db.js";
+import { NO_DATABASE_ENV, startTestServer } from "../helpers/server.js";
 
 type LogLine = Record<string, unknown> & { msg?: string; reqId?: string };
 
@@ -29,28 +30,17 @@ const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{1
 describe.each(DB_KINDS)("request ids, request logs and /metrics (%s)", (kind) => {
   const logs = captureLogs();
   let running: RunningServer;
-  let drop: () => Promise<void>;
   let token: string;
   let userId: string;
 
   beforeAll(async () => {
-    const database = await serverDatabase(kind);
-    drop = database.drop;
-    const config = loadConfig({
-      ...database.env,
-      HOST: "127.0.0.1",
-      PORT: "0",
-      RATE_LIMIT_PER_MINUTE: "1000000",
-      METRICS_MAX_OPERATION_NAMES: "3",
-    });
-    running = await startServer(config, createLogger("info", logs.stream));
+    running = await startTestServer(kind, { METRICS_MAX_OPERATION_NAMES: "3" }, createLogger("info", logs.stream));
     const { user, token: t } = await createUserWithToken(running.database.prisma, { email: uniqueEmail("obs") });
     token = t;
     userId = user.id;
   });
   afterAll(async () => {
     await running?.close();
-    await drop?.();
   });
 
   const gql = (body: Record<string, unknown>, headers: Record<string, string> = {}) =>
@@ -569,13 +559,7 @@ describe("/metrics protection and switch", () => {
   afterAll(async () => {
     await running?.close();
   });
-  const env = {
-    DATABASE_URL: "postgresql://postgres@127.0.0.1:1/nowhere",
-    AUTO_MIGRATE: "false",
-    HOST: "127.0.0.1",
-    PORT: "0",
-    LOG_LEVEL: "silent",
-  };
+  const env = NO_DATABASE_ENV;
 
   it("asks for METRICS_TOKEN as a bearer token when it is set", async () => {
     const secret = "metrics-secret-0123456789";

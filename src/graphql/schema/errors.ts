@@ -1,20 +1,7 @@
-import {
-  AlreadyMemberError,
-  type DomainError,
-  DomainNotAllowedError,
-  ERROR_CODES,
-  InviteAlreadyAcceptedError,
-  InviteEmailMismatchError,
-  InviteExpiredError,
-  InviteRevokedError,
-  InviteUsedUpError,
-  LastAdminError,
-  NotFoundError,
-  RateLimitedError,
-  ValidationError,
-  type ValidationIssue,
-} from "../../domain/errors.js";
-import { builder } from "../builder.js";
+import type { InputFieldMap, InputShapeFromFields, ObjectFieldsShape } from "@pothos/core";
+import * as outcomes from "../../domain/errors.js";
+import { DomainError, ERROR_CODES, ValidationError, type ValidationIssue } from "../../domain/errors.js";
+import { builder, type Context } from "../builder.js";
 
 export const ErrorCodeEnum = builder.enumType("ErrorCode", { values: ERROR_CODES });
 
@@ -42,24 +29,20 @@ builder.objectType(ValidationError, {
   }),
 });
 
-for (const [ErrorClass, name] of [
-  [NotFoundError, "NotFoundError"],
-  [AlreadyMemberError, "AlreadyMemberError"],
-  [InviteExpiredError, "InviteExpiredError"],
-  [InviteRevokedError, "InviteRevokedError"],
-  [InviteUsedUpError, "InviteUsedUpError"],
-  [InviteAlreadyAcceptedError, "InviteAlreadyAcceptedError"],
-  [InviteEmailMismatchError, "InviteEmailMismatchError"],
-  [DomainNotAllowedError, "DomainNotAllowedError"],
-  [RateLimitedError, "RateLimitedError"],
-  [LastAdminError, "LastAdminError"],
-] as const) {
-  builder.objectType(ErrorClass as typeof NotFoundError, {
+// Every other outcome of the domain (src/domain/errors.ts) is a type named as its class, with the
+// interface's fields only.
+for (const [name, ErrorClass] of Object.entries(outcomes)) {
+  if (!isOutcomeClass(ErrorClass) || ErrorClass === ValidationError) continue;
+  builder.objectType(ErrorClass as typeof outcomes.NotFoundError, {
     name,
     interfaces: [ErrorInterface],
     isTypeOf: (value) => value instanceof ErrorClass,
     fields: () => ({}),
   });
+}
+
+function isOutcomeClass(value: unknown): value is ErrorClass {
+  return typeof value === "function" && value.prototype instanceof DomainError;
 }
 
 type ErrorClass = new (...args: never[]) => DomainError;
@@ -74,4 +57,36 @@ export function mutationErrors(name: string, types: ErrorClass[]) {
     directResult: true as const,
     union: { name: `${name}Result` },
   };
+}
+
+/** The builder's schema types (for helpers that take Pothos field definitions). */
+export type BuilderTypes = typeof builder extends PothosSchemaTypes.SchemaBuilder<infer Types> ? Types : never;
+
+/**
+ * A mutation of the one error model: `field` answers `<Name>Result`, the union of `<Name>Success`
+ * (its fields declared by `success`), ValidationError and the `errors` it may return. `resolve`
+ * gets the arguments and the context and returns the success payload or throws a DomainError.
+ */
+export function resultMutation<Shape extends object, Args extends InputFieldMap>(
+  field: string,
+  spec: {
+    description: string;
+    errors: ErrorClass[];
+    args: Args;
+    success: ObjectFieldsShape<BuilderTypes, Shape>;
+    resolve: (args: InputShapeFromFields<Args>, ctx: Context) => Promise<Shape>;
+  },
+): void {
+  const name = field.charAt(0).toUpperCase() + field.slice(1);
+  const Success = builder.objectRef<Shape>(`${name}Success`).implement({ fields: spec.success });
+  builder.mutationField(field, (t) =>
+    t.field({
+      type: Success,
+      description: spec.description,
+      errors: mutationErrors(name, spec.errors),
+      args: spec.args,
+      // The payload is the success type's Shape; Pothos cannot follow that through the generics.
+      resolve: (_root, args, ctx) => spec.resolve(args as InputShapeFromFields<Args>, ctx) as never,
+    }),
+  );
 }

@@ -1,3 +1,4 @@
+import type { ObjectFieldsShape } from "@pothos/core";
 import { joinOrganizationByDomain } from "../../domain/domains.js";
 import {
   AlreadyMemberError,
@@ -14,9 +15,9 @@ import { leaveOrganization, removeMember, updateMemberRole } from "../../domain/
 import { joinWithInvite } from "../../domain/membership.js";
 import { MemberRole } from "../../domain/roles.js";
 import type { Member } from "../../generated/prisma/client.js";
-import { builder } from "../builder.js";
+import { builder, type Context } from "../builder.js";
 import { requireActor, requireViewer } from "./context-helpers.js";
-import { mutationErrors } from "./errors.js";
+import { type BuilderTypes, resultMutation } from "./errors.js";
 
 export const MemberRoleEnum = builder.enumType(MemberRole, {
   name: "MemberRole",
@@ -43,108 +44,80 @@ export const MemberOrderEnum = builder.enumType("MemberOrder", {
   values: ["JOINED_AT_DESC", "JOINED_AT_ASC", "NAME_ASC", "NAME_DESC"] as const,
 });
 
-const JoinOrganizationWithInviteSuccess = builder
-  .objectRef<{ member: Member }>("JoinOrganizationWithInviteSuccess")
-  .implement({ fields: (t) => ({ member: t.field({ type: MemberRef, resolve: (r) => r.member }) }) });
+/** The success of a mutation that answers with a member: `{ member: Member! }`. */
+const memberPayload: ObjectFieldsShape<BuilderTypes, { member: Member }> = (t) => ({
+  member: t.field({ type: MemberRef, resolve: (r) => r.member }),
+});
 
-builder.mutationField("joinOrganizationWithInvite", (t) =>
-  t.field({
-    type: JoinOrganizationWithInviteSuccess,
-    description: "inviteId: an email invite's id or an invite link's id. Any signed-in user.",
-    errors: mutationErrors("JoinOrganizationWithInvite", [
-      NotFoundError,
-      AlreadyMemberError,
-      InviteExpiredError,
-      InviteRevokedError,
-      InviteUsedUpError,
-      InviteAlreadyAcceptedError,
-      InviteEmailMismatchError,
-    ]),
-    args: { organizationId: t.arg.id({ required: true }), inviteId: t.arg.id({ required: true }) },
-    resolve: async (_root, args, ctx) => ({ member: await joinWithInvite(ctx.db, requireViewer(ctx), args) }),
-  }),
-);
+/** A change of the organization's members: the request's cached access to it is dropped after, whatever the outcome. */
+async function changingMembers<T>(ctx: Context, organizationId: string, change: () => Promise<T>): Promise<T> {
+  try {
+    return await change();
+  } finally {
+    ctx.access.forget(organizationId);
+  }
+}
 
-const JoinOrganizationByDomainSuccess = builder
-  .objectRef<{ member: Member }>("JoinOrganizationByDomainSuccess")
-  .implement({ fields: (t) => ({ member: t.field({ type: MemberRef, resolve: (r) => r.member }) }) });
+resultMutation("joinOrganizationWithInvite", {
+  description: "inviteId: an email invite's id or an invite link's id. Any signed-in user.",
+  errors: [
+    NotFoundError,
+    AlreadyMemberError,
+    InviteExpiredError,
+    InviteRevokedError,
+    InviteUsedUpError,
+    InviteAlreadyAcceptedError,
+    InviteEmailMismatchError,
+  ],
+  args: builder.args((t) => ({ organizationId: t.id({ required: true }), inviteId: t.id({ required: true }) })),
+  success: memberPayload,
+  resolve: async (args, ctx) => ({ member: await joinWithInvite(ctx.db, requireViewer(ctx), args) }),
+});
 
-builder.mutationField("joinOrganizationByDomain", (t) =>
-  t.field({
-    type: JoinOrganizationByDomainSuccess,
-    description:
-      "Any signed-in user whose verified email's domain is one of the organization's allowedDomains (exactly; no subdomains) joins as READ. DOMAIN_NOT_ALLOWED otherwise, also for an organization that does not exist.",
-    errors: mutationErrors("JoinOrganizationByDomain", [AlreadyMemberError, DomainNotAllowedError]),
-    args: { organizationId: t.arg.id({ required: true }) },
-    resolve: async (_root, args, ctx) => ({
-      member: await joinOrganizationByDomain(ctx.db, requireViewer(ctx), args),
-    }),
-  }),
-);
+resultMutation("joinOrganizationByDomain", {
+  description:
+    "Any signed-in user whose verified email's domain is one of the organization's allowedDomains (exactly; no subdomains) joins as READ. DOMAIN_NOT_ALLOWED otherwise, also for an organization that does not exist.",
+  errors: [AlreadyMemberError, DomainNotAllowedError],
+  args: builder.args((t) => ({ organizationId: t.id({ required: true }) })),
+  success: memberPayload,
+  resolve: async (args, ctx) => ({ member: await joinOrganizationByDomain(ctx.db, requireViewer(ctx), args) }),
+});
 
-const UpdateMemberRoleSuccess = builder
-  .objectRef<{ member: Member }>("UpdateMemberRoleSuccess")
-  .implement({ fields: (t) => ({ member: t.field({ type: MemberRef, resolve: (r) => r.member }) }) });
+resultMutation("updateMemberRole", {
+  description:
+    "Admins. Sets a member's role (a guest's is GUEST). NOT_FOUND if the user is not a member; LAST_ADMIN (nothing changes) if it would demote the organization's only admin.",
+  errors: [NotFoundError, LastAdminError],
+  args: builder.args((t) => ({
+    organizationId: t.id({ required: true }),
+    userId: t.id({ required: true }),
+    role: t.field({ type: MemberRoleEnum, required: true }),
+  })),
+  success: memberPayload,
+  resolve: (args, ctx) =>
+    changingMembers(ctx, args.organizationId, async () => ({
+      member: await updateMemberRole(ctx.db, requireActor(ctx), args),
+    })),
+});
 
-builder.mutationField("updateMemberRole", (t) =>
-  t.field({
-    type: UpdateMemberRoleSuccess,
-    description:
-      "Admins. Sets a member's role (a guest's is GUEST). NOT_FOUND if the user is not a member; LAST_ADMIN (nothing changes) if it would demote the organization's only admin.",
-    errors: mutationErrors("UpdateMemberRole", [NotFoundError, LastAdminError]),
-    args: {
-      organizationId: t.arg.id({ required: true }),
-      userId: t.arg.id({ required: true }),
-      role: t.arg({ type: MemberRoleEnum, required: true }),
-    },
-    resolve: async (_root, args, ctx) => {
-      try {
-        return { member: await updateMemberRole(ctx.db, requireActor(ctx), args) };
-      } finally {
-        ctx.access.forget(args.organizationId);
-      }
-    },
-  }),
-);
+resultMutation("removeMember", {
+  description:
+    "Admins remove a member; any member may remove themself (that is leaving). NOT_FOUND if the user is not a member; LAST_ADMIN (nothing changes) for the organization's only admin.",
+  errors: [NotFoundError, LastAdminError],
+  args: builder.args((t) => ({ organizationId: t.id({ required: true }), userId: t.id({ required: true }) })),
+  resolve: (args, ctx) =>
+    changingMembers(ctx, args.organizationId, () => removeMember(ctx.db, requireActor(ctx), args)),
+  success: (t) => ({ userId: t.exposeID("userId") }),
+});
 
-const RemoveMemberSuccess = builder
-  .objectRef<{ userId: string }>("RemoveMemberSuccess")
-  .implement({ fields: (t) => ({ userId: t.exposeID("userId") }) });
-
-builder.mutationField("removeMember", (t) =>
-  t.field({
-    type: RemoveMemberSuccess,
-    description:
-      "Admins remove a member; any member may remove themself (that is leaving). NOT_FOUND if the user is not a member; LAST_ADMIN (nothing changes) for the organization's only admin.",
-    errors: mutationErrors("RemoveMember", [NotFoundError, LastAdminError]),
-    args: { organizationId: t.arg.id({ required: true }), userId: t.arg.id({ required: true }) },
-    resolve: async (_root, args, ctx) => {
-      try {
-        return await removeMember(ctx.db, requireActor(ctx), args);
-      } finally {
-        ctx.access.forget(args.organizationId);
-      }
-    },
-  }),
-);
-
-const LeaveOrganizationSuccess = builder
-  .objectRef<{ organizationId: string }>("LeaveOrganizationSuccess")
-  .implement({ fields: (t) => ({ organizationId: t.exposeID("organizationId") }) });
-
-builder.mutationField("leaveOrganization", (t) =>
-  t.field({
-    type: LeaveOrganizationSuccess,
-    description: "Any member leaves the organization. LAST_ADMIN (nothing changes) for its only admin.",
-    errors: mutationErrors("LeaveOrganization", [NotFoundError, LastAdminError]),
-    args: { organizationId: t.arg.id({ required: true }) },
-    resolve: async (_root, args, ctx) => {
-      const viewer = requireViewer(ctx);
-      try {
-        return await leaveOrganization(ctx.db, { ...requireActor(ctx), userId: viewer.id }, args);
-      } finally {
-        ctx.access.forget(args.organizationId);
-      }
-    },
-  }),
-);
+resultMutation("leaveOrganization", {
+  description: "Any member leaves the organization. LAST_ADMIN (nothing changes) for its only admin.",
+  errors: [NotFoundError, LastAdminError],
+  args: builder.args((t) => ({ organizationId: t.id({ required: true }) })),
+  resolve: (args, ctx) => {
+    const viewer = requireViewer(ctx);
+    return changingMembers(ctx, args.organizationId, () =>
+      leaveOrganization(ctx.db, { ...requireActor(ctx), userId: viewer.id }, args),
+    );
+  },
+  success: (t) => ({ organizationId: t.exposeID("organizationId") }),
+});

@@ -1,3 +1,4 @@
+import type { ObjectFieldsShape } from "@pothos/core";
 import { updateOrganizationDomains } from "../../domain/domains.js";
 import { RateLimitedError } from "../../domain/errors.js";
 import { firstInvitePage, type InviteStatus, inviteStatusWhere } from "../../domain/invites.js";
@@ -7,7 +8,7 @@ import { type Organization, Prisma } from "../../generated/prisma/client.js";
 import { builder, connectionPaging, idKey } from "../builder.js";
 import { badUserInput } from "../errors.js";
 import { requireViewer, resolveVisibleEntity } from "./context-helpers.js";
-import { mutationErrors } from "./errors.js";
+import { type BuilderTypes, resultMutation } from "./errors.js";
 import { InviteStatusEnum } from "./invite-status.js";
 import { MemberOrderEnum, MemberRoleEnum } from "./member.js";
 
@@ -183,40 +184,32 @@ const CreateOrganizationInput = builder.inputType("CreateOrganizationInput", {
   fields: (t) => ({ title: t.string({ required: true }) }),
 });
 
-const CreateOrganizationSuccess = builder
-  .objectRef<{ organization: Organization }>("CreateOrganizationSuccess")
-  .implement({
-    fields: (t) => ({ organization: t.field({ type: OrganizationRef, resolve: (r) => r.organization }) }),
-  });
+/** The success of a mutation that answers with the organization: `{ organization: Organization! }`. */
+const organizationPayload: ObjectFieldsShape<BuilderTypes, { organization: Organization }> = (t) => ({
+  organization: t.field({ type: OrganizationRef, resolve: (r) => r.organization }),
+});
 
-builder.mutationField("createOrganization", (t) =>
-  t.field({
-    type: CreateOrganizationSuccess,
-    description:
-      "Any signed-in user; the creator becomes ADMIN. A user may create a limited number a day (UTC, set by the operator); beyond it, RATE_LIMITED.",
-    errors: mutationErrors("CreateOrganization", [RateLimitedError]),
-    args: { input: t.arg({ type: CreateOrganizationInput, required: true }) },
-    resolve: async (_root, args, ctx) => ({
-      organization: await createOrganization(ctx.db, requireViewer(ctx).id, args.input.title, {
-        dailyLimit: ctx.config.orgCreateLimitPerDay,
-      }),
+resultMutation("createOrganization", {
+  description:
+    "Any signed-in user; the creator becomes ADMIN. A user may create a limited number a day (UTC, set by the operator); beyond it, RATE_LIMITED.",
+  errors: [RateLimitedError],
+  args: builder.args((t) => ({ input: t.field({ type: CreateOrganizationInput, required: true }) })),
+  success: organizationPayload,
+  resolve: async (args, ctx) => ({
+    organization: await createOrganization(ctx.db, requireViewer(ctx).id, args.input.title, {
+      dailyLimit: ctx.config.orgCreateLimitPerDay,
     }),
   }),
-);
+});
 
-const UpdateOrganizationDomainsSuccess = builder
-  .objectRef<{ organization: Organization }>("UpdateOrganizationDomainsSuccess")
-  .implement({
-    fields: (t) => ({ organization: t.field({ type: OrganizationRef, resolve: (r) => r.organization }) }),
-  });
-
-builder.mutationField("updateOrganizationDomains", (t) =>
-  t.field({
-    type: UpdateOrganizationDomainsSuccess,
-    description:
-      "Admins. Replaces the allowed email domains (trimmed, lower-cased, deduplicated, at most 50; [] turns joining by domain off).",
-    errors: mutationErrors("UpdateOrganizationDomains", []),
-    args: { organizationId: t.arg.id({ required: true }), domains: t.arg.stringList({ required: true }) },
-    resolve: async (_root, args, ctx) => ({ organization: await updateOrganizationDomains(ctx.db, args) }),
-  }),
-);
+resultMutation("updateOrganizationDomains", {
+  description:
+    "Admins. Replaces the allowed email domains (trimmed, lower-cased, deduplicated, at most 50; [] turns joining by domain off).",
+  errors: [],
+  args: builder.args((t) => ({
+    organizationId: t.id({ required: true }),
+    domains: t.stringList({ required: true }),
+  })),
+  success: organizationPayload,
+  resolve: async (args, ctx) => ({ organization: await updateOrganizationDomains(ctx.db, args) }),
+});

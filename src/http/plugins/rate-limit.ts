@@ -120,7 +120,7 @@ export function addressKey(clientAddress: string | undefined): string {
 }
 
 /** The address a request came from: the socket's, or behind a trusted proxy the one it appended. */
-function clientAddress(request: Request, serverContext: unknown, trustProxy: boolean): string | undefined {
+export function clientAddress(request: Request, serverContext: unknown, trustProxy: boolean): string | undefined {
   if (trustProxy) {
     const forwarded = request.headers.get("x-forwarded-for")?.split(",").at(-1)?.trim();
     if (forwarded) return forwarded;

@@ -189,19 +189,28 @@ const linkOptions = {
 const LINK_OPTIONS = "expiresAt and maxUses may be given too";
 const jsonObject = { error: "must be a JSON object" };
 
-const inviteUsersBody = z.object(
-  {
-    emails: z.array(
-      z.union([z.string(), z.object({ email: z.string({ error: expected("an email address") }), role: restRole })], {
-        error: "must be an email address, or an object {email, role}",
-      }),
-      { error: expected("an array of email addresses or {email, role} objects") },
-    ),
-    role: restRole.optional(),
-    sso: z.boolean({ error: "must be true or false" }).optional(),
-  },
-  jsonObject,
-);
+const inviteUsersBody = z
+  .object(
+    {
+      emails: z.array(
+        z.union([z.string(), z.object({ email: z.string({ error: expected("an email address") }), role: restRole })], {
+          error: "must be an email address, or an object {email, role}",
+        }),
+        { error: expected("an array of email addresses or {email, role} objects") },
+      ),
+      role: restRole.optional(),
+      sso: z.boolean({ error: "must be true or false" }).optional(),
+    },
+    jsonObject,
+  )
+  .transform((input) => ({
+    emails: input.emails.filter((e): e is string => typeof e === "string"),
+    invitees: input.emails
+      .filter((e): e is { email: string; role: RestRole } => typeof e !== "string")
+      .map((e) => ({ email: e.email, role: toGraphQLRole(e.role) })),
+    ...(input.role !== undefined ? { role: toGraphQLRole(input.role) } : {}),
+    ...(input.sso !== undefined ? { sso: input.sso } : {}),
+  }));
 
 /**
  * GitBook's CreateOrganizationInvite: `{role}` (an organization link), `{level, space}` or `{level,
@@ -286,7 +295,8 @@ const memberListQuery = listQuery.extend({
 
 const memberPatchBody = z
   .object({ role: restRole.optional() }, jsonObject)
-  .refine((b) => b.role !== undefined, { error: `give role: ${ROLE_VALUES}` });
+  .refine((b) => b.role !== undefined, { error: `give role: ${ROLE_VALUES}` })
+  .transform((b) => toGraphQLRole(b.role as RestRole));
 
 const MEMBER_FIELDS = /* GraphQL */ `
   fragment RestMember on Member { role sso joinedAt user { id email displayName } }
@@ -325,89 +335,140 @@ export function restMember(member: GraphQLMember, context: ReplyContext): Record
   };
 }
 
-export const routes: Route[] = [
-  {
-    method: "POST",
-    path: "/orgs/{organizationId}/invites",
-    operationId: "inviteUsersToOrganization",
-    body: true,
-    document: /* GraphQL */ `
-      mutation RestInviteUsers($organizationId: ID!, $input: InviteUsersToOrganizationInput!) {
-        result: inviteUsersToOrganization(organizationId: $organizationId, input: $input) {
+/** The parameters of an OpenAPI path template, in order (`/orgs/{organizationId}/members/{userId}`). */
+function pathParams(path: string): string[] {
+  return [...path.matchAll(/\{(\w+)\}/g)].map((m) => m[1] as string);
+}
+
+/** `$name: Type` declarations and `name: $name` arguments of a field, from `{ name: "Type" }`. */
+function graphqlArgs(types: Record<string, string>): { declared: string; passed: string } {
+  const names = Object.keys(types);
+  return {
+    declared: names.map((name) => `$${name}: ${types[name]}`).join(", "),
+    passed: names.map((name) => `${name}: $${name}`).join(", "),
+  };
+}
+
+interface MutationRoute {
+  method: Route["method"];
+  path: string;
+  operationId: string;
+  /** The GraphQL operation's name (metrics and logs name it). */
+  operation: string;
+  /** The mutation field; its arguments are the path's parameters (IDs), then those of `input`. */
+  field: string;
+  /** What it selects of the success type (`<Field>Success`), e.g. `member { role }`. */
+  success: string;
+  /** The argument read from the JSON body: its name, GraphQL type, and the zod schema translating it. */
+  input?: { name: string; type: string; schema: z.ZodType };
+  /** GitBook's answer to the success payload. */
+  reply(success: GraphQLData, context: ReplyContext): RestReply;
+  /** GitBook's answer to a NOT_FOUND result, when it is not an error (a DELETE of nothing). */
+  notFound?: RestReply;
+}
+
+/** A route running one mutation: path parameters and body in, its `<Name>Result` out (unwrapped). */
+function mutationRoute(spec: MutationRoute): Route {
+  const params = pathParams(spec.path);
+  const { declared, passed } = graphqlArgs({
+    ...Object.fromEntries(params.map((name) => [name, "ID!"])),
+    ...(spec.input ? { [spec.input.name]: spec.input.type } : {}),
+  });
+  return {
+    method: spec.method,
+    path: spec.path,
+    operationId: spec.operationId,
+    body: spec.input !== undefined,
+    document: withFragments(/* GraphQL */ `
+      mutation ${spec.operation}(${declared}) {
+        result: ${spec.field}(${passed}) {
           ... on Error { code message }
-          ... on InviteUsersToOrganizationSuccess { users { id } invited failedSSOEmails }
+          ... on ${spec.field.charAt(0).toUpperCase()}${spec.field.slice(1)}Success { ${spec.success} }
         }
-      }`,
-    variables: ({ params, body }) => {
-      const input = parseInput(inviteUsersBody, body, "body");
-      return {
-        organizationId: params.organizationId,
-        input: {
-          emails: input.emails.filter((e): e is string => typeof e === "string"),
-          invitees: input.emails
-            .filter((e): e is { email: string; role: RestRole } => typeof e !== "string")
-            .map((e) => ({ email: e.email, role: toGraphQLRole(e.role) })),
-          ...(input.role !== undefined ? { role: toGraphQLRole(input.role) } : {}),
-          ...(input.sso !== undefined ? { sso: input.sso } : {}),
-        },
-      };
+      }`),
+    variables: (call) => ({
+      ...Object.fromEntries(params.map((name) => [name, call.params[name]])),
+      ...(spec.input ? { [spec.input.name]: parseInput(spec.input.schema, call.body, "body") } : {}),
+    }),
+    reply: (data, context) => {
+      if (spec.notFound && data.result?.code === "NOT_FOUND") return spec.notFound;
+      return spec.reply(unwrap(data.result), context);
     },
-    reply: (data) => {
-      const r = unwrap(data.result);
-      const users = (r.users as Array<{ id: string }>).map((u) => u.id);
-      return { status: 200, body: { users, invited: r.invited, failedSSOEmails: r.failedSSOEmails } };
-    },
-  },
-  {
-    method: "POST",
-    path: "/orgs/{organizationId}/invites/{inviteId}",
-    operationId: "joinOrganizationWithInvite",
-    body: false,
-    document: /* GraphQL */ `
-      mutation RestJoinWithInvite($organizationId: ID!, $inviteId: ID!) {
-        result: joinOrganizationWithInvite(organizationId: $organizationId, inviteId: $inviteId) {
-          ... on Error { code message }
-          ... on JoinOrganizationWithInviteSuccess { member { role } }
-        }
-      }`,
-    variables: ({ params }) => ({ organizationId: params.organizationId, inviteId: params.inviteId }),
-    reply: (data) => {
-      unwrap(data.result);
-      return { status: 200, body: {} };
-    },
-  },
-  {
+  };
+}
+
+/** A route reading one organization's item by id: `organization(id) { <field>(<arg>: <param>) }`; null is a 404. */
+function itemRoute<Node>(spec: {
+  path: string;
+  operationId: string;
+  operation: string;
+  /** The field, its argument and the path parameter giving it, e.g. `linkInvite(id: $inviteId)`. */
+  field: string;
+  argument: string;
+  param: string;
+  /** The fragment (FRAGMENTS) it selects of the item. */
+  fragment: string;
+  notFound: string;
+  item(node: Node, context: ReplyContext): Record<string, unknown>;
+}): Route {
+  return {
     method: "GET",
-    path: "/orgs/{organizationId}/link-invites",
-    operationId: "listOrganizationInviteLinks",
+    path: spec.path,
+    operationId: spec.operationId,
     body: false,
-    document: /* GraphQL */ `
-      query RestListLinks($organizationId: ID!, $first: Int, $after: String) {
+    document: withFragments(/* GraphQL */ `
+      query ${spec.operation}($organizationId: ID!, $${spec.param}: ID!) {
+        organization(id: $organizationId) { ${spec.field}(${spec.argument}: $${spec.param}) { ...${spec.fragment} } }
+      }`),
+    variables: ({ params }) => ({ organizationId: params.organizationId, [spec.param]: params[spec.param] }),
+    reply: (data, context) => {
+      const node = data.organization[spec.field] as Node | null;
+      if (!node) throw new RestError(404, spec.notFound, "NOT_FOUND");
+      return { status: 200, body: spec.item(node, context) };
+    },
+  };
+}
+
+/**
+ * A route listing one organization's connection, GitBook's way: `?page=&limit=` (and the filters of
+ * `query`) in, `{ items, count, next: { page } }` out.
+ */
+function listRoute<Q extends z.ZodType<{ page?: string; limit?: number }>, Node>(spec: {
+  path: string;
+  operationId: string;
+  operation: string;
+  field: string;
+  /** The fragment (FRAGMENTS) it selects of each node. */
+  fragment: string;
+  query: Q;
+  /** The connection's filters, with their GraphQL types, and their values from the query. */
+  filters?: { types: Record<string, string>; values(query: z.output<Q>): Record<string, unknown> };
+  item(node: Node, context: ReplyContext): Record<string, unknown>;
+}): Route {
+  const { declared, passed } = graphqlArgs({ first: "Int", after: "String", ...spec.filters?.types });
+  return {
+    method: "GET",
+    path: spec.path,
+    operationId: spec.operationId,
+    body: false,
+    document: withFragments(/* GraphQL */ `
+      query ${spec.operation}($organizationId: ID!, ${declared}) {
         organization(id: $organizationId) {
-          linkInvites(first: $first, after: $after) {
+          ${spec.field}(${passed}) {
             totalCount
             pageInfo { hasNextPage endCursor }
-            edges { node { ...RestLink } }
+            edges { node { ...${spec.fragment} } }
           }
         }
-      }
-      ${LINK_FIELDS}`,
+      }`),
     variables: ({ params, query }) => {
-      // An empty value (`?limit=`) is no value, not 0.
-      const given = Object.fromEntries([...query].filter(([, value]) => value !== ""));
-      const q = parseInput(listQuery, given, "query");
-      return { organizationId: params.organizationId, first: q.limit, after: q.page };
+      const q = listParams(spec.query, query);
+      return { organizationId: params.organizationId, first: q.limit, after: q.page, ...spec.filters?.values(q) };
     },
-    reply: (data) => {
-      const connection = data.organization.linkInvites;
+    reply: (data, context) => {
+      const connection = data.organization[spec.field];
       const body: Record<string, unknown> = {
-        // GitBook lists items as InviteLinkToOrganization (`role` required): a space or collection
-        // link carries `role: null` there too (its joiner becomes a guest of the organization).
-        // A single link (OrganizationInviteLink, oneOf) must not, or it would match two schemas.
-        items: (connection.edges as Array<{ node: GraphQLLink }>).map((e) => {
-          const item = restLink(e.node);
-          return "role" in item ? item : { ...item, role: null };
-        }),
+        items: (connection.edges as Array<{ node: Node }>).map((e) => spec.item(e.node, context)),
         count: connection.totalCount,
       };
       // `limit=0` (a count alone) has no cursor to go on from: no `next` (GitBook's `page` is a string).
@@ -416,195 +477,157 @@ export const routes: Route[] = [
       }
       return { status: 200, body };
     },
-  },
-  {
+  };
+}
+
+/** The fragments the routes' documents select their items with, by name. */
+const FRAGMENTS: Record<string, string> = { RestLink: LINK_FIELDS, RestMember: MEMBER_FIELDS };
+
+/** `document` followed by each fragment it spreads. */
+function withFragments(document: string): string {
+  const used = Object.keys(FRAGMENTS).filter((name) => document.includes(`...${name}`));
+  return [document, ...used.map((name) => FRAGMENTS[name])].join("\n");
+}
+
+export const routes: Route[] = [
+  mutationRoute({
+    method: "POST",
+    path: "/orgs/{organizationId}/invites",
+    operationId: "inviteUsersToOrganization",
+    operation: "RestInviteUsers",
+    field: "inviteUsersToOrganization",
+    success: "users { id } invited failedSSOEmails",
+    input: { name: "input", type: "InviteUsersToOrganizationInput!", schema: inviteUsersBody },
+    reply: (r) => {
+      const users = (r.users as Array<{ id: string }>).map((u) => u.id);
+      return { status: 200, body: { users, invited: r.invited, failedSSOEmails: r.failedSSOEmails } };
+    },
+  }),
+  mutationRoute({
+    method: "POST",
+    path: "/orgs/{organizationId}/invites/{inviteId}",
+    operationId: "joinOrganizationWithInvite",
+    operation: "RestJoinWithInvite",
+    field: "joinOrganizationWithInvite",
+    success: "member { role }",
+    reply: () => ({ status: 200, body: {} }),
+  }),
+  listRoute({
+    path: "/orgs/{organizationId}/link-invites",
+    operationId: "listOrganizationInviteLinks",
+    operation: "RestListLinks",
+    field: "linkInvites",
+    fragment: "RestLink",
+    query: listQuery,
+    // GitBook lists items as InviteLinkToOrganization (`role` required): a space or collection
+    // link carries `role: null` there too (its joiner becomes a guest of the organization).
+    // A single link (OrganizationInviteLink, oneOf) must not, or it would match two schemas.
+    item: (node: GraphQLLink) => {
+      const item = restLink(node);
+      return "role" in item ? item : { ...item, role: null };
+    },
+  }),
+  mutationRoute({
     method: "POST",
     path: "/orgs/{organizationId}/link-invites",
     operationId: "createOrganizationInvite",
-    body: true,
-    document: /* GraphQL */ `
-      mutation RestCreateLink($organizationId: ID!, $input: CreateLinkInviteInput!) {
-        result: createLinkInvite(organizationId: $organizationId, input: $input) {
-          ... on Error { code message }
-          ... on CreateLinkInviteSuccess { linkInvite { ...RestLink } }
-        }
-      }
-      ${LINK_FIELDS}`,
-    variables: ({ params, body }) => ({
-      organizationId: params.organizationId,
-      input: parseInput(createLinkBody, body, "body"),
-    }),
-    reply: (data) => ({ status: 201, body: restLink(unwrap(data.result).linkInvite) }),
-  },
-  {
-    method: "GET",
+    operation: "RestCreateLink",
+    field: "createLinkInvite",
+    success: "linkInvite { ...RestLink }",
+    input: { name: "input", type: "CreateLinkInviteInput!", schema: createLinkBody },
+    reply: (r) => ({ status: 201, body: restLink(r.linkInvite) }),
+  }),
+  itemRoute({
     path: "/orgs/{organizationId}/link-invites/{inviteId}",
     operationId: "getOrganizationInviteLink",
-    body: false,
-    document: /* GraphQL */ `
-      query RestGetLink($organizationId: ID!, $inviteId: ID!) {
-        organization(id: $organizationId) { linkInvite(id: $inviteId) { ...RestLink } }
-      }
-      ${LINK_FIELDS}`,
-    variables: ({ params }) => ({ organizationId: params.organizationId, inviteId: params.inviteId }),
-    reply: (data) => {
-      const link = data.organization.linkInvite as GraphQLLink | null;
-      if (!link) throw new RestError(404, "No such invite link in this organization", "NOT_FOUND");
-      return { status: 200, body: restLink(link) };
-    },
-  },
-  {
+    operation: "RestGetLink",
+    field: "linkInvite",
+    argument: "id",
+    param: "inviteId",
+    fragment: "RestLink",
+    notFound: "No such invite link in this organization",
+    item: restLink,
+  }),
+  mutationRoute({
     method: "PATCH",
     path: "/orgs/{organizationId}/link-invites/{inviteId}",
     operationId: "updateOrganizationInviteById",
-    body: true,
-    document: /* GraphQL */ `
-      mutation RestUpdateLink($organizationId: ID!, $inviteId: ID!, $input: UpdateLinkInviteInput!) {
-        result: updateLinkInvite(organizationId: $organizationId, inviteId: $inviteId, input: $input) {
-          ... on Error { code message }
-          ... on UpdateLinkInviteSuccess { linkInvite { ...RestLink } }
-        }
-      }
-      ${LINK_FIELDS}`,
-    variables: ({ params, body }) => ({
-      organizationId: params.organizationId,
-      inviteId: params.inviteId,
-      input: parseInput(updateLinkBody, body, "body"),
-    }),
-    reply: (data) => ({ status: 200, body: restLink(unwrap(data.result).linkInvite) }),
-  },
-  {
+    operation: "RestUpdateLink",
+    field: "updateLinkInvite",
+    success: "linkInvite { ...RestLink }",
+    input: { name: "input", type: "UpdateLinkInviteInput!", schema: updateLinkBody },
+    reply: (r) => ({ status: 200, body: restLink(r.linkInvite) }),
+  }),
+  mutationRoute({
     method: "DELETE",
     path: "/orgs/{organizationId}/link-invites/{inviteId}",
     operationId: "deleteOrganizationInviteById",
-    body: false,
-    document: /* GraphQL */ `
-      mutation RestRevokeLink($organizationId: ID!, $inviteId: ID!) {
-        result: revokeLinkInvite(organizationId: $organizationId, inviteId: $inviteId) {
-          ... on Error { code message }
-          ... on RevokeLinkInviteSuccess { existed }
-        }
-      }`,
-    variables: ({ params }) => ({ organizationId: params.organizationId, inviteId: params.inviteId }),
+    operation: "RestRevokeLink",
+    field: "revokeLinkInvite",
+    success: "existed",
     // GitBook: 205 deleted, 204 did not exist. Here the link is revoked (it stays readable, REVOKED).
-    reply: (data) => ({ status: unwrap(data.result).existed ? 205 : 204 }),
-  },
-  {
+    reply: (r) => ({ status: r.existed ? 205 : 204 }),
+  }),
+  mutationRoute({
     method: "POST",
     path: "/orgs/{organizationId}/join",
     operationId: "joinOrganization",
-    body: false,
-    document: /* GraphQL */ `
-      mutation RestJoinByDomain($organizationId: ID!) {
-        result: joinOrganizationByDomain(organizationId: $organizationId) {
-          ... on Error { code message }
-          ... on JoinOrganizationByDomainSuccess { member { role } }
-        }
-      }`,
-    variables: ({ params }) => ({ organizationId: params.organizationId }),
-    reply: (data) => {
-      unwrap(data.result);
-      return { status: 204 };
-    },
-  },
-  {
-    method: "GET",
+    operation: "RestJoinByDomain",
+    field: "joinOrganizationByDomain",
+    success: "member { role }",
+    reply: () => ({ status: 204 }),
+  }),
+  listRoute({
     path: "/orgs/{organizationId}/members",
     operationId: "listMembersInOrganizationById",
-    body: false,
-    document: /* GraphQL */ `
-      query RestListMembers(
-        $organizationId: ID!, $first: Int, $after: String, $role: MemberRole, $search: String, $orderBy: MemberOrder
-      ) {
-        organization(id: $organizationId) {
-          members(first: $first, after: $after, role: $role, search: $search, orderBy: $orderBy) {
-            totalCount
-            pageInfo { hasNextPage endCursor }
-            edges { node { ...RestMember } }
-          }
-        }
-      }
-      ${MEMBER_FIELDS}`,
-    variables: ({ params, query }) => {
-      const q = listParams(memberListQuery, query);
-      const order = q.order === "asc" ? "ASC" : "DESC";
-      return {
-        organizationId: params.organizationId,
-        first: q.limit,
-        after: q.page,
-        ...(q.role ? { role: q.role.toUpperCase() } : {}),
-        ...(q.search !== undefined ? { search: q.search } : {}),
-        orderBy: q.sort === "name" ? `NAME_${order}` : `JOINED_AT_${order}`,
-      };
+    operation: "RestListMembers",
+    field: "members",
+    fragment: "RestMember",
+    query: memberListQuery,
+    filters: {
+      types: { role: "MemberRole", search: "String", orderBy: "MemberOrder" },
+      values: (q) => {
+        const order = q.order === "asc" ? "ASC" : "DESC";
+        return {
+          ...(q.role ? { role: q.role.toUpperCase() } : {}),
+          ...(q.search !== undefined ? { search: q.search } : {}),
+          orderBy: q.sort === "name" ? `NAME_${order}` : `JOINED_AT_${order}`,
+        };
+      },
     },
-    reply: (data, context) => {
-      const connection = data.organization.members;
-      const body: Record<string, unknown> = {
-        items: (connection.edges as Array<{ node: GraphQLMember }>).map((e) => restMember(e.node, context)),
-        count: connection.totalCount,
-      };
-      if (connection.pageInfo.hasNextPage && connection.pageInfo.endCursor) {
-        body.next = { page: connection.pageInfo.endCursor };
-      }
-      return { status: 200, body };
-    },
-  },
-  {
-    method: "GET",
+    item: restMember,
+  }),
+  itemRoute({
     path: "/orgs/{organizationId}/members/{userId}",
     operationId: "getMemberInOrganizationById",
-    body: false,
-    document: /* GraphQL */ `
-      query RestGetMember($organizationId: ID!, $userId: ID!) {
-        organization(id: $organizationId) { member(userId: $userId) { ...RestMember } }
-      }
-      ${MEMBER_FIELDS}`,
-    variables: ({ params }) => ({ organizationId: params.organizationId, userId: params.userId }),
-    reply: (data, context) => {
-      const member = data.organization.member as GraphQLMember | null;
-      if (!member) throw new RestError(404, "This user is not a member of this organization", "NOT_FOUND");
-      return { status: 200, body: restMember(member, context) };
-    },
-  },
-  {
+    operation: "RestGetMember",
+    field: "member",
+    argument: "userId",
+    param: "userId",
+    fragment: "RestMember",
+    notFound: "This user is not a member of this organization",
+    item: restMember,
+  }),
+  mutationRoute({
     method: "PATCH",
     path: "/orgs/{organizationId}/members/{userId}",
     operationId: "updateMemberInOrganizationById",
-    body: true,
-    document: /* GraphQL */ `
-      mutation RestUpdateMember($organizationId: ID!, $userId: ID!, $role: MemberRole!) {
-        result: updateMemberRole(organizationId: $organizationId, userId: $userId, role: $role) {
-          ... on Error { code message }
-          ... on UpdateMemberRoleSuccess { member { ...RestMember } }
-        }
-      }
-      ${MEMBER_FIELDS}`,
-    variables: ({ params, body }) => ({
-      organizationId: params.organizationId,
-      userId: params.userId,
-      role: toGraphQLRole(parseInput(memberPatchBody, body, "body").role as RestRole),
-    }),
-    reply: (data, context) => ({ status: 200, body: restMember(unwrap(data.result).member, context) }),
-  },
-  {
+    operation: "RestUpdateMember",
+    field: "updateMemberRole",
+    success: "member { ...RestMember }",
+    input: { name: "role", type: "MemberRole!", schema: memberPatchBody },
+    reply: (r, context) => ({ status: 200, body: restMember(r.member, context) }),
+  }),
+  // Admins remove anyone; any member may remove themself (leaving).
+  mutationRoute({
     method: "DELETE",
     path: "/orgs/{organizationId}/members/{userId}",
     operationId: "removeMemberFromOrganizationById",
-    body: false,
-    // Admins remove anyone; any member may remove themself (leaving).
-    document: /* GraphQL */ `
-      mutation RestRemoveMember($organizationId: ID!, $userId: ID!) {
-        result: removeMember(organizationId: $organizationId, userId: $userId) {
-          ... on Error { code message }
-          ... on RemoveMemberSuccess { userId }
-        }
-      }`,
-    variables: ({ params }) => ({ organizationId: params.organizationId, userId: params.userId }),
+    operation: "RestRemoveMember",
+    field: "removeMember",
+    success: "userId",
     // GitBook: 205 removed, 204 was not a member. LAST_ADMIN is a 400 as every other error result.
-    reply: (data) => {
-      if (data.result?.code === "NOT_FOUND") return { status: 204 };
-      unwrap(data.result);
-      return { status: 205 };
-    },
-  },
+    notFound: { status: 204 },
+    reply: () => ({ status: 205 }),
+  }),
 ];
