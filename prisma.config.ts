@@ -1,7 +1,7 @@
 import { defineConfig } from "prisma/config";
 
 // Only the Prisma CLI reads this file (generate/validate). The service's own migration runner
-// (src/migrate.ts) works on both databases; see README "Migrations".
+// (src/db/migrate.ts) works on both databases; see README "Migrations".
 export default defineConfig({
   schema: "prisma/schema.prisma",
   migrations: { path: "prisma/migrations" },

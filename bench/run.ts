@@ -35,7 +35,7 @@ import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSyn
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
-import { applyMigrations } from "../src/migrate.js";
+import { applyMigrations } from "../src/db/migrate.js";
 import { adminQuery, withDatabase } from "../test/helpers/pg-admin.js";
 import { freePort } from "./common.js";
 import {

@@ -6,8 +6,9 @@
 // Left outside the bundle, loaded from node_modules as before: packages that find files next to
 // their own code (PGlite's WebAssembly and data, Prisma's runtime and engines), the OpenTelemetry
 // SDK (its instrumentations patch modules as they are required), pino (its transports run in
-// worker threads by file name), and pg, which @prisma/adapter-pg imports too: one copy for both. The entries stay at dist/<name>.js, one level under the root, as
-// src/<name>.ts is: paths made from import.meta.url (prisma/, the snapshot) are the same.
+// worker threads by file name), and pg, which @prisma/adapter-pg imports too: one copy for both.
+// The entries stay at dist/<name>.js; prisma/ (the migrations, the snapshot) is found from the
+// nearest package.json above the code (src/db/project-root.ts), from dist/ as from src/db/.
 import { rmSync, utimesSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -31,7 +32,7 @@ const result = await build({
   // ES module builds first: esbuild reaches a CommonJS module's exports through getters, which cost
   // W2 about 18% of its CPU. And .mjs before .js, so that deep imports (graphql-armor's
   // `graphql/language/parser`) get the same graphql as everything else: with two, a syntax error is
-  // a GraphQLError of the other copy, and a 500 (test/build.test.ts).
+  // a GraphQLError of the other copy, and a 500 (test/e2e/build.test.ts).
   mainFields: ["module", "main"],
   resolveExtensions: [".ts", ".mjs", ".js", ".cjs", ".json"],
   target: "node20",

@@ -13,8 +13,8 @@ import {
   readMigrationsList,
   schemaPath,
   withSchemaEngine,
-} from "../src/migrate.js";
-import { PGLITE_EXTENSIONS } from "../src/pglite-extensions.js";
+} from "../src/db/migrate.js";
+import { PGLITE_EXTENSIONS } from "../src/db/pglite-extensions.js";
 
 const usage = "usage: npm run db:migration:create -- <name>   (letters, digits, _ and - only)";
 

@@ -2,8 +2,8 @@
  * `npm run db:embedded-snapshot`: regenerates the embedded database's ready-made data directory
  * (prisma/embedded/pgdata.tar.gz) with the installed @electric-sql/pglite, initialised and migrated,
  * so a first start on an empty DATA_DIR unpacks it instead of running initdb and every migration
- * (src/embedded-data-dir.ts). Run it after changing PGlite's version or adding a migration:
- * test/embedded-data-dir.test.ts fails while either differs from what the snapshot was made with.
+ * (src/db/embedded-data-dir.ts). Run it after changing PGlite's version or adding a migration:
+ * test/db/embedded-data-dir.test.ts fails while either differs from what the snapshot was made with.
  */
 import { writeFileSync } from "node:fs";
 import { PGlite } from "@electric-sql/pglite";
@@ -12,9 +12,9 @@ import {
   SNAPSHOT_ARCHIVE,
   SNAPSHOT_META,
   type SnapshotMeta,
-} from "../src/embedded-data-dir.js";
-import { applyMigrations } from "../src/migrate.js";
-import { PGLITE_EXTENSIONS } from "../src/pglite-extensions.js";
+} from "../src/db/embedded-data-dir.js";
+import { applyMigrations } from "../src/db/migrate.js";
+import { PGLITE_EXTENSIONS } from "../src/db/pglite-extensions.js";
 
 const pglite = await PGlite.create({ extensions: PGLITE_EXTENSIONS });
 const migrations = await applyMigrations({ kind: "pglite", pglite });

@@ -5,7 +5,7 @@
 import { readFileSync, writeFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { graphql } from "graphql";
-import { schema } from "../src/schema/index.js";
+import { schema } from "../src/graphql/schema/index.js";
 
 const target = fileURLToPath(new URL("../schema.graphql", import.meta.url));
 // Exactly the subgraph SDL the service serves at `_service { sdl }` (federation directives

@@ -1,11 +1,11 @@
 import { pathToFileURL } from "node:url";
 import { type Config, ConfigError, loadConfig } from "./config.js";
-import { createDatabase, type Database, DataDirLockedError } from "./db.js";
-import { exitCodeFor, parseCommand } from "./operator.js";
-import { sendToOperatorSocket } from "./operator-socket.js";
+import { createDatabase, type Database, DataDirLockedError } from "./db/client.js";
+import { exitCodeFor, parseCommand } from "./operator/commands.js";
+import { sendToOperatorSocket } from "./operator/socket.js";
 
 /**
- * `npm run cli -- <command>`: operator commands (src/operator.ts). Prints one JSON object and exits 0;
+ * `npm run cli -- <command>`: operator commands (src/operator/commands.ts). Prints one JSON object and exits 0;
  * bad input or an unknown command exits 2 with a message on stderr.
  */
 export async function runCli(argv: string[], config: Config): Promise<object> {

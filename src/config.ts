@@ -73,7 +73,7 @@ const EnvSchema = z.object({
   // Organizations one user may create with createOrganization per UTC day; "0" turns the limit off.
   ORG_CREATE_LIMIT_PER_DAY: int(10, 0, 1_000_000),
   DB_POOL_SIZE: int(10, 1, 500),
-  // How long an accepted API token is remembered (src/auth.ts); "0" turns the cache off.
+  // How long an accepted API token is remembered (src/auth/tokens.ts); "0" turns the cache off.
   AUTH_CACHE_TTL: z
     .string()
     .default("5s")
@@ -117,7 +117,7 @@ const EnvSchema = z.object({
     .regex(/^[\w.:-]{1,64}$/, "letters, digits and . _ : - only")
     .default("invites-gateway"),
   TRUST_PROXY: bool(false),
-  // Trusted documents (src/persisted-documents.ts): comma-separated manifest paths, and the mode.
+  // Trusted documents (src/http/plugins/persisted-documents.ts): comma-separated manifest paths, and the mode.
   PERSISTED_DOCUMENTS: z.string().optional(),
   PERSISTED_DOCUMENTS_MODE: z.enum(["allow", "enforce"], { message: "must be allow or enforce" }).optional(),
   // A federation gateway sends it in `x-gateway-secret`: its free-text operations run in enforce mode.
@@ -191,7 +191,7 @@ export interface Config {
   authCacheTtlMs: number;
   dbConnectTimeoutMs: number;
   dbStatementTimeoutMs: number;
-  /** PostgreSQL: statements with parameters are prepared once per connection (src/db.ts). */
+  /** PostgreSQL: statements with parameters are prepared once per connection (src/db/client.ts). */
   dbPreparedStatements: boolean;
   shutdownGraceMs: number;
   introspection: boolean;
@@ -223,14 +223,14 @@ export interface Config {
   /** GET /metrics: off, open, or behind a bearer token; distinct operation names kept as labels. */
   metrics: { enabled: boolean; token: string | null; maxOperationNames: number };
   /**
-   * OpenTelemetry tracing (src/tracing.ts), on when an OTEL_* variable asks for it. The SDK reads
+   * OpenTelemetry tracing (src/observability/tracing.ts), on when an OTEL_* variable asks for it. The SDK reads
    * the variables itself; `serviceName` is the default when neither OTEL_SERVICE_NAME nor
    * OTEL_RESOURCE_ATTRIBUTES names the service.
    */
   tracing: { enabled: boolean; serviceName: string | undefined };
   /** The outbox (src/events/): subscriptions across replicas through Redis, and webhooks. */
   events: EventsConfig;
-  /** Trusted documents and APQ (src/persisted-documents.ts). */
+  /** Trusted documents and APQ (src/http/plugins/persisted-documents.ts). */
   persistedDocuments: PersistedDocumentsConfig;
 }
 

@@ -2,18 +2,18 @@ import { timingSafeEqual } from "node:crypto";
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
 import { pathToFileURL } from "node:url";
-import { createAuthCache } from "./auth.js";
+import { listenForRevocations } from "./auth/revocations.js";
+import { createAuthCache } from "./auth/tokens.js";
 import { type Config, ConfigError, loadConfig } from "./config.js";
-import { createDatabase, type Database } from "./db.js";
+import { createDatabase, type Database } from "./db/client.js";
 import { startEvents } from "./events/service.js";
-import { createLogger, type Logger, requestIdFrom } from "./logger.js";
-import { createMetrics, type Metrics } from "./metrics.js";
-import { serveOperatorSocket } from "./operator-socket.js";
-import { createAPQStore, createDocumentGate, createTrustedDocuments } from "./persisted-documents.js";
-import { isRestPath } from "./rest/handler.js";
-import { listenForRevocations } from "./revocations.js";
-import { startTracing } from "./tracing.js";
-import { serveWebSocket } from "./websocket.js";
+import { createAPQStore, createDocumentGate, createTrustedDocuments } from "./http/plugins/persisted-documents.js";
+import { isRestPath } from "./http/rest/handler.js";
+import { serveWebSocket } from "./http/websocket.js";
+import { createLogger, type Logger, requestIdFrom } from "./observability/logger.js";
+import { createMetrics, type Metrics } from "./observability/metrics.js";
+import { startTracing } from "./observability/tracing.js";
+import { serveOperatorSocket } from "./operator/socket.js";
 
 export interface RunningServer {
   url: string;
@@ -76,7 +76,7 @@ async function start(config: Config, logger: Logger, started: Stop[]): Promise<R
   const trustedDocuments = paths.length ? createTrustedDocuments(paths, logger) : undefined;
   // yoga.js builds the GraphQL schema as it is evaluated (about a third of a start's CPU): imported
   // here, it is built while the embedded database's WebAssembly compiles in the background.
-  const handlerModule = import("./yoga.js");
+  const handlerModule = import("./http/yoga.js");
   handlerModule.catch(() => {}); // a failure is thrown where it is awaited
   const database = await createDatabase(config, {
     logQueries: config.benchCountSql,
@@ -149,7 +149,7 @@ async function start(config: Config, logger: Logger, started: Stop[]): Promise<R
         if (shuttingDown) setImmediate(() => server.closeIdleConnections());
       });
     }
-    // Every response carries the request's id (Yoga's responses too: src/observability.ts).
+    // Every response carries the request's id (Yoga's responses too: src/http/plugins/observability.ts).
     const requestId = requestIdFrom(req.headers["x-request-id"]);
     res.setHeader("x-request-id", requestId);
     const path = (req.url ?? "/").split("?")[0];

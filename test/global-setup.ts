@@ -3,9 +3,9 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { PGlite } from "@electric-sql/pglite";
 import type { TestProject } from "vitest/node";
-import { SNAPSHOT_ARCHIVE } from "../src/embedded-data-dir.js";
-import { applyMigrations } from "../src/migrate.js";
-import { PGLITE_EXTENSIONS } from "../src/pglite-extensions.js";
+import { SNAPSHOT_ARCHIVE } from "../src/db/embedded-data-dir.js";
+import { applyMigrations } from "../src/db/migrate.js";
+import { PGLITE_EXTENSIONS } from "../src/db/pglite-extensions.js";
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -16,7 +16,7 @@ declare module "vitest" {
 /**
  * Migrates one PGlite database and saves it as a tarball: each test file loads its own copy
  * (about 4x faster than a fresh PGlite plus migrations). It starts from the service's own snapshot of
- * an initialised data directory (src/embedded-data-dir.ts), so no test run pays PGlite's initdb.
+ * an initialised data directory (src/db/embedded-data-dir.ts), so no test run pays PGlite's initdb.
  */
 export default async function setup(project: TestProject) {
   const dir = mkdtempSync(join(tmpdir(), "igw-test-"));

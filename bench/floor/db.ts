@@ -16,7 +16,7 @@ import pg from "pg";
 export type Row = Record<string, any>;
 type Db = pg.Pool | pg.PoolClient;
 
-/** What the service says when it denies (src/permissions.ts, src/graphql-errors.ts), written out. */
+/** What the service says when it denies (src/graphql/permissions.ts, src/graphql/errors.ts), written out. */
 export const MESSAGES = {
   badHeader: "The Authorization header must be `Bearer <token>`",
   badToken: "Invalid API token",

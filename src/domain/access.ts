@@ -23,7 +23,7 @@ export function whenKnown<T, U>(value: Known<T>, next: (known: T) => Known<U>): 
 
 /**
  * Everything here answers synchronously once the request knows the answer (a role loaded by an
- * earlier rule, a user already looked up): the rules of src/permissions.ts then decide without a
+ * earlier rule, a user already looked up): the rules of src/graphql/permissions.ts then decide without a
  * promise, which is most of what authorization costs on a list of 50 nodes.
  */
 export interface Access {

@@ -1,6 +1,6 @@
 /**
  * The one error model. Expected outcomes of the domain are DomainErrors: mutations return them as
- * members of their result unions (see src/schema/errors.ts); anything else is unexpected and masked.
+ * members of their result unions (see src/graphql/schema/errors.ts); anything else is unexpected and masked.
  */
 
 /**
@@ -66,6 +66,6 @@ export class LastAdminError extends outcome("LAST_ADMIN") {}
  * Not an outcome but a denial: the caller may not do this (any more). The shield's rules decide
  * before a mutation runs; a domain function that finds, under its own locks, that the caller has
  * lost the right meanwhile throws this, answered as the rules' denials are (a top-level FORBIDDEN
- * error, src/yoga.ts).
+ * error, src/graphql/errors.ts).
  */
 export class ForbiddenError extends Error {}

@@ -8,7 +8,7 @@ import { idSchema, normalizeEmail, parse } from "./validation.js";
 /**
  * After the invite: an admin changes a member's role or removes them; a member leaves. The rule of
  * them all: an organization always keeps an ADMIN. Who may call what is the shield's business
- * (src/permissions.ts: admins; removing yourself = leaving, any member); these functions enforce the
+ * (src/graphql/permissions.ts: admins; removing yourself = leaving, any member); these functions enforce the
  * organization's own rules, each in one transaction with its audit event.
  */
 

@@ -68,7 +68,7 @@ export async function authenticateToken(db: PrismaClient, token: string, now = n
 }
 
 /**
- * Revocations, for caches of authenticated tokens (src/auth.ts): listeners in this process hear of
+ * Revocations, for caches of authenticated tokens (src/auth/tokens.ts): listeners in this process hear of
  * every revocation made in it; other processes hear of it through PostgreSQL's NOTIFY on
  * TOKEN_REVOKED_CHANNEL (the payload is the token's hash), sent in the revoking transaction.
  */

@@ -2,9 +2,9 @@ import { createRedisEventTarget } from "@graphql-yoga/redis-event-target";
 import { createPubSub } from "graphql-yoga";
 import type { Redis } from "ioredis";
 import type { EventsConfig } from "../config.js";
+import { loadRedis } from "../db/redis.js";
 import type { OutboxPayload } from "../domain/outbox.js";
-import type { Logger } from "../logger.js";
-import { loadRedis } from "../redis.js";
+import type { Logger } from "../observability/logger.js";
 
 /**
  * Where published outbox events meet organizationEvents subscribers: Yoga's PubSub, in this process

@@ -1,6 +1,6 @@
 import type { OutboxPayload } from "../domain/outbox.js";
 import { Prisma, type PrismaClient } from "../generated/prisma/client.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../observability/logger.js";
 import { startWorker, type Worker } from "./worker.js";
 
 const BATCH = 10;

@@ -5,7 +5,7 @@ import { inviteStatus } from "../domain/invites.js";
 import type { OutboxPayload } from "../domain/outbox.js";
 import { CONTROL_CHARACTERS } from "../domain/validation.js";
 import type { PrismaClient } from "../generated/prisma/client.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../observability/logger.js";
 import { startDispatcher } from "./dispatcher.js";
 import type { Worker } from "./worker.js";
 

@@ -1,7 +1,7 @@
 import type { Config } from "../config.js";
 import { onOutboxCommit } from "../domain/outbox.js";
 import type { PrismaClient } from "../generated/prisma/client.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../observability/logger.js";
 import { createEventBus, type EventBus } from "./bus.js";
 import { startInviteMailer } from "./mail.js";
 import { startPruner } from "./prune.js";

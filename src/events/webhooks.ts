@@ -2,7 +2,7 @@ import { createHmac } from "node:crypto";
 import type { WebhookConfig } from "../config.js";
 import type { OutboxPayload } from "../domain/outbox.js";
 import type { PrismaClient } from "../generated/prisma/client.js";
-import type { Logger } from "../logger.js";
+import type { Logger } from "../observability/logger.js";
 import { startDispatcher } from "./dispatcher.js";
 import type { Worker } from "./worker.js";
 

@@ -1,4 +1,4 @@
-import type { Logger } from "../logger.js";
+import type { Logger } from "../observability/logger.js";
 
 /** A background loop over the outbox: runs when woken, and every `intervalMs` in case it was not. */
 export interface Worker {

@@ -4,7 +4,7 @@ import type { AddressInfo } from "node:net";
 import { fileURLToPath } from "node:url";
 import { composeServices } from "@theguild/federation-composition";
 import { parse } from "graphql";
-import type { Yoga } from "../../src/yoga.js";
+import type { Yoga } from "../../src/http/yoga.js";
 import { closeServer } from "./content-subgraph.js";
 
 export const INVITES = "invites";

@@ -2,8 +2,8 @@ import { afterAll, beforeAll, expect } from "vitest";
 import { createOrganization } from "../../src/domain/organizations.js";
 import { createUserWithToken } from "../../src/domain/users.js";
 import type { MemberRole, PrismaClient } from "../../src/generated/prisma/client.js";
-import { createLogger } from "../../src/logger.js";
-import { createGraphQLHandler, type Yoga } from "../../src/yoga.js";
+import { createGraphQLHandler, type Yoga } from "../../src/http/yoga.js";
+import { createLogger } from "../../src/observability/logger.js";
 import { type DbKind, openTestDatabase, type TestDatabase } from "./db.js";
 
 export interface GqlResponse<T = Record<string, any>> {

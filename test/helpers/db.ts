@@ -3,8 +3,8 @@ import { readFileSync } from "node:fs";
 import { PGlite } from "@electric-sql/pglite";
 import { inject } from "vitest";
 import { type Config, loadConfig } from "../../src/config.js";
-import { createDatabase, type Database } from "../../src/db.js";
-import { PGLITE_EXTENSIONS } from "../../src/pglite-extensions.js";
+import { createDatabase, type Database } from "../../src/db/client.js";
+import { PGLITE_EXTENSIONS } from "../../src/db/pglite-extensions.js";
 import { adminQuery, withDatabase } from "./pg-admin.js";
 
 export { adminQuery } from "./pg-admin.js";

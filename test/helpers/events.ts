@@ -2,8 +2,8 @@ import { createServer } from "node:http";
 import type { AddressInfo } from "node:net";
 import { afterAll, beforeAll } from "vitest";
 import { type Events, startEvents } from "../../src/events/service.js";
-import { createLogger, type Logger } from "../../src/logger.js";
-import { createGraphQLHandler } from "../../src/yoga.js";
+import { createGraphQLHandler } from "../../src/http/yoga.js";
+import { createLogger, type Logger } from "../../src/observability/logger.js";
 import type { TestApp } from "./app.js";
 
 /** The events service (outbox relay, bus, webhooks, mail) over the app's database and configuration. */

@@ -46,9 +46,9 @@ export async function createUserWithCli(
   return JSON.parse(created.stdout);
 }
 
-/** Runs `npm run db:migrate` the way npm does (tsx src/migrate.ts), with no stdin. */
+/** Runs `npm run db:migrate` the way npm does (tsx src/db/migrate-cli.ts), with no stdin. */
 export function runMigrateProcess(env: Record<string, string>): Promise<CliResult> {
-  return runEntryProcess("src/migrate.ts", [], env);
+  return runEntryProcess("src/db/migrate-cli.ts", [], env);
 }
 
 /** Runs one of the package's tsx entries to completion, with no stdin. */

@@ -1,5 +1,5 @@
 import { type Config, loadConfig } from "../../src/config.js";
-import { createLogger, type Logger } from "../../src/logger.js";
+import { createLogger, type Logger } from "../../src/observability/logger.js";
 import { type RunningServer, startServer } from "../../src/server.js";
 import { type DbKind, serverDatabase, TEST_ENV } from "./db.js";
 

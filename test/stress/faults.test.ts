@@ -3,7 +3,7 @@ import { setTimeout as sleep } from "node:timers/promises";
 import pg from "pg";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
-import { createDatabase } from "../../src/db.js";
+import { createDatabase } from "../../src/db/client.js";
 import { createUserWithToken } from "../../src/domain/users.js";
 import { adminQuery } from "../helpers/db.js";
 import { createPgCluster, type PgCluster, pgClusterUnavailable } from "../helpers/pg-cluster.js";

@@ -1,7 +1,7 @@
 import { randomBytes } from "node:crypto";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { loadConfig } from "../../src/config.js";
-import { createDatabase, type Database } from "../../src/db.js";
+import { createDatabase, type Database } from "../../src/db/client.js";
 import { createOrganization } from "../../src/domain/organizations.js";
 import { createUserWithToken } from "../../src/domain/users.js";
 import { uniqueEmail } from "../helpers/app.js";
