@@ -133,4 +133,22 @@ describe("documentation", () => {
     }
     expect(wrong).toEqual([]);
   });
+
+  it("names only source, test and script paths that exist", () => {
+    // A client app's paths in the frontend set-ups (src/gql/…, globs) are not this repository's.
+    const isClientPath = (path: string) => path.startsWith("src/gql") || path.includes("*");
+    const missing: string[] = [];
+    for (const document of documents) {
+      read(document)
+        .split("\n")
+        .forEach((line, index) => {
+          for (const match of line.matchAll(/(?<![\w./@-])((?:src|test|bench|scripts|prisma)\/[\w./-]*[\w/])/g)) {
+            const path = (match[1] as string).replace(/\/$/, "");
+            if (isClientPath(path) || existsSync(join(root, path))) continue;
+            missing.push(`${name(document)}:${index + 1}: ${path}`);
+          }
+        });
+    }
+    expect(missing).toEqual([]);
+  });
 });
