@@ -397,6 +397,29 @@ function mutationRoute(spec: MutationRoute): Route {
   };
 }
 
+/** A GET route (no body) of `spec.path`, answering a query. */
+function readRoute(
+  spec: { path: string; operationId: string },
+  query: Pick<Route, "document" | "variables" | "reply">,
+): Route {
+  return { method: "GET", path: spec.path, operationId: spec.operationId, body: false, ...query };
+}
+
+/** A mutation of one invite link (create, update): the JSON body is its `input`; GitBook answers the link. */
+function linkMutation(
+  spec: Pick<MutationRoute, "method" | "path" | "operationId" | "operation" | "field"> & {
+    input: { type: string; schema: z.ZodType };
+    status: 200 | 201;
+  },
+): Route {
+  return mutationRoute({
+    ...spec,
+    success: "linkInvite { ...RestLink }",
+    input: { name: "input", ...spec.input },
+    reply: (r) => ({ status: spec.status, body: restLink(r.linkInvite) }),
+  });
+}
+
 /** A route reading one organization's item by id: `organization(id) { <field>(<arg>: <param>) }`; null is a 404. */
 function itemRoute<Node>(spec: {
   path: string;
@@ -411,11 +434,7 @@ function itemRoute<Node>(spec: {
   notFound: string;
   item(node: Node, context: ReplyContext): Record<string, unknown>;
 }): Route {
-  return {
-    method: "GET",
-    path: spec.path,
-    operationId: spec.operationId,
-    body: false,
+  return readRoute(spec, {
     document: withFragments(/* GraphQL */ `
       query ${spec.operation}($organizationId: ID!, $${spec.param}: ID!) {
         organization(id: $organizationId) { ${spec.field}(${spec.argument}: $${spec.param}) { ...${spec.fragment} } }
@@ -426,7 +445,7 @@ function itemRoute<Node>(spec: {
       if (!node) throw new RestError(404, spec.notFound, "NOT_FOUND");
       return { status: 200, body: spec.item(node, context) };
     },
-  };
+  });
 }
 
 /**
@@ -446,11 +465,7 @@ function listRoute<Q extends z.ZodType<{ page?: string; limit?: number }>, Node>
   item(node: Node, context: ReplyContext): Record<string, unknown>;
 }): Route {
   const { declared, passed } = graphqlArgs({ first: "Int", after: "String", ...spec.filters?.types });
-  return {
-    method: "GET",
-    path: spec.path,
-    operationId: spec.operationId,
-    body: false,
+  return readRoute(spec, {
     document: withFragments(/* GraphQL */ `
       query ${spec.operation}($organizationId: ID!, ${declared}) {
         organization(id: $organizationId) {
@@ -477,7 +492,7 @@ function listRoute<Q extends z.ZodType<{ page?: string; limit?: number }>, Node>
       }
       return { status: 200, body };
     },
-  };
+  });
 }
 
 /** The fragments the routes' documents select their items with, by name. */
@@ -527,15 +542,14 @@ export const routes: Route[] = [
       return "role" in item ? item : { ...item, role: null };
     },
   }),
-  mutationRoute({
+  linkMutation({
     method: "POST",
     path: "/orgs/{organizationId}/link-invites",
     operationId: "createOrganizationInvite",
     operation: "RestCreateLink",
     field: "createLinkInvite",
-    success: "linkInvite { ...RestLink }",
-    input: { name: "input", type: "CreateLinkInviteInput!", schema: createLinkBody },
-    reply: (r) => ({ status: 201, body: restLink(r.linkInvite) }),
+    input: { type: "CreateLinkInviteInput!", schema: createLinkBody },
+    status: 201,
   }),
   itemRoute({
     path: "/orgs/{organizationId}/link-invites/{inviteId}",
@@ -548,15 +562,14 @@ export const routes: Route[] = [
     notFound: "No such invite link in this organization",
     item: restLink,
   }),
-  mutationRoute({
+  linkMutation({
     method: "PATCH",
     path: "/orgs/{organizationId}/link-invites/{inviteId}",
     operationId: "updateOrganizationInviteById",
     operation: "RestUpdateLink",
     field: "updateLinkInvite",
-    success: "linkInvite { ...RestLink }",
-    input: { name: "input", type: "UpdateLinkInviteInput!", schema: updateLinkBody },
-    reply: (r) => ({ status: 200, body: restLink(r.linkInvite) }),
+    input: { type: "UpdateLinkInviteInput!", schema: updateLinkBody },
+    status: 200,
   }),
   mutationRoute({
     method: "DELETE",
