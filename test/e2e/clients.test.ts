@@ -14,13 +14,12 @@ import { persistedExchange } from "@urql/exchange-persisted";
 import { type DocumentNode, parse } from "graphql";
 import { type ConcreteRequest, Environment, fetchQuery, Network, RecordSource, Store } from "relay-runtime";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
-import { loadConfig } from "../../src/config.js";
 import { createUserWithToken } from "../../src/domain/users.js";
-import { createLogger } from "../../src/observability/logger.js";
-import { type RunningServer, startServer } from "../../src/server.js";
+import type { RunningServer } from "../../src/server.js";
 import { uniqueEmail } from "../helpers/app.js";
 import { apolloClient, urqlClient } from "../helpers/clients.js";
-import { DB_KINDS, serverDatabase } from "../helpers/db.js";
+import { DB_KINDS } from "../helpers/db.js";
+import { startTestServer } from "../helpers/server.js";
 import { until } from "../helpers/wait.js";
 
 // Untyped here; in an app, codegen's client preset types each document.
@@ -160,7 +159,6 @@ beforeAll(async () => {
 
 describe.each(DB_KINDS)("real clients against a real server (%s)", (kind) => {
   let running: RunningServer;
-  let drop: () => Promise<void>;
   let url: string;
   let enforced: { url: string; user(): Promise<string> };
   const disposers: Array<() => unknown> = [];
@@ -171,35 +169,14 @@ describe.each(DB_KINDS)("real clients against a real server (%s)", (kind) => {
   };
 
   beforeAll(async () => {
-    const database = await serverDatabase(kind);
-    drop = database.drop;
-    const config = loadConfig({
-      ...database.env,
-      HOST: "127.0.0.1",
-      PORT: "0",
-      RATE_LIMIT_PER_MINUTE: "1000000",
-      OUTBOX_POLL_INTERVAL: "100ms",
-    });
-    running = await startServer(config, createLogger("silent"));
+    running = await startTestServer(kind, { OUTBOX_POLL_INTERVAL: "100ms" });
     url = `${running.url}/graphql`;
-    // A second server that runs only the manifest's documents.
-    const other = await serverDatabase(kind);
-    const strict = await startServer(
-      loadConfig({
-        ...other.env,
-        HOST: "127.0.0.1",
-        PORT: "0",
-        RATE_LIMIT_PER_MINUTE: "1000000",
-        // Codegen's manifest and Relay's, side by side.
-        PERSISTED_DOCUMENTS: `${manifestPath},${relayManifestPath}`,
-        PERSISTED_DOCUMENTS_MODE: "enforce",
-      }),
-      createLogger("silent"),
-    );
-    disposers.push(
-      () => strict.close(),
-      () => other.drop(),
-    );
+    // A second server that runs only the manifest's documents: codegen's manifest and Relay's, side by side.
+    const strict = await startTestServer(kind, {
+      PERSISTED_DOCUMENTS: `${manifestPath},${relayManifestPath}`,
+      PERSISTED_DOCUMENTS_MODE: "enforce",
+    });
+    disposers.push(() => strict.close());
     enforced = {
       url: `${strict.url}/graphql`,
       user: async () => (await createUserWithToken(strict.database.prisma, { email: uniqueEmail("trusted") })).token,
@@ -208,7 +185,6 @@ describe.each(DB_KINDS)("real clients against a real server (%s)", (kind) => {
   afterAll(async () => {
     for (const dispose of disposers) await dispose();
     await running?.close();
-    await drop?.();
   });
 
   const apollo = (token: string) => {
