@@ -12,7 +12,8 @@ import { createUserWithToken, revokeToken } from "../../src/domain/users.js";
 import { createLogger } from "../../src/observability/logger.js";
 import { type RunningServer, startServer } from "../../src/server.js";
 import { uniqueEmail } from "../helpers/app.js";
-import { DB_KINDS, serverDatabase } from "../helpers/db.js";
+import { DB_KINDS } from "../helpers/db.js";
+import { startTestServer } from "../helpers/server.js";
 import { until } from "../helpers/wait.js";
 
 const SUBSCRIBE = /* GraphQL */ `
@@ -103,7 +104,6 @@ function connectRaw(url: string, payload: Record<string, unknown>, headers: Reco
 
 describe.each(DB_KINDS)("GraphQL over WebSocket (%s)", (kind) => {
   let running: RunningServer;
-  let drop: () => Promise<void>;
   let wsUrl: string;
   const clients: Client[] = [];
   const sockets: WebSocket[] = [];
@@ -163,13 +163,7 @@ describe.each(DB_KINDS)("GraphQL over WebSocket (%s)", (kind) => {
   };
 
   beforeAll(async () => {
-    const database = await serverDatabase(kind);
-    drop = database.drop;
-    const config = loadConfig({
-      ...database.env,
-      HOST: "127.0.0.1",
-      PORT: "0",
-      RATE_LIMIT_PER_MINUTE: "1000000",
+    running = await startTestServer(kind, {
       SUBSCRIPTION_RECHECK_INTERVAL: "200ms",
       OUTBOX_POLL_INTERVAL: "100ms",
       WS_MAX_SUBSCRIPTIONS_PER_CONNECTION: "2",
@@ -177,14 +171,12 @@ describe.each(DB_KINDS)("GraphQL over WebSocket (%s)", (kind) => {
       MAX_SUBSCRIPTIONS_PER_CALLER: "3",
       CORS_ORIGINS: "https://app.example.com",
     });
-    running = await startServer(config, createLogger("silent"));
     wsUrl = `${running.url.replace("http", "ws")}/graphql`;
   });
   afterAll(async () => {
     for (const c of clients) await c.dispose();
     for (const s of sockets) s.terminate();
     await running?.close();
-    await drop?.();
   });
 
   it("runs a query and a mutation, with the connection's credential", async () => {
