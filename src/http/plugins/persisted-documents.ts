@@ -87,13 +87,7 @@ export function createTrustedDocuments(paths: readonly string[], logger: Logger)
 
 /** The id a request names: `documentId`, or Apollo's `extensions.persistedQuery.sha256Hash`. */
 export function persistedDocumentId(params: GraphQLParams): string | null {
-  const documentId = (params as { documentId?: unknown }).documentId;
-  if (typeof documentId === "string" && documentId !== "") return documentId;
-  const apq = params.extensions?.persistedQuery as { version?: unknown; sha256Hash?: unknown } | undefined;
-  if (apq && typeof apq === "object" && apq.version === 1 && typeof apq.sha256Hash === "string") {
-    return apq.sha256Hash;
-  }
-  return null;
+  return documentIdOf(params) ?? apqHashOf(params);
 }
 
 /** Whether `given` is the gateway's secret, compared in constant time (both sides hashed first). */
@@ -272,7 +266,8 @@ export function createDocumentGate(
       const hash = apqHashOf(params);
       // The order of Yoga's plugins over HTTP: a listed id runs its document; then APQ (not in
       // enforce); then the trusted documents' rules for free text and unknown ids.
-      const listed = trusted && (documentId ?? hash) !== null ? trusted.get((documentId ?? hash) as string) : undefined;
+      const id = documentId ?? hash;
+      const listed = trusted && id !== null ? trusted.get(id) : undefined;
       if (listed !== undefined) return listed;
       let text = params.query || null;
       if (store && hash !== null) {
@@ -289,7 +284,7 @@ export function createDocumentGate(
         return text ?? keyNotFound();
       }
       if (text !== null) return mayRunFreeText(request) ? text : persistedQueryOnly();
-      return (documentId ?? hash) ? notFound() : keyNotFound();
+      return id ? notFound() : keyNotFound();
     },
   };
 }
